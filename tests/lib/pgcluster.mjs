@@ -1,0 +1,319 @@
+// A private, throwaway PostgreSQL cluster for the integration tests.
+//
+//   import { startCluster } from '../lib/pgcluster.mjs';
+//   const pg = await startCluster({ sql: ['sql/schema.sql', 'sql/install.sql'] });
+//   await pg.psql('SELECT 1');          // -> "1\n"
+//   ... daemon --db pg.conninfo ...
+//   await pg.stop();
+//
+// Every cluster lives in its own mkdtemp() directory (data directory, Unix
+// socket and server log) and listens on a free TCP port on 127.0.0.1, so test
+// files can run in parallel. When running as root the server runs as the
+// unprivileged `postgres` user (initdb refuses root). Clusters still running
+// when the process exits are stopped (-m immediate) and their directory is
+// removed.
+
+import { execFile, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+const RUN_AS = 'postgres';
+
+// ---------------------------------------------------------------- helpers --
+
+function versionKey(dir) {
+  // "/usr/lib/postgresql/15/bin" -> [15]; "9.6" -> [9, 6]
+  return path.basename(path.dirname(dir)).split('.').map((n) => parseInt(n, 10) || 0);
+}
+
+let cachedBindir;
+export function findBindir() {
+  if (cachedBindir) return cachedBindir;
+  if (process.env.PG_BINDIR && fs.existsSync(path.join(process.env.PG_BINDIR, 'initdb'))) {
+    return (cachedBindir = process.env.PG_BINDIR);
+  }
+  const base = '/usr/lib/postgresql';
+  let candidates = [];
+  try {
+    candidates = fs.readdirSync(base)
+      .map((v) => path.join(base, v, 'bin'))
+      .filter((d) => fs.existsSync(path.join(d, 'initdb')));
+  } catch { /* no Debian layout */ }
+  candidates.sort((a, b) => {
+    const ka = versionKey(a), kb = versionKey(b);
+    for (let i = 0; i < Math.max(ka.length, kb.length); i++) {
+      const d = (kb[i] || 0) - (ka[i] || 0);
+      if (d) return d;
+    }
+    return 0;
+  });
+  if (candidates.length) return (cachedBindir = candidates[0]);
+  try {
+    const d = execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim();
+    if (d && fs.existsSync(path.join(d, 'initdb'))) return (cachedBindir = d);
+  } catch { /* no pg_config */ }
+  throw new Error('pgcluster: cannot find initdb (install postgresql, e.g. `apt-get install postgresql`, or set PG_BINDIR)');
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function run(cmd, args, { env, cwd, input, timeout = 120000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = execFile(cmd, args, {
+      env: env || process.env, cwd, timeout, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8',
+    }, (err, stdout, stderr) => {
+      if (err) {
+        err.stdout = stdout;
+        err.stderr = stderr;
+        reject(err);
+      } else resolve({ stdout, stderr });
+    });
+    if (input !== undefined) child.stdin.end(input);
+  });
+}
+
+function tail(file, lines = 40) {
+  try {
+    const text = fs.readFileSync(file, 'utf8');
+    return text.split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no server log)';
+  }
+}
+
+// --------------------------------------------------- cleanup on exit -------
+
+const live = new Set(); // clusters not yet stopped
+
+function cleanupSync() {
+  for (const c of live) {
+    try { c._stopSync(); } catch { /* best effort */ }
+  }
+  live.clear();
+}
+
+const HOOK = Symbol.for('pgpush.tests.exitHooks');
+if (!globalThis[HOOK]) {
+  globalThis[HOOK] = true;
+  // Turn signals into a normal exit so every module's 'exit' hook runs.
+  for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]]) {
+    process.once(sig, () => process.exit(128 + n));
+  }
+}
+process.on('exit', cleanupSync);
+
+// ---------------------------------------------------------------- cluster --
+
+/**
+ * Create, start and return a private cluster.
+ * opts.sql        array of SQL files (relative to the repo root or absolute) to load into the database
+ * opts.dbname     database to create (default 'pgpush')
+ * opts.settings   extra server settings, e.g. { max_connections: 50 }
+ */
+export async function startCluster(opts = {}) {
+  const bindir = findBindir();
+  const dbname = opts.dbname || 'pgpush';
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgpush-pg-'));
+  const datadir = path.join(dir, 'data');
+  const logfile = path.join(dir, 'postgres.log');
+  const port = await freePort();
+  const bin = (name) => path.join(bindir, name);
+
+  let owner = null;
+  if (isRoot) {
+    const uid = parseInt(execFileSync('id', ['-u', RUN_AS], { encoding: 'utf8' }), 10);
+    const gid = parseInt(execFileSync('id', ['-g', RUN_AS], { encoding: 'utf8' }), 10);
+    if (!Number.isFinite(uid)) throw new Error(`pgcluster: running as root but there is no '${RUN_AS}' user`);
+    fs.chownSync(dir, uid, gid);
+    owner = { uid, gid };
+  }
+  fs.writeFileSync(logfile, '');
+  if (owner) fs.chownSync(logfile, owner.uid, owner.gid);
+
+  // Commands that touch the data directory run as the cluster owner.
+  const asOwner = (cmd, args, o = {}) => (isRoot
+    ? run('runuser', ['-u', RUN_AS, '--', cmd, ...args], { cwd: dir, ...o })
+    : run(cmd, args, { cwd: dir, ...o }));
+  const asOwnerSync = (cmd, args) => (isRoot
+    ? execFileSync('runuser', ['-u', RUN_AS, '--', cmd, ...args], { cwd: dir, stdio: 'ignore', timeout: 30000 })
+    : execFileSync(cmd, args, { cwd: dir, stdio: 'ignore', timeout: 30000 }));
+
+  const settings = {
+    listen_addresses: '127.0.0.1',
+    port,
+    fsync: 'off',
+    synchronous_commit: 'off',
+    full_page_writes: 'off',
+    ...(opts.settings || {}),
+  };
+  const serverOpts = [`-k ${dir}`, ...Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`)].join(' ');
+
+  const env = {
+    PGHOST: dir,
+    PGPORT: String(port),
+    PGDATABASE: dbname,
+    PGUSER: 'postgres',
+  };
+  const psqlEnv = { ...process.env, ...env, PGAPPNAME: 'pgpush-tests', PGCONNECT_TIMEOUT: '10' };
+  delete psqlEnv.PGPASSWORD; delete psqlEnv.PGSERVICE; delete psqlEnv.DATABASE_URL;
+
+  const fail = (what, err) => {
+    const e = new Error(`pgcluster: ${what} failed: ${(err && (err.stderr || err.message)) || err}\n` +
+      `--- ${logfile} (tail) ---\n${tail(logfile)}`);
+    e.cause = err;
+    return e;
+  };
+
+  const clients = new Set();
+  let stopped = false;
+
+  const cluster = {
+    dir,
+    datadir,
+    logfile,
+    port,
+    bindir,
+    dbname,
+    conninfo: `host=${dir} port=${port} dbname=${dbname} user=postgres`,
+    tcpConninfo: `host=127.0.0.1 port=${port} dbname=${dbname} user=postgres`,
+    env,
+
+    /** Run SQL with psql (-X -A -t -q: unaligned, tuples only). Resolves stdout; throws with stderr. */
+    async psql(sql, { db = dbname } = {}) {
+      try {
+        const { stdout } = await run(bin('psql'), ['-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', sql],
+          { env: psqlEnv });
+        return stdout;
+      } catch (err) {
+        throw fail(`psql -c ${JSON.stringify(sql.length > 200 ? sql.slice(0, 200) + '...' : sql)}`, err);
+      }
+    },
+
+    /** Load a SQL file (relative to the repo root, or absolute). */
+    async psqlFile(file, { db = dbname } = {}) {
+      const abs = path.isAbsolute(file) ? file : path.join(repoRoot, file);
+      try {
+        const { stdout } = await run(bin('psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', db, '-f', abs],
+          { env: psqlEnv });
+        return stdout;
+      } catch (err) {
+        throw fail(`psql -f ${abs}`, err);
+      }
+    },
+
+    /** A connected `pg` Client (node_modules). Closed by stop(). */
+    async client(extra = {}) {
+      const pg = await loadPg();
+      const c = new pg.Client({ host: dir, port, database: dbname, user: 'postgres',
+        application_name: 'pgpush-tests', ...extra });
+      // A server restart kills the backend; without a listener that 'error' would crash the test process.
+      c.on('error', () => {});
+      c.on('end', () => clients.delete(c));
+      await c.connect();
+      clients.add(c);
+      return c;
+    },
+
+    async startServer() {
+      try {
+        await asOwner(bin('pg_ctl'), ['start', '-w', '-t', '60', '-D', datadir, '-l', logfile, '-o', serverOpts]);
+      } catch (err) {
+        throw fail('pg_ctl start', err);
+      }
+    },
+
+    async stopServer({ mode = 'fast' } = {}) {
+      try {
+        await asOwner(bin('pg_ctl'), ['stop', '-w', '-t', '60', '-m', mode, '-D', datadir]);
+      } catch (err) {
+        throw fail('pg_ctl stop', err);
+      }
+    },
+
+    async restart({ mode = 'fast' } = {}) {
+      try {
+        await asOwner(bin('pg_ctl'), ['restart', '-w', '-t', '60', '-m', mode, '-D', datadir, '-l', logfile, '-o', serverOpts]);
+      } catch (err) {
+        throw fail('pg_ctl restart', err);
+      }
+    },
+
+    /** Stop the server (-m immediate) and remove the directory. Idempotent. */
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      live.delete(cluster);
+      for (const c of clients) c.end().catch(() => {});
+      clients.clear();
+      try {
+        await asOwner(bin('pg_ctl'), ['stop', '-w', '-t', '30', '-m', 'immediate', '-D', datadir]);
+      } catch { /* already stopped */ }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+
+    _stopSync() {
+      if (stopped) return;
+      stopped = true;
+      try { asOwnerSync(bin('pg_ctl'), ['stop', '-w', '-t', '30', '-m', 'immediate', '-D', datadir]); } catch { /* */ }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  live.add(cluster);
+
+  try {
+    try {
+      await asOwner(bin('initdb'), ['-D', datadir, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8',
+        '--locale=C', '--no-instructions'].filter((a) => a !== '--no-instructions' || hasNoInstructions(bindir)));
+    } catch (err) {
+      throw fail('initdb', err);
+    }
+    await cluster.startServer();
+    await cluster.psql(`CREATE DATABASE ${dbname}`, { db: 'postgres' });
+    for (const f of opts.sql || []) await cluster.psqlFile(f);
+  } catch (err) {
+    await cluster.stop().catch(() => {});
+    throw err;
+  }
+  return cluster;
+}
+
+let noInstr;
+function hasNoInstructions(bindir) {
+  if (noInstr === undefined) {
+    try {
+      noInstr = execFileSync(path.join(bindir, 'initdb'), ['--help'], { encoding: 'utf8' }).includes('--no-instructions');
+    } catch { noInstr = false; }
+  }
+  return noInstr;
+}
+
+let pgModule;
+async function loadPg() {
+  if (!pgModule) {
+    // Resolve `pg` from the repository's node_modules, wherever the caller lives.
+    const require = createRequire(path.join(repoRoot, 'package.json'));
+    const mod = await import(require.resolve('pg'));
+    pgModule = mod.default || mod;
+  }
+  return pgModule;
+}
+
+export default startCluster;
