@@ -1,0 +1,62 @@
+/*
+ * config: the option table. Every option is a command-line flag with an
+ * environment fallback and a default; this table is also the --help text.
+ * Parsing is pure (no I/O but the getenv callback), so tests drive it.
+ */
+#ifndef PGPUSH_CONFIG_H
+#define PGPUSH_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "log.h"
+
+struct config {
+	char *listen;            /* HOST:PORT */
+	char *db;                /* libpq conninfo or URI; NULL = PG* variables */
+	char *channel;
+	double refresh_interval; /* seconds */
+	char *query;
+	char *allowed_origin;    /* comma-separated list; NULL = any */
+	char *static_dir;        /* NULL = no static files */
+	enum log_level log_level;
+	uint64_t ping_interval;  /* ms */
+	uint64_t ping_timeout;   /* ms */
+	uint64_t connect_timeout;/* ms, Socket.IO CONNECT after the open packet */
+	uint64_t max_payload;    /* bytes per WebSocket message */
+	uint64_t max_clients;
+	uint64_t max_header_bytes;
+	uint64_t request_timeout;/* ms to receive a whole HTTP request head */
+	uint64_t max_pending_bytes; /* unsent output per client */
+	double query_timeout;    /* seconds, statement_timeout of the dashboard query */
+};
+
+enum config_result {
+	CONFIG_OK = 0,
+	CONFIG_HELP = 1,     /* --help printed: exit 0 */
+	CONFIG_VERSION = 2,  /* --version printed: exit 0 */
+	CONFIG_ERROR = -1,   /* err holds a one-line message: exit 2 */
+};
+
+typedef const char *config_getenv_fn(const char *name);
+
+/* Fills cfg from defaults, then the environment, then argv (last wins).
+ * Strings in cfg are heap copies owned by cfg (config_free). Help and
+ * version text go to out. On CONFIG_ERROR, err names the option. */
+enum config_result config_parse(struct config *cfg, int argc, char **argv,
+				config_getenv_fn *getenv_fn, FILE *out,
+				char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+void config_free(struct config *cfg);
+
+/* Splits "host:port", "[v6]:port" or ":port" into host (may be empty) and
+ * port. Returns false when malformed. host must hold 256 bytes. */
+bool config_split_listen(const char *s, char host[256], unsigned *port);
+
+/* True when origin (length-delimited) is allowed by the comma list. */
+bool config_origin_allowed(const struct config *cfg, const char *origin, size_t len);
+
+#endif

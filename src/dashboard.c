@@ -1,0 +1,347 @@
+#include "autoconfig.h"
+
+#include "dashboard.h"
+#include "log.h"
+#include "pgconn.h"
+#include "snapshot.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#define TABLES_MAX 256          /* bytes of coalesced table names */
+#define SNAPSHOT_MAX (64u << 20) /* largest document accepted from the query */
+#define RETRY_MIN 1.0           /* s before re-running a failed query */
+
+struct dashboard {
+	struct ev_loop *loop;
+	const struct config *cfg;
+	struct hub *hub;
+	struct pgconn *listener;
+	struct pgconn *query;
+	ev_timer refresh;       /* fallback: recompute when nothing happened */
+	ev_timer retry;         /* after a failed query */
+	unsigned retry_failures;
+
+	bool in_flight;
+	ev_tstamp started;
+	char running_reason[TABLES_MAX + 16];
+	unsigned pending;       /* DASHBOARD_REASON_* bits; 0 = none */
+	char pending_tables[TABLES_MAX];
+	bool listener_was_ready;/* a later LISTEN is a reconnect */
+
+	int64_t version;
+	unsigned long recomputes, notifications;
+
+	bool in_error;
+	int64_t error_since;
+};
+
+static const char *const error_codes[] = { "db_unavailable", "query_failed", "bad_result" };
+enum { ERR_DB_UNAVAILABLE, ERR_QUERY_FAILED, ERR_BAD_RESULT };
+
+void dashboard_format_reason(unsigned bits, const char *tables, char *out, size_t outlen)
+{
+	if (bits & DASHBOARD_REASON_STARTUP)
+		snprintf(out, outlen, "startup");
+	else if (bits & DASHBOARD_REASON_RECONNECT)
+		snprintf(out, outlen, "reconnect");
+	else if (bits & DASHBOARD_REASON_NOTIFY)
+		snprintf(out, outlen, "notify:%s", tables);
+	else
+		snprintf(out, outlen, "timer");
+}
+
+/* Adds table to the comma-separated set, once. */
+static void add_table(char *set, const char *table)
+{
+	size_t tl = strlen(table), sl = strlen(set);
+	const char *p = set;
+
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+
+		if (n == tl && memcmp(p, table, n) == 0)
+			return;
+		p = comma ? comma + 1 : p + n;
+	}
+	if (sl + tl + 2 > TABLES_MAX) {
+		/* A storm on many tables: say so rather than grow. */
+		if (!strstr(set, ",..."))
+			snprintf(set + (sl + 5 <= TABLES_MAX ? sl : TABLES_MAX - 5), 5, ",...");
+		return;
+	}
+	snprintf(set + sl, TABLES_MAX - sl, "%s%s", sl ? "," : "", table);
+}
+
+static void set_error(struct dashboard *d, int code, const char *message, int64_t next_ms)
+{
+	json_object *o = json_object_new_object();
+	char since[UTIL_ISO_TIME_LEN], next[UTIL_ISO_TIME_LEN];
+	int64_t now = util_now_ms();
+
+	if (!d->in_error)
+		d->error_since = now;
+	d->in_error = true;
+	util_iso_time(d->error_since, since);
+	util_iso_time(next_ms, next);
+	if (!o)
+		return;
+	json_object_object_add(o, "message", json_object_new_string(message));
+	json_object_object_add(o, "code", json_object_new_string(error_codes[code]));
+	json_object_object_add(o, "since", json_object_new_string(since));
+	json_object_object_add(o, "nextAttemptAt", json_object_new_string(next));
+	json_object_object_add(o, "retryInMs", json_object_new_int64(next_ms > now ? next_ms - now : 0));
+	if (hub_set_error(d->hub, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+								JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
+		log_error("out of memory setting the error state");
+	json_object_put(o);
+}
+
+static void clear_error(struct dashboard *d)
+{
+	if (!d->in_error)
+		return;
+	d->in_error = false;
+	(void)hub_set_error(d->hub, NULL);
+	log_info("dashboard recovered after %.1fs", (util_now_ms() - d->error_since) / 1000.0);
+}
+
+static void run_pending(struct dashboard *d)
+{
+	if (d->in_flight || !d->pending || !pgconn_is_ready(d->query) || pgconn_is_busy(d->query))
+		return;
+	dashboard_format_reason(d->pending, d->pending_tables, d->running_reason,
+				sizeof(d->running_reason));
+	d->pending = 0;
+	d->pending_tables[0] = '\0';
+	d->started = ev_time();
+	d->in_flight = true;
+	ev_timer_stop(d->loop, &d->retry);
+	if (pgconn_query(d->query, d->cfg->query) < 0) {
+		/* on_lost has run; the work stays pending for the reconnect. */
+		d->in_flight = false;
+		d->pending |= DASHBOARD_REASON_RECONNECT;
+		return;
+	}
+	log_debug("recompute started reason=%s", d->running_reason);
+}
+
+static void request(struct dashboard *d, unsigned bits, const char *table)
+{
+	d->pending |= bits;
+	if (table)
+		add_table(d->pending_tables, table);
+	run_pending(d);
+}
+
+static double retry_delay(struct dashboard *d)
+{
+	double delay = RETRY_MIN * (double)(1u << (d->retry_failures < 6 ? d->retry_failures : 6));
+
+	if (delay > d->cfg->refresh_interval)
+		delay = d->cfg->refresh_interval;
+	d->retry_failures++;
+	return delay;
+}
+
+static void query_failed(struct dashboard *d, int code, const char *message)
+{
+	double delay = retry_delay(d);
+
+	log_error("recompute failed reason=%s: %s; retrying in %.1fs", d->running_reason,
+		  message, delay);
+	ev_timer_stop(d->loop, &d->retry);
+	ev_timer_set(&d->retry, delay, 0);
+	ev_timer_start(d->loop, &d->retry);
+	set_error(d, code, message, util_now_ms() + (int64_t)(delay * 1000));
+}
+
+static void publish(struct dashboard *d, const char *json, size_t len)
+{
+	int64_t now = util_now_ms();
+	struct snapshot *s;
+	int rc;
+
+	if (len > SNAPSHOT_MAX) {
+		query_failed(d, ERR_BAD_RESULT, "the dashboard document is larger than 64 MiB");
+		return;
+	}
+	/* Versions only grow, across restarts too: never below the clock. */
+	d->version = d->version + 1 > now ? d->version + 1 : now;
+	rc = snapshot_new(json, len, d->version, now, d->running_reason, &s);
+	if (rc == SNAPSHOT_ERR_NOT_JSON || rc == SNAPSHOT_ERR_NOT_OBJECT) {
+		query_failed(d, ERR_BAD_RESULT, rc == SNAPSHOT_ERR_NOT_JSON
+				 ? "the dashboard query did not return valid JSON"
+				 : "the dashboard query did not return a JSON object");
+		return;
+	}
+	if (rc < 0) {
+		log_error("out of memory building a snapshot");
+		return;
+	}
+	d->recomputes++;
+	d->retry_failures = 0;
+	clear_error(d);
+	hub_publish(d->hub, s);
+	log_info("recompute done reason=%s version=%lld bytes=%zu query_ms=%.1f clients=%zu",
+		 d->running_reason, (long long)s->version, s->doc_len,
+		 (ev_time() - d->started) * 1000.0, d->hub->count);
+	snapshot_unref(s);
+	/* A fresh snapshot resets the fallback. */
+	ev_timer_again(d->loop, &d->refresh);
+}
+
+static void on_result(struct pgconn *pc, const PGresult *res, void *ud)
+{
+	struct dashboard *d = ud;
+
+	d->in_flight = false;
+	if (!res) {
+		/* Connection lost mid-query: run it again once reconnected. */
+		d->pending |= DASHBOARD_REASON_RECONNECT;
+		return;
+	}
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(res));
+		msg[strcspn(msg, "\n")] = '\0';
+		query_failed(d, ERR_QUERY_FAILED, *msg ? msg : "the dashboard query failed");
+	} else if (PQntuples(res) != 1 || PQnfields(res) != 1 || PQgetisnull(res, 0, 0)) {
+		query_failed(d, ERR_BAD_RESULT, "the dashboard query must return one row with one non-null column");
+	} else {
+		publish(d, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+	}
+	run_pending(d);
+}
+
+static void on_ready(struct pgconn *pc, void *ud)
+{
+	struct dashboard *d = ud;
+
+	log_info("database connected conn=%s", pgconn_name(pc));
+	if (pc == d->listener) {
+		/* LISTEN has committed: anything from now on rings. What changed
+		 * while we were away is unknown, so recompute. */
+		request(d, d->listener_was_ready ? DASHBOARD_REASON_RECONNECT
+						 : DASHBOARD_REASON_STARTUP, NULL);
+		d->listener_was_ready = true;
+	} else {
+		run_pending(d);
+	}
+}
+
+static void on_lost(struct pgconn *pc, const char *error, int64_t next_ms, void *ud)
+{
+	struct dashboard *d = ud;
+	char msg[384];
+
+	log_warn("database unavailable conn=%s: %s; next attempt in %lldms", pgconn_name(pc),
+		 error, (long long)(next_ms - util_now_ms()));
+	snprintf(msg, sizeof(msg), "database unavailable: %s", error);
+	set_error(d, ERR_DB_UNAVAILABLE, msg, next_ms);
+}
+
+static void on_notify(struct pgconn *pc, const char *channel, const char *payload, void *ud)
+{
+	struct dashboard *d = ud;
+	char table[64];
+
+	d->notifications++;
+	/* The payload is the table name; keep it short and printable. */
+	snprintf(table, sizeof(table), "%s", *payload ? payload : channel);
+	for (char *p = table; *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == ',' || *p == '"' || *p == '\\')
+			*p = '_';
+	}
+	log_debug("notification channel=%s payload=%s", channel, table);
+	request(d, DASHBOARD_REASON_NOTIFY, table);
+}
+
+static void on_refresh(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct dashboard *d = w->data;
+
+	request(d, DASHBOARD_REASON_TIMER, NULL);
+}
+
+static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct dashboard *d = w->data;
+
+	/* Retry what failed, under the same reason. */
+	request(d, DASHBOARD_REASON_TIMER, NULL);
+}
+
+static const struct pgconn_callbacks listener_cb = {
+	.on_ready = on_ready,
+	.on_lost = on_lost,
+	.on_notify = on_notify,
+};
+
+static const struct pgconn_callbacks query_cb = {
+	.on_ready = on_ready,
+	.on_lost = on_lost,
+	.on_result = on_result,
+};
+
+struct dashboard *dashboard_new(struct ev_loop *loop, const struct config *cfg, struct hub *hub)
+{
+	struct dashboard *d = calloc(1, sizeof(*d));
+	char setup[64];
+
+	if (!d)
+		return NULL;
+	d->loop = loop;
+	d->cfg = cfg;
+	d->hub = hub;
+	d->version = util_now_ms() - 1;
+	snprintf(setup, sizeof(setup), "SET statement_timeout = %.0f",
+		 cfg->query_timeout * 1000.0);
+	d->listener = pgconn_new(loop, cfg->db, "pgpushd-listener", cfg->channel, NULL,
+				 &listener_cb, d);
+	d->query = pgconn_new(loop, cfg->db, "pgpushd-query", NULL, setup, &query_cb, d);
+	if (!d->listener || !d->query) {
+		dashboard_free(d);
+		return NULL;
+	}
+	ev_timer_init(&d->refresh, on_refresh, 0, cfg->refresh_interval);
+	ev_timer_init(&d->retry, on_retry, 0, 0);
+	d->refresh.data = d->retry.data = d;
+	ev_timer_again(loop, &d->refresh);
+	pgconn_start(d->query);
+	pgconn_start(d->listener);
+	return d;
+}
+
+void dashboard_free(struct dashboard *d)
+{
+	if (!d)
+		return;
+	ev_timer_stop(d->loop, &d->refresh);
+	ev_timer_stop(d->loop, &d->retry);
+	pgconn_free(d->listener);
+	pgconn_free(d->query);
+	free(d);
+}
+
+bool dashboard_health(void *ud, char *out, size_t outlen)
+{
+	struct dashboard *d = ud;
+	bool listening = pgconn_is_ready(d->listener);
+	bool ok = listening && d->hub->snap;
+
+	snprintf(out, outlen,
+		 "{\"status\":\"%s\",\"listener\":%s,\"query\":%s,\"snapshotVersion\":%lld,"
+		 "\"clients\":%zu,\"recomputes\":%lu,\"notifications\":%lu,\"error\":%s}",
+		 ok ? "ok" : "unavailable", listening ? "true" : "false",
+		 pgconn_is_ready(d->query) ? "true" : "false",
+		 d->hub->snap ? (long long)d->hub->snap->version : 0LL, d->hub->count,
+		 d->recomputes, d->notifications, d->hub->error_json ? d->hub->error_json : "null");
+	return ok;
+}

@@ -1,0 +1,41 @@
+/*
+ * dashboard: when to recompute, and what clients learn about it. Owns the
+ * two database connections (a listener that only LISTENs, so that no query
+ * delays notifications, and a query connection), the fallback timer and
+ * the refresh policy: at most one query in flight plus one pending, whatever
+ * the number of notifications. Results become snapshots published through
+ * the hub; failures become dashboardDataError.
+ */
+#ifndef PGPUSH_DASHBOARD_H
+#define PGPUSH_DASHBOARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "config.h"
+#include "hub.h"
+
+struct dashboard;
+
+/* Creates the dashboard and starts connecting. NULL when out of memory. */
+struct dashboard *dashboard_new(struct ev_loop *loop, const struct config *cfg, struct hub *hub);
+void dashboard_free(struct dashboard *d);
+
+/* Fills a JSON status object; true when healthy (listener connected and a
+ * snapshot exists). Matches server_health_fn. */
+bool dashboard_health(void *d, char *out, size_t outlen);
+
+/* Bits of the reason for the next recompute. */
+#define DASHBOARD_REASON_STARTUP 1u
+#define DASHBOARD_REASON_RECONNECT 2u
+#define DASHBOARD_REASON_TIMER 4u
+#define DASHBOARD_REASON_NOTIFY 8u
+
+/* Formats a reason ("startup", "reconnect", "timer", "notify:a,b") from the
+ * bits and the comma-separated table list. Exposed for tests. */
+void dashboard_format_reason(unsigned bits, const char *tables, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,120 @@
+/*
+ * pgpushd: keeps Socket.IO dashboards live from PostgreSQL. main wires the
+ * modules together once: options, the loop, signals, the dashboard (the
+ * database side), the hub and the server (the client side).
+ */
+#include "autoconfig.h"
+
+#include "config.h"
+#include "dashboard.h"
+#include "hub.h"
+#include "log.h"
+#include "server.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#define SHUTDOWN_GRACE 0.9 /* s to finish close handshakes on SIGTERM */
+
+static struct server server;
+
+static const char *env_lookup(const char *name)
+{
+	return getenv(name);
+}
+
+static void on_grace_over(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	static ev_timer grace;
+
+	if (server.shutting_down) {
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	log_info("signal %d: closing %zu connections", w->signum, server.nconns);
+	server_shutdown(&server);
+	ev_timer_init(&grace, on_grace_over, SHUTDOWN_GRACE, 0);
+	ev_timer_start(loop, &grace);
+}
+
+/* Thousands of sockets need thousands of descriptors: raise the soft limit
+ * to the hard one. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("cannot raise the descriptor limit");
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		log_debug("descriptor limit %llu", (unsigned long long)rl.rlim_cur);
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	char err[512];
+	struct ev_loop *loop;
+	struct hub hub;
+	struct dashboard *dash;
+	ev_signal sigterm, sigint;
+
+	switch (config_parse(&cfg, argc, argv, env_lookup, stdout, err, sizeof(err))) {
+	case CONFIG_OK:
+		break;
+	case CONFIG_HELP:
+	case CONFIG_VERSION:
+		config_free(&cfg);
+		return 0;
+	case CONFIG_ERROR:
+	default:
+		fprintf(stderr, "pgpushd: %s\n", err);
+		config_free(&cfg);
+		return 2;
+	}
+	log_set_level(cfg.log_level);
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
+
+	loop = ev_default_loop(EVFLAG_AUTO);
+	if (!loop) {
+		log_error("cannot initialise the event loop");
+		return 1;
+	}
+	hub_init(&hub);
+	if (server_start(&server, loop, &cfg, &hub, dashboard_health, NULL) < 0)
+		return 1;
+	dash = dashboard_new(loop, &cfg, &hub);
+	if (!dash) {
+		log_error("out of memory");
+		return 1;
+	}
+	server.health_ud = dash;
+
+	ev_signal_init(&sigterm, on_signal, SIGTERM);
+	ev_signal_init(&sigint, on_signal, SIGINT);
+	ev_signal_start(loop, &sigterm);
+	ev_signal_start(loop, &sigint);
+	log_info("pgpushd %s started channel=%s refresh_interval=%gs", PACKAGE_VERSION,
+		 cfg.channel, cfg.refresh_interval);
+
+	ev_run(loop, 0);
+
+	log_info("stopped");
+	server_free(&server);
+	dashboard_free(dash);
+	hub_free(&hub);
+	ev_loop_destroy(loop);
+	config_free(&cfg);
+	return 0;
+}

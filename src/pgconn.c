@@ -1,0 +1,424 @@
+#include "autoconfig.h"
+
+#include "pgconn.h"
+#include "log.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PGCONN_CONNECT_TIMEOUT 10.0 /* s to connect and run setup */
+#define PGCONN_BACKOFF_MIN 0.25     /* s before the first retry */
+#define PGCONN_BACKOFF_MAX 30.0
+
+enum pgconn_state {
+	PGC_WAITING,    /* not connected; timer runs until the next attempt */
+	PGC_CONNECTING, /* PQconnectPoll */
+	PGC_SETUP,      /* LISTEN / setup command in flight */
+	PGC_READY,
+	PGC_BUSY,       /* a query in flight */
+};
+
+struct pgconn {
+	struct ev_loop *loop;
+	char *conninfo;
+	char *name;
+	char *listen_channel;
+	char *setup_sql;
+	const struct pgconn_callbacks *cb;
+	void *ud;
+
+	PGconn *pg;
+	enum pgconn_state state;
+	ev_io io;
+	int io_events;
+	ev_timer timer;
+	unsigned failures;
+	int64_t next_attempt_ms;
+	PGresult *kept;      /* result of the running command */
+	char error[256];
+};
+
+static void on_io(struct ev_loop *loop, ev_io *w, int revents);
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+struct pgconn *pgconn_new(struct ev_loop *loop, const char *conninfo, const char *name,
+			  const char *listen_channel, const char *setup_sql,
+			  const struct pgconn_callbacks *cb, void *ud)
+{
+	struct pgconn *pc = calloc(1, sizeof(*pc));
+
+	if (!pc)
+		return NULL;
+	pc->loop = loop;
+	pc->conninfo = dup_or_null(conninfo);
+	pc->name = strdup(name);
+	pc->listen_channel = dup_or_null(listen_channel);
+	pc->setup_sql = dup_or_null(setup_sql);
+	pc->cb = cb;
+	pc->ud = ud;
+	pc->state = PGC_WAITING;
+	if (!pc->name || (conninfo && !pc->conninfo) || (listen_channel && !pc->listen_channel) ||
+	    (setup_sql && !pc->setup_sql)) {
+		pgconn_free(pc);
+		return NULL;
+	}
+	ev_init(&pc->io, on_io);
+	ev_timer_init(&pc->timer, on_timer, 0, 0);
+	pc->io.data = pc->timer.data = pc;
+	return pc;
+}
+
+/* libpq messages end in a newline and may span lines: keep the first. */
+static void set_error(struct pgconn *pc, const char *msg)
+{
+	size_t n;
+
+	snprintf(pc->error, sizeof(pc->error), "%s", msg && *msg ? msg : "unknown error");
+	n = strcspn(pc->error, "\n");
+	pc->error[n] = '\0';
+}
+
+/* The socket may change between PQconnectPoll calls even when its number
+ * does not: always re-set the watcher (libev: disappearing descriptors). */
+static void watch(struct pgconn *pc, int events)
+{
+	int fd = PQsocket(pc->pg);
+
+	ev_io_stop(pc->loop, &pc->io);
+	if (fd < 0)
+		return;
+	ev_io_set(&pc->io, fd, events);
+	ev_io_start(pc->loop, &pc->io);
+	pc->io_events = events;
+}
+
+static void lost(struct pgconn *pc, const char *why)
+{
+	double delay;
+	bool was_busy = pc->state == PGC_BUSY;
+
+	set_error(pc, why);
+	ev_io_stop(pc->loop, &pc->io);
+	ev_timer_stop(pc->loop, &pc->timer);
+	if (pc->kept) {
+		PQclear(pc->kept);
+		pc->kept = NULL;
+	}
+	if (pc->pg) {
+		PQfinish(pc->pg);
+		pc->pg = NULL;
+	}
+	pc->state = PGC_WAITING;
+	/* Exponential backoff with jitter: many daemons restarting together
+	 * must not reconnect in lockstep. */
+	delay = PGCONN_BACKOFF_MIN * (double)(1u << (pc->failures < 10 ? pc->failures : 10));
+	if (delay > PGCONN_BACKOFF_MAX)
+		delay = PGCONN_BACKOFF_MAX;
+	delay *= 0.75 + 0.5 * util_random_unit();
+	pc->failures++;
+	pc->next_attempt_ms = util_now_ms() + (int64_t)(delay * 1000);
+	ev_timer_set(&pc->timer, delay, 0);
+	ev_timer_start(pc->loop, &pc->timer);
+	if (was_busy && pc->cb->on_result)
+		pc->cb->on_result(pc, NULL, pc->ud);
+	pc->cb->on_lost(pc, pc->error, pc->next_attempt_ms, pc->ud);
+}
+
+static void notice_receiver(void *arg, const PGresult *res)
+{
+	struct pgconn *pc = arg;
+
+	log_info("database notice conn=%s: %s", pc->name,
+		 PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+}
+
+static void connect_now(struct pgconn *pc)
+{
+	const char *keys[8], *vals[8];
+	int n = 0;
+
+	/* Our defaults come first so that the user's conninfo overrides them. */
+	keys[n] = "application_name"; vals[n++] = pc->name;
+	keys[n] = "keepalives_idle"; vals[n++] = "30";
+	keys[n] = "keepalives_interval"; vals[n++] = "10";
+	keys[n] = "keepalives_count"; vals[n++] = "3";
+	keys[n] = "tcp_user_timeout"; vals[n++] = "60000";
+	if (pc->conninfo && *pc->conninfo) {
+		keys[n] = "dbname";
+		vals[n++] = pc->conninfo;
+	}
+	keys[n] = NULL;
+	vals[n] = NULL;
+	pc->pg = PQconnectStartParams(keys, vals, 1);
+	if (!pc->pg) {
+		lost(pc, "out of memory");
+		return;
+	}
+	if (PQstatus(pc->pg) == CONNECTION_BAD) {
+		lost(pc, PQerrorMessage(pc->pg));
+		return;
+	}
+	pc->state = PGC_CONNECTING;
+	ev_timer_stop(pc->loop, &pc->timer);
+	ev_timer_set(&pc->timer, PGCONN_CONNECT_TIMEOUT, 0);
+	ev_timer_start(pc->loop, &pc->timer);
+	/* As if the first poll had answered PGRES_POLLING_WRITING. */
+	watch(pc, EV_WRITE);
+}
+
+void pgconn_start(struct pgconn *pc)
+{
+	if (pc->state == PGC_WAITING)
+		connect_now(pc);
+}
+
+static int send_command(struct pgconn *pc, const char *sql)
+{
+	int f;
+
+	if (!PQsendQuery(pc->pg, sql))
+		return -1;
+	f = PQflush(pc->pg);
+	if (f < 0)
+		return -1;
+	watch(pc, f == 1 ? EV_READ | EV_WRITE : EV_READ);
+	return 0;
+}
+
+static void start_setup(struct pgconn *pc)
+{
+	char *sql;
+	size_t len;
+	char *ident = NULL;
+
+	PQsetnonblocking(pc->pg, 1);
+	PQsetNoticeReceiver(pc->pg, notice_receiver, pc);
+	if (pc->listen_channel) {
+		/* Quoted: LISTEN keeps the case, as pg_notify() does. */
+		ident = PQescapeIdentifier(pc->pg, pc->listen_channel, strlen(pc->listen_channel));
+		if (!ident) {
+			lost(pc, PQerrorMessage(pc->pg));
+			return;
+		}
+	}
+	len = (pc->setup_sql ? strlen(pc->setup_sql) : 0) + (ident ? strlen(ident) : 0) + 16;
+	sql = malloc(len);
+	if (!sql) {
+		PQfreemem(ident);
+		lost(pc, "out of memory");
+		return;
+	}
+	snprintf(sql, len, "%s%s%s%s", pc->setup_sql ? pc->setup_sql : "",
+		 pc->setup_sql && ident ? ";" : "", ident ? "LISTEN " : "", ident ? ident : "");
+	PQfreemem(ident);
+	if (!*sql) {
+		free(sql);
+		pc->state = PGC_READY;
+		ev_timer_stop(pc->loop, &pc->timer);
+		watch(pc, EV_READ);
+		pc->failures = 0;
+		pc->cb->on_ready(pc, pc->ud);
+		return;
+	}
+	pc->state = PGC_SETUP;
+	if (send_command(pc, sql) < 0)
+		lost(pc, PQerrorMessage(pc->pg));
+	free(sql);
+}
+
+static void drain_notifies(struct pgconn *pc)
+{
+	PGnotify *n;
+
+	while (pc->pg && (n = PQnotifies(pc->pg))) {
+		if (pc->cb->on_notify)
+			pc->cb->on_notify(pc, n->relname, n->extra, pc->ud);
+		PQfreemem(n);
+	}
+}
+
+/* Reads every result that is complete; when the command is done, moves on. */
+static void collect_results(struct pgconn *pc)
+{
+	while (pc->pg && (pc->state == PGC_SETUP || pc->state == PGC_BUSY) && !PQisBusy(pc->pg)) {
+		PGresult *r = PQgetResult(pc->pg);
+
+		drain_notifies(pc);
+		if (r) {
+			ExecStatusType st = PQresultStatus(r);
+			bool keep = !pc->kept || PQresultStatus(pc->kept) != PGRES_FATAL_ERROR;
+
+			/* Keep the first error, else the last result. */
+			if (keep && (st == PGRES_FATAL_ERROR || st == PGRES_TUPLES_OK ||
+				     st == PGRES_COMMAND_OK || !pc->kept)) {
+				if (pc->kept)
+					PQclear(pc->kept);
+				pc->kept = r;
+			} else {
+				PQclear(r);
+			}
+			continue;
+		}
+		/* NULL: the command is complete. */
+		if (pc->state == PGC_SETUP) {
+			if (pc->kept && PQresultStatus(pc->kept) == PGRES_FATAL_ERROR) {
+				char msg[256];
+
+				snprintf(msg, sizeof(msg), "setup failed: %s",
+					 PQresultErrorMessage(pc->kept));
+				lost(pc, msg);
+				return;
+			}
+			if (pc->kept) {
+				PQclear(pc->kept);
+				pc->kept = NULL;
+			}
+			pc->state = PGC_READY;
+			pc->failures = 0;
+			ev_timer_stop(pc->loop, &pc->timer);
+			pc->cb->on_ready(pc, pc->ud);
+		} else {
+			PGresult *res = pc->kept;
+
+			pc->kept = NULL;
+			pc->state = PGC_READY;
+			pc->cb->on_result(pc, res, pc->ud);
+			PQclear(res);
+		}
+	}
+}
+
+static void poll_connect(struct pgconn *pc)
+{
+	switch (PQconnectPoll(pc->pg)) {
+	case PGRES_POLLING_OK:
+		start_setup(pc);
+		break;
+	case PGRES_POLLING_READING:
+		watch(pc, EV_READ);
+		break;
+	case PGRES_POLLING_WRITING:
+		watch(pc, EV_WRITE);
+		break;
+	case PGRES_POLLING_FAILED:
+	default:
+		lost(pc, PQerrorMessage(pc->pg));
+		break;
+	}
+}
+
+static void on_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct pgconn *pc = w->data;
+
+	if (pc->state == PGC_CONNECTING) {
+		poll_connect(pc);
+		return;
+	}
+	if (revents & EV_WRITE) {
+		int f = PQflush(pc->pg);
+
+		if (f < 0) {
+			lost(pc, PQerrorMessage(pc->pg));
+			return;
+		}
+		if (f == 0 && pc->io_events != EV_READ)
+			watch(pc, EV_READ);
+	}
+	if (revents & EV_READ) {
+		if (!PQconsumeInput(pc->pg)) {
+			lost(pc, PQerrorMessage(pc->pg));
+			return;
+		}
+		drain_notifies(pc);
+		if (!pc->pg)
+			return;
+		/* The server may have stopped reading until we read: flush
+		 * again (libpq-async, nonblocking mode). */
+		if (pc->io_events & EV_WRITE) {
+			int f = PQflush(pc->pg);
+
+			if (f < 0) {
+				lost(pc, PQerrorMessage(pc->pg));
+				return;
+			}
+			if (f == 0)
+				watch(pc, EV_READ);
+		}
+		collect_results(pc);
+		if (pc->pg && PQstatus(pc->pg) == CONNECTION_BAD)
+			lost(pc, PQerrorMessage(pc->pg));
+	}
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct pgconn *pc = w->data;
+
+	if (pc->state == PGC_WAITING)
+		connect_now(pc);
+	else if (pc->state == PGC_CONNECTING || pc->state == PGC_SETUP)
+		lost(pc, "timeout while connecting");
+}
+
+int pgconn_query(struct pgconn *pc, const char *sql)
+{
+	if (pc->state != PGC_READY)
+		return PGCONN_ERR_NOT_READY;
+	pc->state = PGC_BUSY;
+	if (send_command(pc, sql) < 0) {
+		pc->state = PGC_READY;
+		lost(pc, PQerrorMessage(pc->pg));
+		return PGCONN_ERR_SEND;
+	}
+	return 0;
+}
+
+bool pgconn_is_ready(const struct pgconn *pc)
+{
+	return pc->state == PGC_READY || pc->state == PGC_BUSY;
+}
+
+bool pgconn_is_busy(const struct pgconn *pc)
+{
+	return pc->state == PGC_BUSY;
+}
+
+const char *pgconn_name(const struct pgconn *pc)
+{
+	return pc->name;
+}
+
+const char *pgconn_last_error(const struct pgconn *pc)
+{
+	return pc->error;
+}
+
+int64_t pgconn_next_attempt_ms(const struct pgconn *pc)
+{
+	return pc->next_attempt_ms;
+}
+
+void pgconn_free(struct pgconn *pc)
+{
+	if (!pc)
+		return;
+	ev_io_stop(pc->loop, &pc->io);
+	ev_timer_stop(pc->loop, &pc->timer);
+	if (pc->kept)
+		PQclear(pc->kept);
+	if (pc->pg)
+		PQfinish(pc->pg);
+	free(pc->conninfo);
+	free(pc->name);
+	free(pc->listen_channel);
+	free(pc->setup_sql);
+	free(pc);
+}

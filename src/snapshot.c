@@ -1,0 +1,130 @@
+#include "autoconfig.h"
+
+#include "snapshot.h"
+#include "util.h"
+#include "ws.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+long snapshot_json_string(const char *s, char *dst, size_t dstlen)
+{
+	json_object *str = json_object_new_string(s);
+	const char *txt;
+	size_t n;
+
+	if (!str)
+		return -1;
+	txt = json_object_to_json_string_ext(str, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	n = strlen(txt);
+	if (n + 1 > dstlen) {
+		json_object_put(str);
+		return -1;
+	}
+	memcpy(dst, txt, n + 1);
+	json_object_put(str);
+	return (long)n;
+}
+
+struct buf *snapshot_event_frame(const char *event, const char *json, size_t json_len)
+{
+	char head[128];
+	int n = snprintf(head, sizeof(head), "42[\"%s\",", event);
+	struct ws_part parts[] = {
+		{ head, (size_t)n },
+		{ json, json_len },
+		{ "]", 1 },
+	};
+
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return NULL;
+	return ws_frame_build(WS_OP_TEXT, parts, 3);
+}
+
+int snapshot_new(const char *json, size_t len, int64_t version, int64_t generated_ms,
+		 const char *reason, struct snapshot **out)
+{
+	struct json_tokener *tok;
+	json_object *obj;
+	char iso[UTIL_ISO_TIME_LEN];
+	char reason_json[512];
+	char head[768];
+	const char *body;
+	size_t body_len;
+	int head_len;
+	struct snapshot *s;
+	bool empty;
+
+	/* Validate once per recompute: clients must never get broken JSON. */
+	tok = json_tokener_new_ex(64);
+	if (!tok)
+		return SNAPSHOT_ERR_NOMEM;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	obj = json_tokener_parse_ex(tok, json, (int)len);
+	if (json_tokener_get_error(tok) == json_tokener_continue)
+		obj = json_tokener_parse_ex(tok, "", 1);
+	if (json_tokener_get_error(tok) != json_tokener_success) {
+		json_tokener_free(tok);
+		json_object_put(obj);
+		return SNAPSHOT_ERR_NOT_JSON;
+	}
+	json_tokener_free(tok);
+	if (!json_object_is_type(obj, json_type_object)) {
+		json_object_put(obj);
+		return SNAPSHOT_ERR_NOT_OBJECT;
+	}
+	empty = json_object_object_length(obj) == 0;
+	json_object_put(obj);
+
+	/* Splice our keys in front of the document's own, without re-serializing
+	 * it: the text is the DBA's, byte for byte. */
+	body = memchr(json, '{', len);
+	body_len = len - (size_t)(body - json) - 1;
+	body++;
+	if (empty) {
+		body = "}";
+		body_len = 1;
+	}
+	util_iso_time(generated_ms, iso);
+	if (snapshot_json_string(reason, reason_json, sizeof(reason_json)) < 0)
+		snprintf(reason_json, sizeof(reason_json), "\"?\"");
+	head_len = snprintf(head, sizeof(head),
+			    "{\"version\":%lld,\"generatedAt\":\"%s\",\"reason\":%s%s",
+			    (long long)version, iso, reason_json, empty ? "" : ",");
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return SNAPSHOT_ERR_NOMEM;
+	s->refs = 1;
+	s->version = version;
+	s->generated_ms = generated_ms;
+	s->doc_len = (size_t)head_len + body_len;
+	s->doc = malloc(s->doc_len + 1);
+	if (!s->doc)
+		goto out_free;
+	memcpy(s->doc, head, (size_t)head_len);
+	memcpy(s->doc + head_len, body, body_len);
+	s->doc[s->doc_len] = '\0';
+	s->frame = snapshot_event_frame("dashboardDataUpdate", s->doc, s->doc_len);
+	if (!s->frame)
+		goto out_free_doc;
+	*out = s;
+	return 0;
+
+out_free_doc:
+	free(s->doc);
+out_free:
+	free(s);
+	return SNAPSHOT_ERR_NOMEM;
+}
+
+void snapshot_unref(struct snapshot *s)
+{
+	if (!s || --s->refs > 0)
+		return;
+	buf_unref(s->frame);
+	free(s->doc);
+	free(s);
+}
