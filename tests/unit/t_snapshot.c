@@ -1,0 +1,50 @@
+/* Snapshots: the document with version, generatedAt and reason spliced in,
+ * validation of the query's JSON, the shared frame. */
+#include "autoconfig.h"
+
+#include "dashboard.h"
+#include "snapshot.h"
+#include "tap.h"
+
+int main(void)
+{
+	struct snapshot *s = NULL;
+	const char *doc = "{\"summary\" : {\"salesToday\" : 3}}";
+	char reason[64];
+
+	is_int(snapshot_new(doc, strlen(doc), 42, 0, "notify:sales", &s), 0, "snapshot built");
+	is_str(s->doc, "{\"version\":42,\"generatedAt\":\"1970-01-01T00:00:00.000Z\",\"reason\":\"notify:sales\",\"summary\" : {\"salesToday\" : 3}}",
+	       "keys spliced in front, the DBA's text kept byte for byte");
+	{
+		const char *want_payload = "42[\"dashboardDataUpdate\",";
+		size_t plen = s->frame->len - 4; /* 16-bit length header */
+
+		ok(s->frame->data[0] == 0x81 && s->frame->data[1] == 126, "text frame, 16-bit length");
+		is_int((s->frame->data[2] << 8) | s->frame->data[3], plen, "frame length matches");
+		ok(memcmp(s->frame->data + 4, want_payload, strlen(want_payload)) == 0 &&
+		   s->frame->data[s->frame->len - 1] == ']', "frame is 42[\"dashboardDataUpdate\",<doc>]");
+	}
+	snapshot_unref(s);
+
+	is_int(snapshot_new("{}", 2, 1, 1500, "timer", &s), 0, "empty object");
+	is_str(s->doc, "{\"version\":1,\"generatedAt\":\"1970-01-01T00:00:01.500Z\",\"reason\":\"timer\"}",
+	       "no dangling comma for an empty document");
+	snapshot_unref(s);
+
+	is_int(snapshot_new("  {\"a\":1}\n", 10, 1, 0, "a\"b", &s), 0, "whitespace around the object");
+	ok(strstr(s->doc, "\"reason\":\"a\\\"b\"") != NULL, "reason is escaped: %s", s->doc);
+	snapshot_unref(s);
+
+	is_int(snapshot_new("[1,2]", 5, 1, 0, "x", &s), SNAPSHOT_ERR_NOT_OBJECT, "array refused");
+	is_int(snapshot_new("{\"a\":", 5, 1, 0, "x", &s), SNAPSHOT_ERR_NOT_JSON, "truncated JSON refused");
+	is_int(snapshot_new("{\"a\":1} x", 9, 1, 0, "x", &s), SNAPSHOT_ERR_NOT_JSON, "trailing garbage refused");
+	is_int(snapshot_new("{\"a\":\"\xff\"}", 9, 1, 0, "x", &s), SNAPSHOT_ERR_NOT_JSON, "invalid UTF-8 refused");
+
+	dashboard_format_reason(DASHBOARD_REASON_NOTIFY | DASHBOARD_REASON_TIMER, "sales,stock", reason, sizeof(reason));
+	is_str(reason, "notify:sales,stock", "coalesced notifications name their tables");
+	dashboard_format_reason(DASHBOARD_REASON_NOTIFY | DASHBOARD_REASON_RECONNECT, "sales", reason, sizeof(reason));
+	is_str(reason, "reconnect", "a reconnect outranks notifications");
+	dashboard_format_reason(DASHBOARD_REASON_TIMER, "", reason, sizeof(reason));
+	is_str(reason, "timer", "timer");
+	return done_testing();
+}
