@@ -207,10 +207,16 @@ static void on_result(struct pgconn *pc, const PGresult *res, void *ud)
 		return;
 	}
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 		char msg[512];
 
-		snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(res));
+		/* "function x() does not exist (SQLSTATE 42883)", without libpq's
+		 * "ERROR:  " prefix and multi-line context. */
+		snprintf(msg, sizeof(msg), "%s", primary ? primary : PQresultErrorMessage(res));
 		msg[strcspn(msg, "\n")] = '\0';
+		if (state)
+			snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " (SQLSTATE %s)", state);
 		query_failed(d, ERR_QUERY_FAILED, *msg ? msg : "the dashboard query failed");
 	} else if (PQntuples(res) != 1 || PQnfields(res) != 1 || PQgetisnull(res, 0, 0)) {
 		query_failed(d, ERR_BAD_RESULT, "the dashboard query must return one row with one non-null column");
