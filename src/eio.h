@@ -54,6 +54,30 @@ int eio_open_packet(char *out, size_t outlen, const char *sid, bool upgrades_web
 enum eio_error eio_check_request(const struct http_request *req, bool websocket_upgrade,
 				 bool polling_enabled, bool *transport_ws);
 
+/* One packet of an HTTP long-polling payload (v4): packets are separated by
+ * the record separator 0x1e; a binary message is "b" + base64. */
+struct eio_packet {
+	enum eio_packet_type type;
+	bool binary;        /* data is base64 text of a binary message */
+	const char *data;   /* points into the payload */
+	size_t len;
+};
+
+#define EIO_RECORD_SEPARATOR '\x1e'
+
+/* Walks a polling payload: *pos starts at 0. Returns 1 with a packet, 0 at
+ * the end, -1 on a malformed packet (the reference server then closes the
+ * session with "parse error"). */
+int eio_payload_next(const char *payload, size_t len, size_t *pos, struct eio_packet *out);
+
+/* Decodes standard base64 (with padding) into out (room for len/4*3).
+ * Returns the decoded length, or -1 when malformed. */
+long eio_base64_decode(const char *in, size_t len, uint8_t *out);
+
+/* Encodes len bytes as standard base64 into out (room for 4*ceil(len/3)+1,
+ * NUL-terminated). Returns the encoded length. */
+size_t eio_base64_encode(const uint8_t *in, size_t len, char *out);
+
 /* "Transport unknown", ... */
 const char *eio_error_message(enum eio_error err);
 

@@ -64,5 +64,40 @@ int main(void)
 	is_str(eio_error_message(EIO_ERR_TRANSPORT_UNKNOWN), "Transport unknown", "message for code 0");
 	is_int(eio_error_status(EIO_ERR_FORBIDDEN), 403, "Forbidden is 403");
 	is_int(eio_error_status(EIO_ERR_SESSION_ID_UNKNOWN), 400, "others are 400");
+	{
+		static const char payload[] = "4hello\x1e" "bAQIDBA==\x1e" "2\x1e" "3probe";
+		struct eio_packet pk;
+		size_t pos = 0;
+		uint8_t bin[16];
+		char enc[16];
+
+		is_int(eio_payload_next(payload, sizeof(payload) - 1, &pos, &pk), 1, "payload: first packet");
+		ok(pk.type == EIO_MESSAGE && !pk.binary && pk.len == 5 && memcmp(pk.data, "hello", 5) == 0,
+		   "text message hello");
+		is_int(eio_payload_next(payload, sizeof(payload) - 1, &pos, &pk), 1, "payload: second packet");
+		ok(pk.type == EIO_MESSAGE && pk.binary && pk.len == 8, "binary message, base64");
+		is_int(eio_base64_decode(pk.data, pk.len, bin), 4, "base64 decodes to 4 bytes");
+		ok(bin[0] == 1 && bin[1] == 2 && bin[2] == 3 && bin[3] == 4, "bytes 01 02 03 04");
+		is_int(eio_base64_encode(bin, 4, enc), 8, "base64 encodes to 8 chars");
+		is_str(enc, "AQIDBA==", "round trip");
+		is_int(eio_payload_next(payload, sizeof(payload) - 1, &pos, &pk), 1, "payload: ping");
+		ok(pk.type == EIO_PING && pk.len == 0, "ping");
+		is_int(eio_payload_next(payload, sizeof(payload) - 1, &pos, &pk), 1, "payload: pong probe");
+		ok(pk.type == EIO_PONG && pk.len == 5, "3probe");
+		is_int(eio_payload_next(payload, sizeof(payload) - 1, &pos, &pk), 0, "payload: end");
+		pos = 0;
+		is_int(eio_payload_next("", 0, &pos, &pk), -1, "empty payload is malformed");
+		pos = 0;
+		is_int(eio_payload_next("abc", 3, &pos, &pk), -1, "unknown type is malformed");
+		pos = 0;
+		is_int(eio_payload_next("4a\x1e", 3, &pos, &pk), -1, "trailing separator is malformed");
+		pos = 0;
+		is_int(eio_payload_next("\x1e" "4a", 3, &pos, &pk), -1, "empty packet is malformed");
+		is_int(eio_base64_decode("AQ=D", 4, bin), -1, "data after padding");
+		is_int(eio_base64_decode("AQI", 3, bin), -1, "length not a multiple of 4");
+		is_int(eio_base64_decode("A*ID", 4, bin), -1, "bad character");
+		is_int(eio_base64_encode((const uint8_t *)"ab", 2, enc), 4, "two bytes");
+		is_str(enc, "YWI=", "two bytes padded once");
+	}
 	return done_testing();
 }
