@@ -434,14 +434,23 @@ export async function seedShop(db, { products = 3 } = {}) {
 }
 
 let saleCounter = 0;
-/** INSERT one sale (autocommit) and return its id as a Number; { id, committedAt } with committedAt = performance.now() right after COMMIT. */
+/**
+ * INSERT one sale (autocommit). Resolves
+ *   { id, sentAt, committedAt, dbAt }
+ * as performance.now() values: sentAt just before the INSERT is sent,
+ * committedAt right after the COMMIT returned, dbAt the server's
+ * clock_timestamp() at the INSERT (same host, so the same clock; it does not
+ * depend on when this process gets round to reading the reply).
+ */
 export async function insertSale(db, productId, { quantity = 1, unitPrice = '9.99', customer } = {}) {
   const n = ++saleCounter;
+  const sentAt = performance.now();
   const r = await db.query(
     `INSERT INTO sales (product_id, quantity, unit_price, customer_name, customer_email)
-     VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+     VALUES ($1, $2, $3, $4, $5) RETURNING id, (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS ms`,
     [productId, quantity, unitPrice, customer || `Customer ${process.pid}-${n}`, `c${n}@example.com`]);
-  return { id: Number(r.rows[0].id), committedAt: performance.now() };
+  const committedAt = performance.now();
+  return { id: Number(r.rows[0].id), sentAt, committedAt, dbAt: r.rows[0].ms - performance.timeOrigin };
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -461,7 +470,7 @@ export function summarize(values) {
 export function recomputeLines(daemon, since = 0) {
   return daemon.grep(/recompute/i, since).filter((l) => /reason=/.test(l)).map((line) => {
     const reason = (line.match(/reason=("[^"]*"|\S+)/) || [])[1];
-    const ms = (line.match(/(\d+(?:\.\d+)?) ?ms\b/) || [])[1];
+    const ms = (line.match(/query_ms=(\d+(?:\.\d+)?)/) || line.match(/(\d+(?:\.\d+)?) ?ms\b/) || [])[1];
     return { line, reason: reason && reason.replace(/^"|"$/g, ''), ms: ms === undefined ? null : Number(ms) };
   });
 }

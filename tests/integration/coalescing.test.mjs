@@ -1,0 +1,139 @@
+// Refresh policy: a 10,000-row statement costs one recompute, a burst of 200
+// transactions far fewer than 200, and the fallback timer refreshes with no
+// notification at all.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startCluster } from '../lib/pgcluster.mjs';
+import {
+  startDaemon, connectClient, waitForUpdate, nextEvent, seedShop, insertSale, summarize,
+  recomputeLines, versionsSince, closeClients, now,
+} from '../lib/daemon.mjs';
+
+let pg, db, products, daemon;
+const sockets = [];
+
+before(async () => {
+  pg = await startCluster({ sql: ['sql/schema.sql', 'sql/install.sql'] });
+  db = await pg.client();
+  products = await seedShop(db, { products: 3 });
+  daemon = await startDaemon({ db: pg.conninfo, args: ['--refresh-interval', '300'] });
+});
+
+after(async () => {
+  closeClients(sockets);
+  if (daemon) await daemon.stop();
+  if (pg) await pg.stop();
+});
+
+/** Resolve once no dashboardDataUpdate arrived for quietMs (bounded by maxMs). */
+async function quiet(socket, quietMs, maxMs = 10000) {
+  const t0 = now();
+  for (;;) {
+    try {
+      await nextEvent(socket, 'dashboardDataUpdate', quietMs);
+    } catch {
+      return;
+    }
+    if (now() - t0 > maxMs) throw new Error(`updates kept coming for ${maxMs} ms`);
+  }
+}
+
+const topIds = async () => (await db.query(
+  'SELECT id FROM sales ORDER BY sold_at DESC, id DESC LIMIT 10')).rows.map((r) => Number(r.id));
+
+test('10,000 sales in one statement: one recompute', { timeout: 60000 }, async () => {
+  const s = connectClient(daemon.url); sockets.push(s);
+  await waitForUpdate(s, () => true, 10000);
+  await quiet(s, 300);
+  const since = s.rec.updates.length;
+  const logMark = daemon.mark();
+
+  const t0 = now();
+  const r = await db.query(
+    `INSERT INTO sales (product_id, quantity, unit_price, customer_name, customer_email, sold_at)
+     SELECT $1, 1 + g % 3, 4.50, 'Bulk ' || g, 'bulk' || g || '@example.com', now()
+       FROM generate_series(1, 10000) g
+     RETURNING id`, [products[0].id]);
+  const committed = now();
+  assert.equal(r.rowCount, 10000);
+  const maxId = Math.max(...r.rows.map((x) => Number(x.id)));
+  const got = await waitForUpdate(s, (d) => d.recentSales && d.recentSales.some((x) => Number(x.id) === maxId), 15000,
+    { since });
+  // Nothing else is writing and the timer is 300 s away: any further update
+  // within the quiet window would be a second recompute for the same statement.
+  await quiet(s, 1500);
+  const versions = versionsSince(s, since);
+  const rc = recomputeLines(daemon, logMark);
+  console.log(`10,000-row INSERT: ${(committed - t0).toFixed(0)} ms to commit, update after ` +
+    `${(got.t - committed).toFixed(1)} ms, versions received: ${versions.length}, recompute log lines: ${rc.length}` +
+    (rc.length ? ` (${rc.map((x) => `reason=${x.reason}${x.ms !== null ? ` ${x.ms} ms` : ''}`).join(', ')})` : ''));
+  assert.equal(versions.length, 1, `exactly one new snapshot, got versions ${versions.join(', ')}`);
+  assert.match(got.data.reason, /^notify:.*\bsales\b/);
+  if (rc.length) assert.equal(rc.length, 1, `one recompute logged, got:\n${rc.map((x) => x.line).join('\n')}`);
+});
+
+test('200 single-sale transactions in a burst: far fewer recomputes, final snapshot has the last sale', { timeout: 60000 }, async () => {
+  const s = connectClient(daemon.url); sockets.push(s);
+  await waitForUpdate(s, () => true, 10000);
+  await quiet(s, 300);
+  const since = s.rec.updates.length;
+  const logMark = daemon.mark();
+
+  const WRITERS = 8, PER = 25;
+  const writers = await Promise.all(Array.from({ length: WRITERS }, () => pg.client()));
+  const t0 = now();
+  const committed = [];
+  await Promise.all(writers.map(async (w, wi) => {
+    for (let i = 0; i < PER; i++) {
+      const sale = await insertSale(w, products[(wi + i) % products.length].id);
+      committed.push(sale);
+    }
+  }));
+  const tDone = now();
+  assert.equal(committed.length, WRITERS * PER);
+  const last = committed[committed.length - 1];
+  const expectTop = await topIds();
+  assert.ok(expectTop.includes(last.id), 'the last committed sale is among the latest 10 in the database');
+
+  const final = await waitForUpdate(s, (d) => d.recentSales &&
+    JSON.stringify(d.recentSales.map((x) => Number(x.id))) === JSON.stringify(expectTop), 15000, { since });
+  await quiet(s, 1000);
+  const versions = versionsSince(s, since);
+  const lastUpdate = s.rec.updates[s.rec.updates.length - 1].data;
+  const rc = recomputeLines(daemon, logMark);
+  const rcMs = rc.map((x) => x.ms).filter((x) => x !== null);
+  console.log(`burst of ${WRITERS * PER} transactions from ${WRITERS} connections in ${(tDone - t0).toFixed(0)} ms: ` +
+    `${versions.length} snapshots received, ${rc.length} recompute log lines` +
+    (rcMs.length ? ` (query ms ${JSON.stringify(summarize(rcMs))})` : '') +
+    `; final snapshot ${(final.t - tDone).toFixed(1)} ms after the last commit`);
+  assert.ok(versions.length >= 1, 'at least one recompute');
+  assert.ok(versions.length < 100, `far fewer recomputes than 200 notifications, got ${versions.length}`);
+  assert.ok(lastUpdate.recentSales.some((x) => Number(x.id) === last.id), 'the final snapshot contains the last sale');
+  assert.deepEqual(lastUpdate.recentSales.map((x) => Number(x.id)), expectTop, 'the final snapshot is the final state');
+  for (let i = 1; i < versions.length; i++) assert.ok(versions[i] > versions[i - 1], 'versions only grow');
+  await Promise.all(writers.map((w) => w.end()));
+});
+
+test('the fallback timer refreshes without any notification', { timeout: 30000 }, async () => {
+  const d = await startDaemon({ db: pg.conninfo, args: ['--refresh-interval', '1'] });
+  try {
+    const s = connectClient(d.url); sockets.push(s);
+    const first = await waitForUpdate(s, () => true, 10000);
+    const t0 = now();
+    const since = s.rec.updates.length;
+    const isTimer = (x) => x.data.reason === 'timer';
+    // Two timer refreshes within ~3 s (interval 1 s), nothing written meanwhile.
+    await waitForUpdate(s, () => s.rec.updates.slice(since).filter(isTimer).length >= 2, 3500, { since });
+    const timers = s.rec.updates.slice(since).filter(isTimer);
+    const versions = [first.data.version, ...timers.map((x) => x.data.version)];
+    for (let i = 1; i < versions.length; i++) assert.ok(versions[i] > versions[i - 1], `versions grow: ${versions}`);
+    const gaps = timers.map((x, i) => (i ? x.t - timers[i - 1].t : x.t - t0));
+    console.log(`fallback timer (--refresh-interval 1): ${timers.length} timer snapshots in ${(now() - t0).toFixed(0)} ms, ` +
+      `gaps ${gaps.map((g) => g.toFixed(0)).join(', ')} ms, versions ${versions.join(' < ')}`);
+    assert.ok(timers.length >= 2);
+    s.close();
+  } finally {
+    const st = await d.stop();
+    assert.equal(st.code, 0, `second daemon exit status\n${d.logTail()}`);
+  }
+});
