@@ -24,8 +24,11 @@ before(async () => {
 
 after(async () => {
   closeClients(sockets);
-  if (daemon) await daemon.stop();
-  if (pg) await pg.stop();
+  try {
+    if (daemon) await daemon.stopClean();
+  } finally {
+    if (pg) await pg.stop();
+  }
 });
 
 /** The well-behaved client still works: a new sale reaches it. */
@@ -161,6 +164,7 @@ test('SIGTERM: every client sees a disconnect, the daemon exits 0 within 1 s', {
     `disconnected (${[...new Set(reasons)].join(', ')}); raw WebSocket close code ${rawClose.code}`);
   assert.equal(st.killed, false, 'exited by itself');
   assert.equal(st.code, 0, `exit status 0\n${daemon.logTail()}`);
+  assert.deepEqual(daemon.sanitizerReport(), [], 'no sanitizer report');
   assert.ok(st.ms < 1000, `exit within 1 s, took ${st.ms} ms`);
   assert.equal(rawClose.code, 1001, 'WebSocket close code 1001 (going away)');
   daemon = null;

@@ -21,8 +21,11 @@ before(async () => {
 
 after(async () => {
   closeClients(sockets);
-  if (daemon) await daemon.stop();
-  if (pg) await pg.stop();
+  try {
+    if (daemon) await daemon.stopClean();
+  } finally {
+    if (pg) await pg.stop();
+  }
 });
 
 /** Resolve once no dashboardDataUpdate arrived for quietMs (bounded by maxMs). */
@@ -133,7 +136,6 @@ test('the fallback timer refreshes without any notification', { timeout: 30000 }
     assert.ok(timers.length >= 2);
     s.close();
   } finally {
-    const st = await d.stop();
-    assert.equal(st.code, 0, `second daemon exit status\n${d.logTail()}`);
+    await d.stopClean('the --refresh-interval 1 daemon');
   }
 });

@@ -27,8 +27,11 @@ before(async () => {
 
 after(async () => {
   closeClients(sockets);
-  if (daemon) await daemon.stop();
-  if (pg) await pg.stop();
+  try {
+    if (daemon) await daemon.stopClean();
+  } finally {
+    if (pg) await pg.stop();
+  }
 });
 
 function assertSnapshot(doc, what) {

@@ -20,8 +20,11 @@ before(async () => {
 
 after(async () => {
   closeClients(clients);
-  if (daemon) await daemon.stop();
-  if (pg) await pg.stop();
+  try {
+    if (daemon) await daemon.stopClean();
+  } finally {
+    if (pg) await pg.stop();
+  }
 });
 
 const topId = (d) => (d.recentSales && d.recentSales[0] ? Number(d.recentSales[0].id) : null);

@@ -21,8 +21,11 @@ before(async () => {
 
 after(async () => {
   if (observer) closeClients([observer]);
-  if (daemon) await daemon.stop();
-  if (pg) await pg.stop();
+  try {
+    if (daemon) await daemon.stopClean();
+  } finally {
+    if (pg) await pg.stop();
+  }
 });
 
 async function get(path, init = {}) {

@@ -24,8 +24,11 @@ before(async () => {
 
 after(async () => {
   closeClients(clients);
-  if (daemon) await daemon.stop();
-  if (pg) await pg.stop();
+  try {
+    if (daemon) await daemon.stopClean();
+  } finally {
+    if (pg) await pg.stop();
+  }
 });
 
 const hasSale = (id) => (d) => d.recentSales && d.recentSales.some((x) => Number(x.id) === id);
@@ -148,6 +151,7 @@ test('daemon restarted on the same port: clients reconnect on their own and get 
   const st = await daemon.stop('SIGTERM');
   const reasons = await disconnected;
   assert.equal(st.code, 0, `exit status after SIGTERM\n${daemon.logTail()}`);
+  assert.deepEqual(daemon.sanitizerReport(), [], 'no sanitizer report from the first daemon');
   for (const r of reasons) {
     assert.equal(r, 'transport close', 'a transport close, so that the client reconnects (not "io server disconnect")');
   }

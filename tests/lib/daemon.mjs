@@ -48,6 +48,9 @@ if (!globalThis[HOOK]) {
 
 // ------------------------------------------------------------- daemon ------
 
+// AddressSanitizer / UBSan / LeakSanitizer / valgrind error reports.
+const SANITIZER_RE = /ERROR: (Address|Leak|Memory|Thread|UndefinedBehavior)Sanitizer|runtime error:|SUMMARY: \w+Sanitizer|==\d+== (Invalid|Conditional jump|Use of uninitialised|Syscall param|Mismatched free|Source and destination overlap)|==\d+== ERROR SUMMARY: [1-9]|definitely lost: [1-9]/;
+
 /**
  * Start pgpushd. Resolves once it logged "listening on HOST:PORT".
  *   db      libpq conninfo (--db)
@@ -176,6 +179,22 @@ export async function startDaemon({ db, args = [], env = {}, listen = '127.0.0.1
     /** Index of the next log line (for waitForLog(re, ms, { since })). */
     mark: () => logs.length,
     get exited() { return exitInfo; },
+    /** Sanitizer or valgrind error report lines in the log so far. */
+    sanitizerReport: () => logs.filter((l) => SANITIZER_RE.test(l)),
+    /**
+     * Stop with SIGTERM and throw unless the daemon exited by itself with
+     * status 0 and logged no sanitizer/valgrind error (use in after hooks).
+     */
+    async stopClean(what = 'pgpushd') {
+      const st = await this.stop('SIGTERM');
+      const report = this.sanitizerReport();
+      if (st.killed || st.code !== 0 || report.length) {
+        throw new Error(`${what} did not exit cleanly: code ${st.code} signal ${st.signal}` +
+          `${st.killed ? ' (killed after 5 s)' : ''}${report.length ? `\nreport:\n${report.join('\n')}` : ''}` +
+          `\n--- log (tail) ---\n${logTail(60)}`);
+      }
+      return st;
+    },
     /** Exit status, or null if it does not exit within timeoutMs. */
     waitExit,
     /**
