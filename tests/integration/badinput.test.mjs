@@ -95,6 +95,26 @@ test('oversized request: 431 (headers) and close', { timeout: 30000 }, async () 
   assert.ok(r.closed);
 });
 
+test('bad WebSocket upgrades: an HTTP error and close', { timeout: 30000 }, async () => {
+  const up = (query, extra) => `GET /socket.io/?${query} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n` +
+    `Connection: Upgrade\r\n${extra}\r\n`;
+  const key = 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
+  const cases = [
+    ['no Sec-WebSocket-Key', up('EIO=4&transport=websocket', 'Sec-WebSocket-Version: 13\r\n'), [400]],
+    ['Sec-WebSocket-Version 12', up('EIO=4&transport=websocket', `${key}Sec-WebSocket-Version: 12\r\n`), [400, 426]],
+    ['EIO=3', up('EIO=3&transport=websocket', `${key}Sec-WebSocket-Version: 13\r\n`), [400]],
+    ['no EIO', up('transport=websocket', `${key}Sec-WebSocket-Version: 13\r\n`), [400]],
+    ['transport=polling', up('EIO=4&transport=polling', `${key}Sec-WebSocket-Version: 13\r\n`), [400]],
+  ];
+  for (const [name, req, statuses] of cases) {
+    const r = await rawRequest(daemon.port, req, { timeoutMs: 3000 });
+    const lat = await observerStillServed(name);
+    console.log(`upgrade with ${name}: "${head(r)}", closed=${r.closed}; observer ${lat} ms`);
+    assert.ok(statuses.includes(r.status), `${name}: expected ${statuses.join(' or ')}, got ${JSON.stringify(head(r))}`);
+    assert.ok(r.closed, `${name}: connection closed`);
+  }
+});
+
 test('WebSocket message over --max-payload: close 1009', { timeout: 30000 }, async () => {
   // Control: a message under the limit is fine.
   let c = await rawEngineIO(daemon.port);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { startCluster } from '../lib/pgcluster.mjs';
 import {
   startDaemon, connectClient, waitConnected, waitForUpdate, seedShop, insertSale, summarize,
-  recomputeLines, closeClients, now,
+  recomputeLines, closeClients, rawEngineIO, now,
 } from '../lib/daemon.mjs';
 
 const N = 200;
@@ -90,4 +90,43 @@ test(`${N} concurrent clients all receive every update`, { timeout: 90000 }, asy
   assert.equal(sawAll, N, 'every client saw all three sales in its recentSales');
 
   for (const s of clients) assert.equal(s.rec.disconnects.length, 0, 'no client was disconnected');
+});
+
+test('a client that stops reading does not stall the others', { timeout: 60000 }, async () => {
+  // A ~200 KB document so that the stalled socket's buffers fill up quickly.
+  const d = await startDaemon({
+    db: pg.conninfo,
+    args: ['--refresh-interval', '300', '--max-pending-bytes', '2000000',
+      '--query', "SELECT pgpush.dashboard()::jsonb || jsonb_build_object('pad', repeat('x', 200000))"],
+  });
+  let stalled;
+  const observers = [];
+  try {
+    stalled = await rawEngineIO(d.port);
+    const first = await stalled.next(10000);
+    assert.ok(String(first).startsWith('42["dashboardDataUpdate"'), 'the stalled client got the first snapshot');
+    stalled.ws._socket.pause(); // stop reading: the kernel buffers fill, then the daemon's queue
+    for (let i = 0; i < 3; i++) observers.push(connectClient(d.url));
+    await Promise.all(observers.map((s) => waitForUpdate(s, () => true, 10000)));
+    const lat = [];
+    const ROUNDS = 40;
+    for (let i = 0; i < ROUNDS; i++) {
+      const marks = observers.map((s) => s.rec.updates.length);
+      const sale = await insertSale(db, products[0].id);
+      const got = await Promise.all(observers.map((s, k) =>
+        waitForUpdate(s, (x) => topId(x) === sale.id, 5000, { since: marks[k] })));
+      lat.push(...got.map((g) => g.t - sale.sentAt));
+    }
+    const st = summarize(lat);
+    const dropped = stalled.closeInfo !== null || d.grep(/pending|slow|drop/i).length > 0;
+    console.log(`stalled reader + 3 observers, ${ROUNDS} x ~200 KB snapshots: observers INSERT-to-client p50 ${st.p50} ms, ` +
+      `max ${st.max} ms; stalled client ${dropped ? 'dropped' : 'still connected'}` +
+      `${d.grep(/pending|slow|drop/i).slice(0, 1).map((l) => ` (log: ${l})`).join('')}`);
+    for (const s of observers) assert.deepEqual(s.rec.disconnects, [], 'observers never disconnected');
+    assert.equal(d.exited, null, 'daemon alive');
+  } finally {
+    closeClients(observers);
+    if (stalled) stalled.ws.terminate();
+    await d.stopClean('the big-document daemon');
+  }
 });

@@ -76,6 +76,10 @@ test('listener backend killed: clients stay connected and get fresh data, incl. 
   const errs = clients.map((s) => s.rec.errors.length);
   console.log(`listener ${killed} killed: fresh data with sale ${sale.id} after ${(got[0].t - t0).toFixed(0)} ms ` +
     `(reason ${got[0].data.reason}); new listener ${newPid}; dashboardDataError events per client: ${errs.join(',')}`);
+  for (const [i, s] of clients.entries()) {
+    assert.ok(errs[i] >= 1, 'losing the listener is reported as dashboardDataError');
+    for (const e of s.rec.errors) assert.equal(e.data.code, 'db_unavailable');
+  }
   assertStillConnected('after the listener was killed');
 });
 
@@ -93,6 +97,7 @@ test('pg_ctl restart: clients stay connected and get fresh data, incl. a sale ma
     `${(got[0].t - tUp).toFixed(0)} ms after the server was back (reason ${got[0].data.reason}); ` +
     `dashboardDataError events per client during the restart: ${errs.join(',')}`);
   for (const [i, s] of clients.entries()) {
+    assert.ok(errs[i] >= 1, 'the restart is reported as dashboardDataError');
     for (const e of s.rec.errors.slice(errMarks[i])) assert.equal(e.data.code, 'db_unavailable');
   }
   assertStillConnected('after pg_ctl restart');
