@@ -439,9 +439,11 @@
     $('main').classList.toggle('stale', s !== 'connected');
   }
 
-  function banner(title, text) {
+  /** Show (or hide, without a title) the banner; kind 'crit' is red. */
+  function banner(title, text, kind) {
     var b = $('banner');
     if (!title) { b.hidden = true; return; }
+    b.setAttribute('data-kind', kind || 'warn');
     $('banner-title').textContent = title;
     $('banner-text').textContent = text || '';
     b.hidden = false;
@@ -505,7 +507,7 @@
 
   if (typeof window.io !== 'function') {
     setStatus('disconnected');
-    banner('Cannot connect', 'the Socket.IO client (/socket.io.min.js) did not load');
+    banner('Cannot connect', 'the Socket.IO client (/socket.io.min.js) did not load', 'crit');
     return;
   }
 
@@ -531,15 +533,22 @@
     });
   });
 
+  var DISCONNECT_TEXT = {
+    'transport close': 'the server closed the connection',
+    'transport error': 'the connection failed',
+    'ping timeout': 'the server stopped answering',
+    'parse error': 'the server sent something unreadable',
+  };
+
   socket.on('disconnect', function (reason) {
     state.connected = false;
     // After these two socket.io does not reconnect by itself.
     if (reason === 'io server disconnect' || reason === 'io client disconnect') {
       setStatus('disconnected');
-      banner('Disconnected', reason === 'io server disconnect' ? 'the server closed the connection' : '');
+      banner('Disconnected', reason === 'io server disconnect' ? 'the server closed the session' : '', 'crit');
     } else {
       setStatus('reconnecting');
-      banner('Connection lost', reason + ' · reconnecting');
+      banner('Connection lost', (DISCONNECT_TEXT[reason] || reason) + ' · reconnecting');
     }
   });
 
@@ -555,7 +564,7 @@
 
   socket.io.on('reconnect_failed', function () {
     setStatus('disconnected');
-    banner('Disconnected', 'the server could not be reached after 5 attempts');
+    banner('Disconnected', 'the server could not be reached after 5 attempts', 'crit');
   });
 
   $('status-retry').addEventListener('click', function () {
