@@ -104,7 +104,6 @@ test('bad WebSocket upgrades: an HTTP error and close', { timeout: 30000 }, asyn
     ['Sec-WebSocket-Version 12', up('EIO=4&transport=websocket', `${key}Sec-WebSocket-Version: 12\r\n`), [400, 426]],
     ['EIO=3', up('EIO=3&transport=websocket', `${key}Sec-WebSocket-Version: 13\r\n`), [400]],
     ['no EIO', up('transport=websocket', `${key}Sec-WebSocket-Version: 13\r\n`), [400]],
-    ['transport=polling', up('EIO=4&transport=polling', `${key}Sec-WebSocket-Version: 13\r\n`), [400]],
   ];
   for (const [name, req, statuses] of cases) {
     const r = await rawRequest(daemon.port, req, { timeoutMs: 3000 });
