@@ -31,13 +31,16 @@ int eio_open_packet(char *out, size_t outlen, const char *sid, bool upgrades_web
 }
 
 enum eio_error eio_check_request(const struct http_request *req, bool websocket_upgrade,
-				 bool polling_enabled, bool *transport_ws)
+				 bool polling_enabled, bool *transport_ws,
+				 const char **sid, size_t *sid_len)
 {
 	const char *v;
 	size_t vlen;
 	bool ws;
 
 	*transport_ws = false;
+	*sid = NULL;
+	*sid_len = 0;
 	if (!http_query_param(req->query, req->query_len, "transport", &v, &vlen))
 		return EIO_ERR_TRANSPORT_UNKNOWN;
 	ws = vlen == 9 && memcmp(v, "websocket", 9) == 0;
@@ -46,14 +49,14 @@ enum eio_error eio_check_request(const struct http_request *req, bool websocket_
 	/* A WebSocket transport on a plain GET (no Upgrade) is a bad request. */
 	if (ws && !websocket_upgrade)
 		return EIO_ERR_BAD_REQUEST;
-	if (http_query_param(req->query, req->query_len, "sid", &v, &vlen))
-		return EIO_ERR_SESSION_ID_UNKNOWN; /* no polling sessions to upgrade yet */
+	*transport_ws = ws;
+	if (http_query_param(req->query, req->query_len, "sid", sid, sid_len))
+		return EIO_ERR_NONE;
 	if (!util_strieq(req->method, req->method_len, "GET"))
 		return EIO_ERR_BAD_HANDSHAKE_METHOD;
 	if (!http_query_param(req->query, req->query_len, "EIO", &v, &vlen) ||
 	    vlen != 1 || v[0] != '4')
 		return EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION;
-	*transport_ws = ws;
 	return EIO_ERR_NONE;
 }
 

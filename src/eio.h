@@ -47,12 +47,14 @@ int eio_open_packet(char *out, size_t outlen, const char *sid, bool upgrades_web
 		    uint64_t ping_interval, uint64_t ping_timeout, uint64_t max_payload);
 
 /* Validates the query of a request to the Engine.IO path, in the reference
- * server's order: transport, sid, handshake method, protocol version.
+ * server's order: transport; then, without a sid, the handshake method and
+ * the protocol version. (A sid is looked up by the caller.)
  * websocket_upgrade: the request carries "Upgrade: websocket".
  * polling_enabled: whether the polling transport is served.
- * Sets *transport_ws for a valid WebSocket handshake. */
+ * Sets *transport_ws, and *sid / *sid_len (NULL when absent). */
 enum eio_error eio_check_request(const struct http_request *req, bool websocket_upgrade,
-				 bool polling_enabled, bool *transport_ws);
+				 bool polling_enabled, bool *transport_ws,
+				 const char **sid, size_t *sid_len);
 
 /* One packet of an HTTP long-polling payload (v4): packets are separated by
  * the record separator 0x1e; a binary message is "b" + base64. */

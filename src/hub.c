@@ -1,8 +1,8 @@
 #include "autoconfig.h"
 
 #include "hub.h"
-#include "conn.h"
 #include "log.h"
+#include "session.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -20,54 +20,54 @@ void hub_free(struct hub *h)
 	memset(h, 0, sizeof(*h));
 }
 
-void hub_join(struct hub *h, struct conn *c)
+static void join(struct hub *h, struct session *s)
 {
-	c->hub_prev = NULL;
-	c->hub_next = h->head;
+	s->hub_prev = NULL;
+	s->hub_next = h->head;
 	if (h->head)
-		h->head->hub_prev = c;
-	h->head = c;
-	c->in_hub = true;
+		h->head->hub_prev = s;
+	h->head = s;
+	s->in_hub = true;
 	h->count++;
 	if (h->snap)
-		conn_send_frame(c, h->snap->frame, CONN_FRAME_SNAPSHOT);
+		session_send_frame(s, h->snap->frame, true);
 	if (h->error_frame)
-		conn_send_frame(c, h->error_frame, CONN_FRAME_EVENT);
+		session_send_frame(s, h->error_frame, false);
 }
 
-void hub_leave(struct hub *h, struct conn *c)
+static void leave(struct hub *h, struct session *s)
 {
-	if (!c->in_hub)
+	if (!s->in_hub)
 		return;
-	if (c->hub_prev)
-		c->hub_prev->hub_next = c->hub_next;
+	if (s->hub_prev)
+		s->hub_prev->hub_next = s->hub_next;
 	else
-		h->head = c->hub_next;
-	if (c->hub_next)
-		c->hub_next->hub_prev = c->hub_prev;
-	c->hub_prev = c->hub_next = NULL;
-	c->in_hub = false;
+		h->head = s->hub_next;
+	if (s->hub_next)
+		s->hub_next->hub_prev = s->hub_prev;
+	s->hub_prev = s->hub_next = NULL;
+	s->in_hub = false;
 	h->count--;
 }
 
-void hub_publish(struct hub *h, struct snapshot *s)
+void hub_publish(struct hub *h, struct snapshot *snap)
 {
-	struct conn *c, *next;
+	struct session *s, *next;
 
-	snapshot_ref(s);
+	snapshot_ref(snap);
 	snapshot_unref(h->snap);
-	h->snap = s;
-	/* conn_send_frame may drop a stalled client, which leaves the hub:
-	 * take next first. */
-	for (c = h->head; c; c = next) {
-		next = c->hub_next;
-		conn_send_frame(c, s->frame, CONN_FRAME_SNAPSHOT);
+	h->snap = snap;
+	/* Sending may drop a stalled client, which leaves the hub: take next
+	 * first. */
+	for (s = h->head; s; s = next) {
+		next = s->hub_next;
+		session_send_frame(s, snap->frame, true);
 	}
 }
 
 int hub_set_error(struct hub *h, const char *json)
 {
-	struct conn *c, *next;
+	struct session *s, *next;
 	struct buf *frame = NULL;
 	char *copy = NULL;
 
@@ -86,9 +86,65 @@ int hub_set_error(struct hub *h, const char *json)
 	h->error_json = copy;
 	if (!frame)
 		return 0;
-	for (c = h->head; c; c = next) {
-		next = c->hub_next;
-		conn_send_frame(c, frame, CONN_FRAME_EVENT);
+	for (s = h->head; s; s = next) {
+		next = s->hub_next;
+		session_send_frame(s, frame, false);
 	}
 	return 0;
 }
+
+/* ---- the Socket.IO application ------------------------------------------- */
+
+static bool app_nsp_exists(void *ud, const char *nsp, size_t len)
+{
+	return sio_is_main_nsp(nsp, len);
+}
+
+static void app_on_connect(void *ud, struct session *s, const char *nsp, size_t nsp_len,
+			   const char *auth, size_t auth_len)
+{
+	join(ud, s);
+}
+
+static void app_on_leave(void *ud, struct session *s, const char *nsp, size_t nsp_len)
+{
+	leave(ud, s);
+}
+
+/* requestDashboardData: from the cache, never a query. Through the ack
+ * when asked for one; else as a dashboardDataUpdate to this client only. */
+static void app_on_event(void *ud, struct session *s, const struct socketio_event *ev)
+{
+	static const char not_ready[] =
+		"{\"message\":\"no dashboard data yet\",\"code\":\"not_ready\"}";
+	struct hub *h = ud;
+
+	if (!ev->name || ev->name_len != 20 || memcmp(ev->name, "requestDashboardData", 20) != 0) {
+		log_debug("ignored event sid=%s", s->sid);
+		return;
+	}
+	if (!ev->has_id) {
+		if (h->snap)
+			session_send_frame(s, h->snap->frame, true);
+		else if (h->error_frame)
+			session_send_frame(s, h->error_frame, false);
+		return;
+	}
+	if (h->snap) {
+		struct ws_part parts[] = { { "[", 1 }, { h->snap->doc, h->snap->doc_len }, { "]", 1 } };
+
+		socketio_ack(s, ev->nsp, ev->nsp_len, ev->id, parts, 3, NULL, 0);
+	} else {
+		const char *err = h->error_json ? h->error_json : not_ready;
+		struct ws_part parts[] = { { "[{\"error\":", 10 }, { err, strlen(err) }, { "}]", 2 } };
+
+		socketio_ack(s, ev->nsp, ev->nsp_len, ev->id, parts, 3, NULL, 0);
+	}
+}
+
+const struct socketio_app hub_app = {
+	.nsp_exists = app_nsp_exists,
+	.on_connect = app_on_connect,
+	.on_leave = app_on_leave,
+	.on_event = app_on_event,
+};

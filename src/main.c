@@ -92,14 +92,23 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	hub_init(&hub);
-	if (server_start(&server, loop, &cfg, &hub, dashboard_health, NULL) < 0)
-		return 1;
 	dash = dashboard_new(loop, &cfg, &hub);
 	if (!dash) {
 		log_error("out of memory");
 		return 1;
 	}
-	server.health_ud = dash;
+	{
+		struct server_options opts = {
+			.app = &hub_app,
+			.app_ud = &hub,
+			.health = dashboard_health,
+			.health_ud = dash,
+			.polling = true,
+		};
+
+		if (server_start(&server, loop, &cfg, &opts) < 0)
+			return 1;
+	}
 
 	ev_signal_init(&sigterm, on_signal, SIGTERM);
 	ev_signal_init(&sigint, on_signal, SIGINT);

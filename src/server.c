@@ -2,7 +2,9 @@
 
 #include "server.h"
 #include "conn.h"
+#include "files.h"
 #include "log.h"
+#include "session.h"
 #include "sio.h"
 #include "util.h"
 #include "ws.h"
@@ -139,12 +141,27 @@ static void on_reap(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct server *s = w->data;
 
+	/* Polling responses queued during this iteration go out together. */
+	while (s->flush_list) {
+		struct session *f = s->flush_list;
+
+		s->flush_list = f->flush_next;
+		session_flush(f);
+	}
+	while (s->session_reap) {
+		struct session *f = s->session_reap;
+
+		s->session_reap = f->reap_next;
+		session_free(f);
+	}
 	while (s->reap) {
 		struct conn *c = s->reap;
 
 		s->reap = c->next;
 		conn_free(c);
 	}
+	if (s->flush_list || s->session_reap)
+		return; /* flushing closed more: run again next iteration */
 	ev_prepare_stop(loop, w);
 	if (s->shutting_down && s->nconns == 0)
 		ev_break(loop, EVBREAK_ALL);
@@ -202,7 +219,7 @@ static int bind_listen(const char *host, unsigned port, char *bound, size_t boun
 }
 
 int server_start(struct server *s, struct ev_loop *loop, const struct config *cfg,
-		 struct hub *hub, server_health_fn *health, void *health_ud)
+		 const struct server_options *opts)
 {
 	char host[256];
 	unsigned port;
@@ -210,9 +227,13 @@ int server_start(struct server *s, struct ev_loop *loop, const struct config *cf
 	memset(s, 0, sizeof(*s));
 	s->loop = loop;
 	s->cfg = cfg;
-	s->hub = hub;
-	s->health = health;
-	s->health_ud = health_ud;
+	s->app = opts->app;
+	s->app_ud = opts->app_ud;
+	s->health = opts->health;
+	s->health_ud = opts->health_ud;
+	s->polling = opts->polling;
+	s->engineio_path = opts->engineio_path;
+	s->cors_any = opts->cors_any;
 	s->lfd = -1;
 	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	s->tok = sio_tokener_new();
@@ -242,11 +263,15 @@ void server_shutdown(struct server *s)
 	s->shutting_down = true;
 	ev_io_stop(s->loop, &s->accept_w);
 	ev_timer_stop(s->loop, &s->accept_retry);
+	for (size_t b = 0; b < SERVER_SESSION_BUCKETS; b++) {
+		while (s->sessions[b])
+			session_close(s->sessions[b], "server shutting down");
+	}
 	for (c = s->conns; c; c = next) {
 		next = c->next;
 		if (c->state == CONN_WS)
 			conn_ws_close(c, 1001, "server shutting down");
-		else
+		else if (c->state != CONN_RESPOND && c->state != CONN_LINGER)
 			conn_close(c, "server shutting down");
 	}
 	ev_prepare_start(s->loop, &s->reaper);
@@ -254,6 +279,17 @@ void server_shutdown(struct server *s)
 
 void server_free(struct server *s)
 {
+	for (size_t b = 0; b < SERVER_SESSION_BUCKETS; b++) {
+		while (s->sessions[b])
+			session_close(s->sessions[b], "server stopped");
+	}
+	while (s->session_reap) {
+		struct session *f = s->session_reap;
+
+		s->session_reap = f->reap_next;
+		session_free(f);
+	}
+	s->flush_list = NULL;
 	while (s->conns)
 		conn_close(s->conns, "server stopped");
 	while (s->reap) {
@@ -272,4 +308,134 @@ void server_free(struct server *s)
 	ev_io_stop(s->loop, &s->accept_w);
 	ev_timer_stop(s->loop, &s->accept_retry);
 	ev_prepare_stop(s->loop, &s->reaper);
+}
+
+/* ---- routes ---------------------------------------------------------------- */
+
+static bool path_is(const struct http_request *req, const char *p)
+{
+	return req->path_len == strlen(p) && memcmp(req->path, p, req->path_len) == 0;
+}
+
+/* Matches "/socket.io" and everything below "/socket.io/", as the
+ * reference server matches its path prefix. */
+static bool path_under(const struct http_request *req, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return req->path_len >= n && memcmp(req->path, prefix, n) == 0 &&
+	       (req->path_len == n || req->path[n] == '/');
+}
+
+static void serve_health(struct server *s, struct conn *c)
+{
+	char body[1024];
+	bool ok = s->health(s->health_ud, body, sizeof(body));
+
+	conn_respond(c, ok ? 200 : 503, "Cache-Control: no-store\r\n", "application/json",
+		     body, strlen(body));
+}
+
+static void serve_file(struct server *s, struct conn *c, const struct http_request *req)
+{
+	char rel[1024];
+	struct buf *body = NULL;
+	long n = files_map_path(req->path, req->path_len, rel, sizeof(rel));
+	int rc;
+
+	if (n < 0) {
+		conn_respond(c, 400, NULL, "text/plain; charset=utf-8", "Bad Request\n", 12);
+		return;
+	}
+	rc = files_read(s->cfg->static_dir, rel, &body);
+	if (rc == FILES_ERR_NOT_FOUND) {
+		conn_respond(c, 404, NULL, "text/plain; charset=utf-8", "Not Found\n", 10);
+		return;
+	}
+	if (rc < 0) {
+		conn_respond(c, 500, NULL, "text/plain; charset=utf-8", "Internal Server Error\n", 22);
+		return;
+	}
+	conn_respond(c, 200, "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n",
+		     files_content_type(rel), body->data, body->len);
+	buf_unref(body);
+}
+
+/* CORS (polling) and the Origin allowlist (both transports). */
+static void check_origin(struct server *s, struct conn *c, const struct http_request *req)
+{
+	const struct http_header *origin = http_find_header(req, "Origin");
+
+	c->cors[0] = '\0';
+	if (!origin)
+		return;
+	if (!config_origin_allowed(s->cfg, origin->value, origin->value_len)) {
+		log_info("origin refused peer=%s origin=%.*s", c->peer,
+			 (int)(origin->value_len > 100 ? 100 : origin->value_len), origin->value);
+		c->origin_refused = true;
+		return;
+	}
+	if (s->cors_any || !s->cfg->allowed_origin)
+		snprintf(c->cors, sizeof(c->cors), "Access-Control-Allow-Origin: *\r\n");
+	else if (origin->value_len < 200)
+		snprintf(c->cors, sizeof(c->cors),
+			 "Access-Control-Allow-Origin: %.*s\r\n"
+			 "Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n",
+			 (int)origin->value_len, origin->value);
+}
+
+static void preflight(struct server *s, struct conn *c, const struct http_request *req)
+{
+	const struct http_header *h = http_find_header(req, "Access-Control-Request-Headers");
+	char extra[512];
+
+	if (c->origin_refused) {
+		conn_respond(c, 403, NULL, "text/plain; charset=utf-8", "Forbidden\n", 10);
+		return;
+	}
+	snprintf(extra, sizeof(extra),
+		 "Access-Control-Allow-Methods: GET,HEAD,PUT,PATCH,POST,DELETE\r\n%s%.*s%s",
+		 h && h->value_len < 256 ? "Access-Control-Allow-Headers: " : "",
+		 h && h->value_len < 256 ? (int)h->value_len : 0, h ? h->value : "",
+		 h && h->value_len < 256 ? "\r\n" : "");
+	conn_respond(c, 204, extra, "text/plain", "", 0);
+}
+
+void server_route(struct server *s, struct conn *c, const struct http_request *req,
+		  size_t head_len, const char *body, size_t body_len)
+{
+	bool get = util_strieq(req->method, req->method_len, "GET");
+	bool head = util_strieq(req->method, req->method_len, "HEAD");
+	enum session_kind kind;
+
+	if (path_under(req, "/socket.io")) {
+		kind = SESSION_SOCKETIO;
+	} else if (s->engineio_path && path_under(req, "/engine.io")) {
+		kind = SESSION_ENGINEIO;
+	} else if (s->health && path_is(req, "/healthz")) {
+		if (!get && !head) {
+			conn_respond(c, 405, "Allow: GET, HEAD\r\n", "text/plain; charset=utf-8",
+				     "Method Not Allowed\n", 19);
+			return;
+		}
+		serve_health(s, c);
+		return;
+	} else if (s->cfg->static_dir) {
+		if (!get && !head) {
+			conn_respond(c, 405, "Allow: GET, HEAD\r\n", "text/plain; charset=utf-8",
+				     "Method Not Allowed\n", 19);
+			return;
+		}
+		serve_file(s, c, req);
+		return;
+	} else {
+		conn_respond(c, 404, NULL, "text/plain; charset=utf-8", "Not Found\n", 10);
+		return;
+	}
+	check_origin(s, c, req);
+	if (util_strieq(req->method, req->method_len, "OPTIONS")) {
+		preflight(s, c, req);
+		return;
+	}
+	session_handle_request(s, c, kind, req, head_len, body, body_len);
 }

@@ -139,6 +139,7 @@ int sio_decode(const char *s, size_t len, struct sio_packet *p, struct json_toke
 	}
 
 	if (i < len) {
+		p->payload_off = i;
 		rc = parse_json(s + i, len - i, tok, &p->data);
 		if (rc < 0)
 			return rc;

@@ -44,6 +44,7 @@ struct sio_packet {
 	bool has_id;
 	uint64_t id;
 	json_object *data;        /* owned; NULL when there is no payload */
+	size_t payload_off;       /* where the JSON payload starts in the input */
 	const char *event;        /* EVENT name when it is a string, borrowed from data */
 	size_t event_len;
 };

@@ -4,7 +4,10 @@
 #include "eio.h"
 #include "tap.h"
 
-static enum eio_error check(const char *target, const char *method, bool upgrade, bool *ws)
+static const char *sid;
+static size_t sid_len;
+
+static enum eio_error check(const char *target, const char *method, bool upgrade, bool polling, bool *ws)
 {
 	char buf[512];
 	struct http_request req;
@@ -12,7 +15,7 @@ static enum eio_error check(const char *target, const char *method, bool upgrade
 	snprintf(buf, sizeof(buf), "%s %s HTTP/1.1\r\nHost: a\r\n\r\n", method, target);
 	if (http_parse_request(buf, strlen(buf), &req) <= 0)
 		return (enum eio_error)99;
-	return eio_check_request(&req, upgrade, false, ws);
+	return eio_check_request(&req, upgrade, polling, ws, &sid, &sid_len);
 }
 
 int main(void)
@@ -41,26 +44,32 @@ int main(void)
 	       "polling session advertises the websocket upgrade");
 	is_int(eio_open_packet(open, 10, "abc", false, 1, 1, 1), -1, "too small a buffer");
 
-	is_int(check("/socket.io/?EIO=4&transport=websocket", "GET", true, &ws), EIO_ERR_NONE, "valid handshake");
+	is_int(check("/socket.io/?EIO=4&transport=websocket", "GET", true, false, &ws), EIO_ERR_NONE, "valid handshake");
 	ok(ws, "transport is websocket");
-	is_int(check("/socket.io/?EIO=4&transport=polling", "GET", false, &ws), EIO_ERR_TRANSPORT_UNKNOWN,
+	is_int(check("/socket.io/?EIO=4&transport=polling", "GET", false, false, &ws), EIO_ERR_TRANSPORT_UNKNOWN,
 	       "polling not served: Transport unknown (code 0)");
-	is_int(check("/socket.io/?EIO=4", "GET", false, &ws), EIO_ERR_TRANSPORT_UNKNOWN, "missing transport");
-	is_int(check("/socket.io/?EIO=4&transport=abc", "GET", true, &ws), EIO_ERR_TRANSPORT_UNKNOWN, "bad transport");
-	is_int(check("/socket.io/?EIO=4&transport=WebSocket", "GET", true, &ws), EIO_ERR_TRANSPORT_UNKNOWN,
+	is_int(check("/socket.io/?EIO=4", "GET", false, false, &ws), EIO_ERR_TRANSPORT_UNKNOWN, "missing transport");
+	is_int(check("/socket.io/?EIO=4&transport=abc", "GET", true, false, &ws), EIO_ERR_TRANSPORT_UNKNOWN, "bad transport");
+	is_int(check("/socket.io/?EIO=4&transport=WebSocket", "GET", true, false, &ws), EIO_ERR_TRANSPORT_UNKNOWN,
 	       "transport names are case-sensitive");
-	is_int(check("/socket.io/?EIO=4&transport=websocket", "GET", false, &ws), EIO_ERR_BAD_REQUEST,
+	is_int(check("/socket.io/?EIO=4&transport=websocket", "GET", false, false, &ws), EIO_ERR_BAD_REQUEST,
 	       "websocket transport without Upgrade: Bad request (code 3)");
-	is_int(check("/socket.io/?EIO=3&transport=websocket", "GET", true, &ws), EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION,
+	is_int(check("/socket.io/?EIO=3&transport=websocket", "GET", true, false, &ws), EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION,
 	       "EIO=3: Unsupported protocol version (code 5)");
-	is_int(check("/socket.io/?transport=websocket", "GET", true, &ws), EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION,
+	is_int(check("/socket.io/?transport=websocket", "GET", true, false, &ws), EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION,
 	       "missing EIO: code 5");
-	is_int(check("/socket.io/?EIO=abc&transport=websocket", "GET", true, &ws), EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION,
+	is_int(check("/socket.io/?EIO=abc&transport=websocket", "GET", true, false, &ws), EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION,
 	       "EIO=abc: code 5");
-	is_int(check("/socket.io/?EIO=4&transport=websocket", "POST", true, &ws), EIO_ERR_BAD_HANDSHAKE_METHOD,
+	is_int(check("/socket.io/?EIO=4&transport=websocket", "POST", true, false, &ws), EIO_ERR_BAD_HANDSHAKE_METHOD,
 	       "POST handshake: Bad handshake method (code 2)");
-	is_int(check("/socket.io/?EIO=4&transport=websocket&sid=xyz", "GET", true, &ws), EIO_ERR_SESSION_ID_UNKNOWN,
-	       "unknown sid: code 1");
+	is_int(check("/socket.io/?EIO=4&transport=websocket&sid=xyz", "GET", true, false, &ws), EIO_ERR_NONE,
+	       "a sid is for the caller to look up");
+	ok(sid && sid_len == 3 && memcmp(sid, "xyz", 3) == 0, "sid returned");
+	is_int(check("/socket.io/?transport=polling&sid=xyz", "POST", false, true, &ws), EIO_ERR_NONE,
+	       "requests with a sid skip the handshake checks");
+	is_int(check("/socket.io/?EIO=4&transport=polling", "GET", false, true, &ws), EIO_ERR_NONE,
+	       "polling handshake when polling is served");
+	ok(!ws, "transport is polling");
 	is_str(eio_error_message(EIO_ERR_TRANSPORT_UNKNOWN), "Transport unknown", "message for code 0");
 	is_int(eio_error_status(EIO_ERR_FORBIDDEN), 403, "Forbidden is 403");
 	is_int(eio_error_status(EIO_ERR_SESSION_ID_UNKNOWN), 400, "others are 400");

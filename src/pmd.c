@@ -1,0 +1,664 @@
+#include "autoconfig.h"
+
+#include "pmd.h"
+
+#include <assert.h>
+#include <limits.h>
+#include <stdalign.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+/* RFC 7692 §7.2.1: a sync flush ends with an empty stored block, whose last
+ * four octets the sender removes and the receiver appends again (§7.2.2). */
+static const uint8_t tail[4] = { 0x00, 0x00, 0xff, 0xff };
+
+#define WBITS 15 /* raw DEFLATE (negated for zlib), 32 KB window */
+#define MEM_LEVEL 8
+
+/* ---- zlib allocations, counted so that the footprint can be reported ---- */
+
+struct hdr {
+	alignas(max_align_t) size_t size;
+};
+
+static voidpf counted_alloc(voidpf opaque, uInt items, uInt size)
+{
+	size_t n = (size_t)items * size;
+	struct hdr *h;
+
+	if (size && n / size != items)
+		return Z_NULL;
+	h = malloc(sizeof(*h) + n);
+	if (!h)
+		return Z_NULL;
+	h->size = n;
+	*(size_t *)opaque += n;
+	return h + 1;
+}
+
+static void counted_free(voidpf opaque, voidpf p)
+{
+	struct hdr *h;
+
+	if (!p)
+		return;
+	h = (struct hdr *)p - 1;
+	*(size_t *)opaque -= h->size;
+	free(h);
+}
+
+/* ---- negotiation (RFC 6455 §9.1 syntax, RFC 7692 §7.1 semantics) ---- */
+
+/*
+ *  extension-list = 1#extension
+ *  extension      = extension-token *( ";" extension-param )
+ *  extension-param = token [ "=" (token | quoted-string) ]
+ * with optional whitespace around the separators. A quoted value must still
+ * be a token once unescaped (RFC 6455 §9.1).
+ */
+
+struct cursor {
+	const char *s;
+	size_t len, pos;
+};
+
+static bool is_tchar(unsigned char c)
+{
+	/* RFC 9110 §5.6.2 */
+	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+		return true;
+	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static void skip_ows(struct cursor *c)
+{
+	while (c->pos < c->len && (c->s[c->pos] == ' ' || c->s[c->pos] == '\t'))
+		c->pos++;
+}
+
+static bool peek(const struct cursor *c, char ch)
+{
+	return c->pos < c->len && c->s[c->pos] == ch;
+}
+
+/* A token at the cursor; false when there is none. */
+static bool token(struct cursor *c, const char **tok, size_t *tok_len)
+{
+	size_t start = c->pos;
+
+	while (c->pos < c->len && is_tchar((unsigned char)c->s[c->pos]))
+		c->pos++;
+	*tok = c->s + start;
+	*tok_len = c->pos - start;
+	return *tok_len > 0;
+}
+
+#define VALUE_MAX 8 /* longer values are kept truncated: none of ours is */
+
+struct value {
+	bool present;
+	size_t len;            /* full unescaped length */
+	char text[VALUE_MAX];  /* the first VALUE_MAX bytes */
+};
+
+/* A token or a quoted-string after "=". */
+static bool param_value(struct cursor *c, struct value *v)
+{
+	const char *tok;
+	size_t tok_len;
+
+	v->present = true;
+	v->len = 0;
+	if (!peek(c, '"')) {
+		if (!token(c, &tok, &tok_len))
+			return false;
+		v->len = tok_len;
+		memcpy(v->text, tok, tok_len < VALUE_MAX ? tok_len : VALUE_MAX);
+		return true;
+	}
+	c->pos++;
+	for (;;) {
+		unsigned char ch;
+
+		if (c->pos >= c->len)
+			return false; /* unterminated */
+		ch = (unsigned char)c->s[c->pos++];
+		if (ch == '"')
+			break;
+		if (ch == '\\') {
+			if (c->pos >= c->len)
+				return false;
+			ch = (unsigned char)c->s[c->pos++];
+		}
+		if (!is_tchar(ch))
+			return false;
+		if (v->len < VALUE_MAX)
+			v->text[v->len] = (char)ch;
+		v->len++;
+	}
+	return v->len > 0;
+}
+
+static bool name_is(const char *tok, size_t len, const char *s)
+{
+	return strlen(s) == len && memcmp(tok, s, len) == 0;
+}
+
+/* RFC 7692 §7.1.2.1: 1*DIGIT without a leading zero, 8 to 15. 0 if not. */
+static int window_bits(const struct value *v)
+{
+	if (v->len == 1 && v->text[0] >= '8' && v->text[0] <= '9')
+		return v->text[0] - '0';
+	if (v->len == 2 && v->text[0] == '1' && v->text[1] >= '0' && v->text[1] <= '5')
+		return 10 + v->text[1] - '0';
+	return 0;
+}
+
+enum {
+	P_SERVER_NO_CT = 1 << 0,
+	P_CLIENT_NO_CT = 1 << 1,
+	P_SERVER_MWB = 1 << 2,
+	P_CLIENT_MWB = 1 << 3,
+};
+
+struct offer {
+	bool valid;      /* RFC 7692 §7.1: a server MUST decline an invalid offer */
+	unsigned seen;   /* P_* bits */
+	int server_mwb;  /* 0 when not offered */
+};
+
+/* Applies one parameter of a permessage-deflate offer. */
+static void offer_param(struct offer *o, const char *name, size_t name_len,
+			const struct value *v)
+{
+	unsigned bit;
+
+	if (name_is(name, name_len, "server_no_context_takeover"))
+		bit = P_SERVER_NO_CT;
+	else if (name_is(name, name_len, "client_no_context_takeover"))
+		bit = P_CLIENT_NO_CT;
+	else if (name_is(name, name_len, "server_max_window_bits"))
+		bit = P_SERVER_MWB;
+	else if (name_is(name, name_len, "client_max_window_bits"))
+		bit = P_CLIENT_MWB;
+	else
+		bit = 0; /* a parameter not defined for offers */
+	if (!bit || (o->seen & bit)) {
+		o->valid = false;
+		return;
+	}
+	o->seen |= bit;
+	switch (bit) {
+	case P_SERVER_NO_CT:
+	case P_CLIENT_NO_CT:
+		if (v->present) /* §7.1.1: these have no value */
+			o->valid = false;
+		break;
+	case P_SERVER_MWB: /* §7.1.2.1: the value is required */
+		o->server_mwb = v->present ? window_bits(v) : 0;
+		if (!o->server_mwb)
+			o->valid = false;
+		break;
+	case P_CLIENT_MWB: /* §7.1.2.2: the value is optional */
+		if (v->present && !window_bits(v))
+			o->valid = false;
+		break;
+	}
+}
+
+/*
+ * What we answer, and why.
+ *
+ * server_no_context_takeover: always. §7.1.1.1 lets a server add it to any
+ * response. It makes every message we send an independent DEFLATE stream,
+ * so one compressed frame serves every client.
+ *
+ * client_no_context_takeover: always, whether offered or not. §7.1.1.2:
+ * "A server MAY include the client_no_context_takeover extension parameter
+ * in an extension negotiation response", and the client then "MUST NOT use
+ * context takeover". This is the legal choice that costs least memory: no
+ * per-client inflate window (32 KB + 7 KB of zlib state each) survives
+ * between messages, so one shared inflater does for all. The alternative,
+ * keeping a window per client that did not offer it, would cost ~41 KB
+ * times the number of clients. That is 400 MB for 10k clients, just for
+ * client messages that are a few bytes long here. The ws library accepts
+ * the parameter unless its user set clientNoContextTakeover: false. Gorilla
+ * answers it to every browser.
+ *
+ * server_max_window_bits: 15 is echoed back (§7.1.2.1: accepting an offer
+ * with the parameter means answering it with the same or a smaller value).
+ * An offer of less than 15 is declined ("the server doesn't support the
+ * offered configuration"), because our shared frames are compressed once
+ * with a 32 KB window. No browser and no ws client sends it by default. We
+ * never add it unasked: 15 is the default anyway.
+ *
+ * client_max_window_bits: never answered. The offer only says that the
+ * client could accept a limit (§7.1.2.2). Our inflater always has a 32 KB
+ * window, which inflates any window size, so there is nothing to limit.
+ * Answering it would not save memory here, because inflate state is shared
+ * and is not kept between messages. We must never send it if it was not
+ * offered.
+ */
+static int respond(const struct offer *o, struct pmd_params *out, char *resp,
+		   size_t resp_len)
+{
+	static const char base[] =
+		"permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+	static const char smwb[] = "; server_max_window_bits=15";
+
+	if (resp_len < PMD_RESPONSE_MAX)
+		return PMD_NEG_DECLINED;
+	memcpy(resp, base, sizeof(base));
+	if (o->seen & P_SERVER_MWB)
+		memcpy(resp + sizeof(base) - 1, smwb, sizeof(smwb));
+	out->server_no_context_takeover = true;
+	out->client_no_context_takeover = true;
+	out->server_max_window_bits = 15;
+	out->client_max_window_bits = 15;
+	return PMD_NEG_ACCEPTED;
+}
+
+enum pmd_negotiate_result pmd_negotiate(const char *header_value, size_t len,
+					struct pmd_params *out, char *response,
+					size_t response_len)
+{
+	struct cursor c = { header_value, len, 0 };
+	struct offer chosen = { 0 };
+	bool found = false;
+
+	if (response && response_len)
+		response[0] = '\0';
+	/* The whole header is parsed even after a usable offer: a malformed
+	 * header is declined as a whole. */
+	for (;;) {
+		const char *name;
+		size_t name_len;
+		struct offer o = { .valid = true };
+		bool pmd;
+
+		skip_ows(&c);
+		if (c.pos == c.len)
+			break;
+		if (peek(&c, ',')) { /* empty list element (RFC 9110 §5.6.1) */
+			c.pos++;
+			continue;
+		}
+		if (!token(&c, &name, &name_len))
+			return PMD_NEG_MALFORMED;
+		pmd = name_is(name, name_len, "permessage-deflate");
+		skip_ows(&c);
+		while (peek(&c, ';')) {
+			const char *pname;
+			size_t pname_len;
+			struct value v = { 0 };
+
+			c.pos++;
+			skip_ows(&c);
+			if (!token(&c, &pname, &pname_len))
+				return PMD_NEG_MALFORMED;
+			skip_ows(&c);
+			if (peek(&c, '=')) {
+				c.pos++;
+				skip_ows(&c);
+				if (!param_value(&c, &v))
+					return PMD_NEG_MALFORMED;
+				skip_ows(&c);
+			}
+			if (pmd)
+				offer_param(&o, pname, pname_len, &v);
+		}
+		if (c.pos < c.len && !peek(&c, ','))
+			return PMD_NEG_MALFORMED;
+		if (c.pos < c.len)
+			c.pos++;
+		if (pmd && !found && o.valid && (!o.server_mwb || o.server_mwb == 15)) {
+			chosen = o;
+			found = true;
+		}
+	}
+	if (!found || !response)
+		return PMD_NEG_DECLINED;
+	return respond(&chosen, out, response, response_len);
+}
+
+/* ---- compression: one stream for the whole process ---- */
+
+static struct {
+	z_stream zs;
+	bool ready;
+	int level;
+	size_t zmem;       /* bytes zlib holds */
+	uint8_t *scratch;  /* compressed output, before it gets its frame header */
+	size_t scratch_cap;
+} defl;
+
+static bool defl_start(int level)
+{
+	if (!defl.ready) {
+		defl.zs.zalloc = counted_alloc;
+		defl.zs.zfree = counted_free;
+		defl.zs.opaque = &defl.zmem;
+		if (deflateInit2(&defl.zs, level, Z_DEFLATED, -WBITS, MEM_LEVEL,
+				 Z_DEFAULT_STRATEGY) != Z_OK)
+			return false;
+		defl.ready = true;
+		defl.level = level;
+		return true;
+	}
+	if (deflateReset(&defl.zs) != Z_OK)
+		return false;
+	/* Right after a reset nothing is pending, so changing the level flushes
+	 * nothing into the next message. */
+	if (level != defl.level) {
+		if (deflateParams(&defl.zs, level, Z_DEFAULT_STRATEGY) != Z_OK)
+			return false;
+		defl.level = level;
+	}
+	return true;
+}
+
+static bool scratch_reserve(size_t need)
+{
+	uint8_t *p;
+
+	if (need <= defl.scratch_cap)
+		return true;
+	p = realloc(defl.scratch, need);
+	if (!p)
+		return false;
+	defl.scratch = p;
+	defl.scratch_cap = need;
+	return true;
+}
+
+/* Runs deflate over the input already set with the given flush, growing the
+ * scratch buffer whenever zlib fills it. *used counts the output so far. */
+static bool defl_run(int flush, size_t *used)
+{
+	for (;;) {
+		int ret;
+
+		if (*used == defl.scratch_cap && !scratch_reserve(defl.scratch_cap * 2))
+			return false;
+		defl.zs.next_out = defl.scratch + *used;
+		defl.zs.avail_out = (uInt)(defl.scratch_cap - *used < UINT_MAX
+					   ? defl.scratch_cap - *used : UINT_MAX);
+		ret = deflate(&defl.zs, flush);
+		*used = (size_t)(defl.zs.next_out - defl.scratch);
+		if (ret == Z_STREAM_ERROR)
+			return false;
+		/* Done when zlib stopped with room to spare and no input left;
+		 * with a full buffer it may have more to write (zlib.h). */
+		if (defl.zs.avail_out != 0 && defl.zs.avail_in == 0)
+			return true;
+	}
+}
+
+struct buf *pmd_frame(enum ws_opcode op, const struct ws_part *parts, size_t nparts,
+		      int level)
+{
+	uint8_t hdr[WS_MAX_FRAME_HEADER];
+	size_t total = 0, used = 0, hlen;
+	struct buf *b;
+
+	/* RFC 7692 §6.1: RSV1 only on the first frame of a data message. */
+	assert(op == WS_OP_TEXT || op == WS_OP_BINARY);
+	if (level < Z_DEFAULT_COMPRESSION || level > Z_BEST_COMPRESSION)
+		return NULL;
+	if (!defl_start(level))
+		return NULL;
+	for (size_t i = 0; i < nparts; i++)
+		total += parts[i].len;
+	/* deflateBound holds for Z_FINISH; the sync flush adds at most an
+	 * empty stored block, and defl_run grows the buffer if ever needed. */
+	if (!scratch_reserve(deflateBound(&defl.zs, total) + 16))
+		return NULL;
+	for (size_t i = 0; i < nparts; i++) {
+		const uint8_t *p = parts[i].data;
+		size_t left = parts[i].len;
+
+		/* avail_in is a uInt: feed very large parts in pieces. */
+		while (left) {
+			uInt n = left < UINT_MAX ? (uInt)left : UINT_MAX;
+
+			defl.zs.next_in = (Bytef *)p;
+			defl.zs.avail_in = n;
+			if (!defl_run(Z_NO_FLUSH, &used))
+				return NULL;
+			p += n;
+			left -= n;
+		}
+	}
+	defl.zs.next_in = Z_NULL;
+	defl.zs.avail_in = 0;
+	if (!defl_run(Z_SYNC_FLUSH, &used))
+		return NULL;
+	/* §7.2.1: the flush ends with 00 00 ff ff, which is dropped. What is
+	 * left always holds at least the empty stored block's header bits, so
+	 * an empty message becomes the single octet 0x00 (§7.2.3.6). */
+	if (used < 5 || memcmp(defl.scratch + used - 4, tail, 4) != 0)
+		return NULL;
+	used -= 4;
+	hlen = ws_frame_header(hdr, op, true, used);
+	b = buf_new(hlen + used);
+	if (!b)
+		return NULL;
+	memcpy(b->data, hdr, hlen);
+	memcpy(b->data + hlen, defl.scratch, used);
+	return b;
+}
+
+void pmd_cleanup(void)
+{
+	if (defl.ready)
+		deflateEnd(&defl.zs);
+	defl.ready = false;
+	free(defl.scratch);
+	defl.scratch = NULL;
+	defl.scratch_cap = 0;
+}
+
+size_t pmd_deflate_footprint(void)
+{
+	return defl.zmem + defl.scratch_cap;
+}
+
+/* ---- decompression ---- */
+
+struct pmd_inflater {
+	z_stream zs;
+	size_t zmem;     /* bytes zlib holds */
+	bool takeover;   /* keep the window from one message to the next */
+	bool ready;      /* inflateInit2 done */
+	bool restart;    /* takeover: the last message ended its DEFLATE stream */
+};
+
+int pmd_inflater_new(bool context_takeover, struct pmd_inflater **out)
+{
+	struct pmd_inflater *inf = calloc(1, sizeof(*inf));
+
+	*out = NULL;
+	if (!inf)
+		return PMD_ERR_NOMEM;
+	inf->takeover = context_takeover;
+	inf->zs.zalloc = counted_alloc;
+	inf->zs.zfree = counted_free;
+	inf->zs.opaque = &inf->zmem;
+	*out = inf;
+	return PMD_OK;
+}
+
+void pmd_inflater_free(struct pmd_inflater *inf)
+{
+	if (!inf)
+		return;
+	if (inf->ready)
+		inflateEnd(&inf->zs);
+	free(inf);
+}
+
+size_t pmd_inflater_footprint(const struct pmd_inflater *inf)
+{
+	return sizeof(*inf) + inf->zmem;
+}
+
+/*
+ * After a block with BFINAL set, zlib's stream is over, but RFC 7692 §7.2.1
+ * lets more blocks follow, and they may still refer back into the window.
+ * So the stream is restarted with the old window as its dictionary. This
+ * path is rare (browsers and ws never send BFINAL), so the 32 KB copy lives
+ * in static storage, not on the stack or in every inflater.
+ */
+static bool restart_keep_window(z_stream *zs)
+{
+	static uint8_t window[1u << WBITS];
+	uInt n = 0;
+
+	if (inflateGetDictionary(zs, window, &n) != Z_OK ||
+	    inflateReset(zs) != Z_OK)
+		return false;
+	return n == 0 || inflateSetDictionary(zs, window, n) == Z_OK;
+}
+
+/* First allocation for the output: a guess from the input size, at most the
+ * cap. It doubles as needed, never past the cap. */
+static size_t first_cap(size_t len, size_t max_out)
+{
+	size_t guess = len > SIZE_MAX / 4 ? SIZE_MAX : len * 4;
+
+	if (guess < 1024)
+		guess = 1024;
+	return guess < max_out ? guess : max_out;
+}
+
+static int inflate_fail(struct pmd_inflater *inf, int err, uint8_t *buf,
+			uint8_t **out, size_t *out_len)
+{
+	free(buf);
+	*out = NULL;
+	*out_len = 0;
+	/* Leave a defined state behind; with takeover the window is gone and
+	 * the connection is being failed anyway (RFC 7692 §8). */
+	inflateReset(&inf->zs);
+	inf->restart = false;
+	return err;
+}
+
+int pmd_inflate(struct pmd_inflater *inf, const uint8_t *in, size_t len, size_t max_out,
+		uint8_t **out, size_t *out_len)
+{
+	size_t cap = first_cap(len, max_out), produced = 0;
+	bool in_tail = false, probing = false;
+	uint8_t probe, *buf;
+
+	*out = NULL;
+	*out_len = 0;
+	if (!inf->ready) {
+		if (inflateInit2(&inf->zs, -WBITS) != Z_OK)
+			return PMD_ERR_NOMEM;
+		inf->ready = true;
+	} else if (!inf->takeover) {
+		/* §7.2.2: with client_no_context_takeover every message starts
+		 * from an empty window. */
+		if (inflateReset(&inf->zs) != Z_OK)
+			return PMD_ERR_NOMEM;
+	} else if (inf->restart) {
+		if (!restart_keep_window(&inf->zs))
+			return PMD_ERR_NOMEM;
+		inf->restart = false;
+	}
+	/* The +1 keeps malloc(0) out of the picture; max_out stays the cap. */
+	buf = malloc(cap ? cap : 1);
+	if (!buf)
+		return PMD_ERR_NOMEM;
+	/* A compressed message is never empty (§7.2.3.6 sends 0x00 for that),
+	 * but an empty payload can only mean an empty message: accept it. */
+	if (len == 0) {
+		*out = buf;
+		return PMD_OK;
+	}
+	inf->zs.next_in = (Bytef *)in;
+	inf->zs.avail_in = 0;
+	inf->zs.next_out = buf;
+	inf->zs.avail_out = (uInt)(cap < UINT_MAX ? cap : UINT_MAX);
+	for (;;) {
+		int ret;
+		size_t before_in, before_out;
+
+		if (inf->zs.avail_in == 0 && !in_tail && len == 0) {
+			/* The message is in; now the four octets it lost. */
+			inf->zs.next_in = (Bytef *)tail;
+			inf->zs.avail_in = sizeof(tail);
+			in_tail = true;
+		} else if (inf->zs.avail_in == 0 && !in_tail) {
+			uInt n = len < UINT_MAX ? (uInt)len : UINT_MAX;
+
+			inf->zs.avail_in = n;
+			len -= n;
+		}
+		if (inf->zs.avail_out == 0) {
+			if (probing)
+				return inflate_fail(inf, PMD_ERR_TOO_BIG, buf, out, out_len);
+			if (cap < max_out) {
+				size_t ncap = cap > max_out / 2 ? max_out : cap * 2;
+				uint8_t *nbuf = realloc(buf, ncap);
+
+				if (!nbuf)
+					return inflate_fail(inf, PMD_ERR_NOMEM, buf, out, out_len);
+				buf = nbuf;
+				cap = ncap;
+			} else {
+				/* The buffer is full at the cap. Whether the
+				 * message is longer shows when one more byte comes
+				 * out: give zlib room for exactly one. */
+				probing = true;
+			}
+			if (probing) {
+				inf->zs.next_out = &probe;
+				inf->zs.avail_out = 1;
+			} else {
+				inf->zs.next_out = buf + produced;
+				inf->zs.avail_out = (uInt)(cap - produced < UINT_MAX
+							   ? cap - produced : UINT_MAX);
+			}
+		}
+		before_in = inf->zs.avail_in;
+		before_out = inf->zs.avail_out;
+		ret = inflate(&inf->zs, Z_SYNC_FLUSH);
+		if (!probing)
+			produced = (size_t)(inf->zs.next_out - buf);
+		if (ret == Z_MEM_ERROR)
+			return inflate_fail(inf, PMD_ERR_NOMEM, buf, out, out_len);
+		if (ret == Z_DATA_ERROR || ret == Z_NEED_DICT || ret == Z_STREAM_ERROR)
+			return inflate_fail(inf, PMD_ERR_CORRUPT, buf, out, out_len);
+		if (probing && inf->zs.avail_out == 0)
+			return inflate_fail(inf, PMD_ERR_TOO_BIG, buf, out, out_len);
+		if (ret == Z_STREAM_END) {
+			if (in_tail || (inf->zs.avail_in == 0 && len == 0)) {
+				/* The message ended with a BFINAL block; what is
+				 * left of the appended tail means nothing. */
+				if (inf->takeover)
+					inf->restart = true;
+				break;
+			}
+			if (!restart_keep_window(&inf->zs))
+				return inflate_fail(inf, PMD_ERR_NOMEM, buf, out, out_len);
+			continue;
+		}
+		if (in_tail && inf->zs.avail_in == 0 && inf->zs.avail_out != 0) {
+			/* All input is in and zlib stopped for want of more, not
+			 * of room. A sound message stops right after the empty
+			 * stored block we appended, between two blocks. */
+			if (!(inf->zs.data_type & 128))
+				return inflate_fail(inf, PMD_ERR_CORRUPT, buf, out, out_len);
+			break;
+		}
+		if (inf->zs.avail_in == before_in && inf->zs.avail_out == before_out &&
+		    inf->zs.avail_in != 0)
+			return inflate_fail(inf, PMD_ERR_CORRUPT, buf, out, out_len);
+	}
+	*out = buf;
+	*out_len = produced;
+	return PMD_OK;
+}
