@@ -16,7 +16,8 @@ before(async () => {
   pg = await startCluster({ sql: ['sql/schema.sql', 'sql/install.sql'] });
   db = await pg.client();
   products = await seedShop(db, { products: 2 });
-  daemon = await startDaemon({ db: pg.conninfo, args: ['--refresh-interval', '300', '--max-payload', '1000'] });
+  daemon = await startDaemon({ db: pg.conninfo, args: ['--refresh-interval', '300', '--max-payload', '1000',
+    '--request-timeout', '1000', '--connect-timeout', '1000'] });
   observer = connectClient(daemon.url);
   sockets.push(observer);
   await waitForUpdate(observer, () => true, 10000);
@@ -112,6 +113,29 @@ test('bad WebSocket upgrades: an HTTP error and close', { timeout: 30000 }, asyn
     assert.ok(statuses.includes(r.status), `${name}: expected ${statuses.join(' or ')}, got ${JSON.stringify(head(r))}`);
     assert.ok(r.closed, `${name}: connection closed`);
   }
+});
+
+test('clients that say too little: timed out and closed (--request-timeout/--connect-timeout 1000)', { timeout: 30000 }, async () => {
+  const t0 = now();
+  const [partial, silent, noJoin] = await Promise.all([
+    rawRequest(daemon.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n', { timeoutMs: 5000 }),
+    rawRequest(daemon.port, '', { timeoutMs: 5000 }),
+    rawEngineIO(daemon.port, { join: false }).then(async (c) => {
+      const t = now();
+      const closed = await Promise.race([c.closed, new Promise((r) => setTimeout(() => r(null), 5000))]);
+      if (!closed) c.ws.terminate();
+      return { closed, ms: Math.round(now() - t) };
+    }),
+  ]);
+  const lat = await observerStillServed('timeouts');
+  console.log(`half a request head: "${head(partial)}" closed=${partial.closed} after ${partial.ms} ms; ` +
+    `nothing sent: closed=${silent.closed} after ${silent.ms} ms; WebSocket without Socket.IO CONNECT: ` +
+    `${noJoin.closed ? `close ${noJoin.closed.code} after ${noJoin.ms} ms` : 'still open after 5 s'}; ` +
+    `observer ${lat} ms (${(now() - t0).toFixed(0)} ms in all)`);
+  assert.ok(partial.closed && partial.ms < 4000, 'an incomplete request head is closed after --request-timeout');
+  if (partial.status !== null) assert.equal(partial.status, 408);
+  assert.ok(silent.closed && silent.ms < 4000, 'a silent connection is closed after --request-timeout');
+  assert.ok(noJoin.closed, 'a WebSocket that never joins is closed after --connect-timeout');
 });
 
 test('WebSocket message over --max-payload: close 1009', { timeout: 30000 }, async () => {
