@@ -458,6 +458,7 @@ static struct session *session_new(struct server *srv, enum session_kind kind, b
 	}
 	s->srv = srv;
 	s->kind = kind;
+	s->opened = ev_now(srv->loop);
 	s->polling = polling;
 	ev_timer_init(&s->hb, on_hb, 0, 0);
 	ev_timer_init(&s->upgrade_timer, on_upgrade_timer, NOOP_TICK, NOOP_TICK);
@@ -486,7 +487,8 @@ void session_close_code(struct session *s, uint16_t code, const char *reason)
 	if (s->closed)
 		return;
 	s->closed = true;
-	log_debug("session closed sid=%s reason=%s", s->sid, reason);
+	log_info("client disconnected peer=%s sid=%s transport=%s after=%.1fs reason=%s", s->peer,
+		 s->sid, s->polling ? "polling" : "websocket", ev_now(loop) - s->opened, reason);
 	ev_timer_stop(loop, &s->hb);
 	ev_timer_stop(loop, &s->upgrade_timer);
 	ev_timer_stop(loop, &s->ctimer);
@@ -676,6 +678,8 @@ void session_handle_request(struct server *srv, struct conn *c, enum session_kin
 	if (ws && conn_check_upgrade(c, req) < 0)
 		return;
 	s = session_new(srv, kind, !ws);
+	if (s)
+		snprintf(s->peer, sizeof(s->peer), "%s", c->peer);
 	if (!s) {
 		conn_respond(c, 500, NULL, "text/plain", "Internal Server Error", 21);
 		return;

@@ -42,6 +42,8 @@ struct session_pkt {
 struct session {
 	struct server *srv;
 	char sid[UTIL_ID_LEN + 1];
+	char peer[64];           /* address of the handshake request */
+	ev_tstamp opened;
 	enum session_kind kind;
 	bool polling;            /* current transport */
 	struct conn *ws;         /* the WebSocket transport, when !polling */
