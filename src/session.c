@@ -131,6 +131,17 @@ static void outbox_push(struct session *s, struct buf *b, size_t off, size_t len
 		session_close(s, "output overflow");
 		return;
 	}
+	if (s->out_len == s->out_cap) {
+		unsigned cap = s->out_cap ? s->out_cap * 2 : 8;
+		struct session_pkt *n = realloc(s->outbox, cap * sizeof(*n));
+
+		if (!n) {
+			session_close(s, "out of memory");
+			return;
+		}
+		s->outbox = n;
+		s->out_cap = cap;
+	}
 	s->outbox[s->out_len++] = (struct session_pkt){
 		.b = buf_ref(b), .off = off, .len = len, .binary = binary, .snapshot = snapshot,
 	};
@@ -525,6 +536,7 @@ void session_free(struct session *s)
 {
 	while (s->out_len)
 		outbox_remove(s, s->out_len - 1);
+	free(s->outbox);
 	free(s);
 }
 

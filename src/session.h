@@ -50,8 +50,8 @@ struct session {
 	struct conn *probe;      /* a WebSocket being upgraded to */
 	bool probed;             /* 2probe answered: the client may send 5 */
 	struct conn *get;        /* a held polling GET */
-	struct session_pkt outbox[SESSION_OUTBOX_MAX];
-	unsigned out_len;
+	struct session_pkt *outbox; /* polling only: grown on demand */
+	unsigned out_len, out_cap;
 	size_t out_bytes;
 	bool closed;
 
