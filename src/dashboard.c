@@ -24,6 +24,7 @@ struct dashboard {
 	struct pgconn *query;
 	ev_timer refresh;       /* fallback: recompute when nothing happened */
 	ev_timer retry;         /* after a failed query */
+	ev_prepare kick;        /* starts pending work once per loop iteration */
 	unsigned retry_failures;
 
 	bool in_flight;
@@ -131,11 +132,22 @@ static void run_pending(struct dashboard *d)
 	log_debug("recompute started reason=%s", d->running_reason);
 }
 
+/* Work is started just before the loop blocks, not at once: all the
+ * notifications of one read (one transaction touching sales and stock)
+ * become one recompute. */
 static void request(struct dashboard *d, unsigned bits, const char *table)
 {
 	d->pending |= bits;
 	if (table)
 		add_table(d->pending_tables, table);
+	ev_prepare_start(d->loop, &d->kick);
+}
+
+static void on_kick(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct dashboard *d = w->data;
+
+	ev_prepare_stop(loop, w);
 	run_pending(d);
 }
 
@@ -318,7 +330,8 @@ struct dashboard *dashboard_new(struct ev_loop *loop, const struct config *cfg, 
 	}
 	ev_timer_init(&d->refresh, on_refresh, 0, cfg->refresh_interval);
 	ev_timer_init(&d->retry, on_retry, 0, 0);
-	d->refresh.data = d->retry.data = d;
+	ev_prepare_init(&d->kick, on_kick);
+	d->refresh.data = d->retry.data = d->kick.data = d;
 	ev_timer_again(loop, &d->refresh);
 	pgconn_start(d->query);
 	pgconn_start(d->listener);
@@ -331,6 +344,7 @@ void dashboard_free(struct dashboard *d)
 		return;
 	ev_timer_stop(d->loop, &d->refresh);
 	ev_timer_stop(d->loop, &d->retry);
+	ev_prepare_stop(d->loop, &d->kick);
 	pgconn_free(d->listener);
 	pgconn_free(d->query);
 	free(d);
