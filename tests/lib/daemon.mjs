@@ -71,9 +71,13 @@ export async function startDaemon({ db, args = [], env = {}, listen = '127.0.0.1
   const wrapper = (process.env.PGPUSHD_WRAPPER || '').split(/\s+/).filter(Boolean);
   const cmd = wrapper.length ? wrapper[0] : daemonPath;
   const cmdArgs = wrapper.length ? [...wrapper.slice(1), daemonPath, ...argv] : argv;
-  const childEnv = { ...process.env, ...env };
-  // The tests pass --db explicitly; stray PG* / DATABASE_URL from the caller must not leak in.
-  if (!('DATABASE_URL' in env)) delete childEnv.DATABASE_URL;
+  // Option fallbacks from the caller's environment (DATABASE_URL, PGPUSH_*)
+  // must not change what a test runs; `env` may still set them on purpose.
+  const childEnv = { ...process.env };
+  for (const k of Object.keys(childEnv)) {
+    if (k === 'DATABASE_URL' || k.startsWith('PGPUSH_')) delete childEnv[k];
+  }
+  Object.assign(childEnv, env);
 
   const t0 = performance.now();
   const proc = spawn(cmd, cmdArgs, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
