@@ -1,0 +1,734 @@
+#!/usr/bin/env node
+// The benchmark suite of issue 4: pgpushd against the Node.js reference
+// (tests/bench/reference-server.mjs), same machine, same run, same database.
+//
+//   tests/bench/run [--quick] [--scenarios LIST] [--sizes LIST] [--clients LIST]
+//                   [--samples N] [--servers pgpushd,node] [--out FILE]
+//                   [--storm-seconds S] [--storm-clients N] [--perf DIR]
+//
+// Scenarios (--scenarios, comma-separated; default all):
+//   query      time of SELECT pgpush.dashboard() on the demo data (median of 20)
+//   latency    commit-to-client latency, p50/p99/max over all clients, for each
+//              --clients count and --sizes snapshot size (padded documents)
+//   memory     RSS per idle connection (VmRSS delta) at --mem-clients counts;
+//              the same connects give the Socket.IO handshake rate
+//   bytes      bytes on the wire per snapshot, raw and with permessage-deflate
+//   storm      pgbench inserting sales for --storm-seconds with --storm-clients
+//              connected: notifications, recomputes, daemon CPU, time from the
+//              last commit to every client having the final state
+//   insert     pgbench INSERT throughput with and without the doorbell trigger
+//
+// Everything runs on loopback, against a private throwaway PostgreSQL cluster
+// (tests/lib/pgcluster.mjs) loaded with sql/schema.sql, install.sql and
+// demo-data.sql, every wait is bounded, and all processes are stopped at the
+// end (or on Ctrl-C). Results: a table on stdout, every raw number in --out
+// (JSON, default bench-results.json in a temporary directory).
+
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { startCluster, freePort, repoRoot } from '../lib/pgcluster.mjs';
+
+// ------------------------------------------------------------- options ----
+
+const argv = process.argv.slice(2);
+const opt = {
+  quick: false,
+  scenarios: ['query', 'latency', 'memory', 'bytes', 'storm', 'insert'],
+  sizes: [1000, 10000, 50000],
+  clients: [1, 100, 1000, 10000],
+  memClients: [1000, 10000],
+  samples: 10,
+  servers: ['pgpushd', 'node'],
+  out: null,
+  stormSeconds: 20,
+  stormClients: 1000,
+  stormWriters: 8,
+  insertSeconds: 5,
+  perf: null,
+  durable: false,
+  maxMinutes: 90,
+  concurrency: 100,
+};
+const list = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
+const size = (s) => { const m = /^(\d+(?:\.\d+)?)([kK])?$/.exec(s); if (!m) throw new Error(`bad size ${s}`); return Math.round(Number(m[1]) * (m[2] ? 1000 : 1)); };
+for (let i = 0; i < argv.length; i++) {
+  const a = argv[i];
+  const v = () => { if (i + 1 >= argv.length) throw new Error(`${a} needs a value`); return argv[++i]; };
+  switch (a) {
+    case '--quick': opt.quick = true; break;
+    case '--scenarios': opt.scenarios = list(v()); break;
+    case '--sizes': opt.sizes = list(v()).map(size); break;
+    case '--clients': opt.clients = list(v()).map(size); break;
+    case '--mem-clients': opt.memClients = list(v()).map(size); break;
+    case '--samples': opt.samples = Number(v()); break;
+    case '--servers': opt.servers = list(v()); break;
+    case '--out': opt.out = v(); break;
+    case '--storm-seconds': opt.stormSeconds = Number(v()); break;
+    case '--storm-clients': opt.stormClients = size(v()); break;
+    case '--storm-writers': opt.stormWriters = Number(v()); break;
+    case '--insert-seconds': opt.insertSeconds = Number(v()); break;
+    case '--concurrency': opt.concurrency = Number(v()); break;
+    case '--perf': opt.perf = path.resolve(v()); break;
+    case '--durable': opt.durable = true; break;
+    case '--max-minutes': opt.maxMinutes = Number(v()); break;
+    case '-h': case '--help':
+      console.log(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 26).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+      process.exit(0);
+      break;
+    default: throw new Error(`unknown option ${a} (try --help)`);
+  }
+}
+if (opt.quick) {
+  // A 1-2 minute smoke run of every scenario, unless the sizes were given.
+  if (!argv.includes('--sizes')) opt.sizes = [1000, 10000];
+  if (!argv.includes('--clients')) opt.clients = [1, 100, 1000];
+  if (!argv.includes('--mem-clients')) opt.memClients = [1000];
+  if (!argv.includes('--samples')) opt.samples = 3;
+  if (!argv.includes('--storm-seconds')) opt.stormSeconds = 5;
+  if (!argv.includes('--storm-clients')) opt.stormClients = 200;
+  if (!argv.includes('--insert-seconds')) opt.insertSeconds = 2;
+}
+for (const s of opt.servers) if (!['pgpushd', 'node'].includes(s)) throw new Error(`unknown server ${s}`);
+
+const PGPUSHD = process.env.PGPUSHD || path.join(repoRoot, 'src', 'pgpushd');
+const LOADGEN = process.env.LOADGEN || path.join(repoRoot, 'tests', 'bench', 'loadgen');
+const REFSRV = path.join(repoRoot, 'tests', 'bench', 'reference-server.mjs');
+for (const f of [PGPUSHD, LOADGEN]) {
+  if (!fs.existsSync(f)) throw new Error(`${f} is missing: build it (make && make tests/bench/loadgen), or use tests/bench/run`);
+}
+const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgpush-bench-'));
+const outFile = opt.out ? path.resolve(opt.out) : path.join(workDir, 'bench-results.json');
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+const log = (...a) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${a.join(' ')}\n`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const nowUs = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
+
+// ------------------------------------------------------ process hygiene ----
+
+const children = new Set();
+function track(p) {
+  children.add(p);
+  p.on('exit', () => children.delete(p));
+  return p;
+}
+function killAll() {
+  for (const p of children) { try { p.kill('SIGKILL'); } catch { /* gone */ } }
+}
+process.on('exit', killAll);
+const deadline = setTimeout(() => {
+  log(`--max-minutes ${opt.maxMinutes} reached: stopping`);
+  process.exit(3);
+}, opt.maxMinutes * 60000);
+deadline.unref();
+
+// ------------------------------------------------------------- helpers ----
+
+function procStatus(pid) {
+  try {
+    const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k) => { const m = new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s); return m ? Number(m[1]) : null; };
+    return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM') };
+  } catch { return { rssKb: null, hwmKb: null }; }
+}
+function cpuSeconds(pid) {
+  try {
+    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime + stime (fields 14, 15)
+  } catch { return null; }
+}
+function httpJson(port, p, timeoutMs = 2000) {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: p, timeout: timeoutMs, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => { body += c; });
+      res.on('end', () => { try { resolve({ status: res.statusCode, json: JSON.parse(body) }); } catch { resolve({ status: res.statusCode, json: null }); } });
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve({ status: 0, json: null }));
+  });
+}
+function pctl(values, p) {
+  if (!values.length) return null;
+  const v = [...values].sort((a, b) => a - b);
+  return v[Math.min(v.length - 1, Math.floor(p * v.length))];
+}
+const median = (v) => pctl(v, 0.5);
+
+// ------------------------------------------------------------- servers ----
+
+/** Start pgpushd or the Node reference; resolves once /healthz says ok. */
+async function startServer(kind, { query, logLevel = 'warn', extra = [] } = {}) {
+  const port = await freePort();
+  const logFile = path.join(workDir, `${kind}-${port}.log`);
+  const out = fs.openSync(logFile, 'a');
+  let cmd, args;
+  if (kind === 'pgpushd') {
+    cmd = PGPUSHD;
+    args = ['--listen', `127.0.0.1:${port}`, '--db', pg.conninfo, '--log-level', logLevel,
+      '--max-clients', '30000', '--refresh-interval', '30', ...extra];
+    if (query) args.push('--query', query);
+  } else {
+    cmd = process.execPath;
+    args = [REFSRV, '--port', String(port), '--db', pg.conninfo, '--refresh-interval', '30', ...extra];
+    if (query) args.push('--query', query);
+  }
+  const proc = track(spawn(cmd, args, { stdio: ['ignore', out, out] }));
+  fs.closeSync(out);
+  let exited = null;
+  proc.on('exit', (code, sig) => { exited = { code, sig }; });
+  const t0 = Date.now();
+  for (;;) {
+    if (exited) throw new Error(`${kind} exited (${JSON.stringify(exited)}) during start-up; see ${logFile}`);
+    const h = await httpJson(port, '/healthz', 1000);
+    if (h.status === 200) break;
+    if (Date.now() - t0 > 20000) throw new Error(`${kind} not healthy after 20 s; see ${logFile}`);
+    await sleep(100);
+  }
+  return {
+    kind, port, pid: proc.pid, proc, logFile,
+    health: async () => (await httpJson(port, '/healthz', 5000)).json,
+    rss: () => procStatus(proc.pid),
+    cpu: () => cpuSeconds(proc.pid),
+    logText: () => fs.readFileSync(logFile, 'utf8'),
+    async stop() {
+      if (exited) return;
+      const gone = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await Promise.race([gone, sleep(5000)]);
+      if (!exited) { proc.kill('SIGKILL'); await gone; }
+    },
+  };
+}
+
+// ------------------------------------------------------------- loadgen ----
+
+/** Spawn the C load generator; resolves after its "connected" line. */
+async function startLoadgen(port, n, { tagKey, deflate = false, concurrency = opt.concurrency, timeoutMs } = {}) {
+  const args = ['--port', String(port), '-n', String(n), '--concurrency', String(concurrency),
+    '--per-ip', '20000', '--max-seconds', String(opt.maxMinutes * 60)];
+  if (tagKey) args.push('--tag-key', tagKey);
+  if (deflate) args.push('--deflate');
+  const proc = track(spawn(LOADGEN, args, { stdio: ['pipe', 'pipe', 'pipe'] }));
+  const errLines = [];
+  readline.createInterface({ input: proc.stderr }).on('line', (l) => { if (errLines.length < 50) errLines.push(l); });
+  const queue = [];
+  const waiters = [];
+  let exited = false;
+  proc.on('exit', () => { exited = true; for (const w of waiters.splice(0)) w.reject(new Error(`loadgen exited: ${errLines.slice(-3).join(' | ')}`)); });
+  readline.createInterface({ input: proc.stdout }).on('line', (l) => {
+    let o;
+    try { o = JSON.parse(l); } catch { return; }
+    const i = waiters.findIndex((w) => w.pred(o));
+    if (i >= 0) { const [w] = waiters.splice(i, 1); clearTimeout(w.timer); w.resolve(o); } else queue.push(o);
+  });
+  const lg = {
+    proc, errLines,
+    next(pred, ms = 30000) {
+      const i = queue.findIndex(pred);
+      if (i >= 0) return Promise.resolve(queue.splice(i, 1)[0]);
+      if (exited) return Promise.reject(new Error(`loadgen exited: ${errLines.slice(-3).join(' | ')}`));
+      return new Promise((resolve, reject) => {
+        const w = { pred, resolve, reject };
+        w.timer = setTimeout(() => { waiters.splice(waiters.indexOf(w), 1); reject(new Error(`loadgen: timeout waiting (${ms} ms)`)); }, ms);
+        waiters.push(w);
+      });
+    },
+    send(line) { proc.stdin.write(`${line}\n`); },
+    async report() {
+      const versions = [];
+      this.send('report');
+      for (;;) {
+        const o = await this.next((x) => x.ev === 'version' || x.ev === 'summary', 60000);
+        if (o.ev === 'summary') return { versions, summary: o };
+        versions.push(o);
+      }
+    },
+    async stats() { this.send('stats'); return this.next((x) => x.ev === 'stats', 10000); },
+    async quit() {
+      if (exited) return;
+      const gone = new Promise((r) => proc.once('exit', r));
+      this.send('quit');
+      await Promise.race([gone, sleep(10000)]);
+      if (!exited) proc.kill('SIGKILL');
+    },
+  };
+  lg.connected = await lg.next((o) => o.ev === 'connected', timeoutMs || Math.max(30000, n * 10));
+  if (lg.connected.joined < n) log(`  loadgen: only ${lg.connected.joined}/${n} clients joined (${errLines.slice(0, 3).join(' | ')})`);
+  return lg;
+}
+
+// ------------------------------------------------------------- database ---
+
+let pg;
+let db; // a pg Client for the driver's own inserts
+async function insertSale(who = 'bench') {
+  const r = await db.query(
+    `INSERT INTO sales (product_id, quantity, unit_price, customer_name, customer_email)
+     VALUES ($1, 1, 9.99, $2, 'bench@example.com')
+     RETURNING id, (extract(epoch FROM clock_timestamp()) * 1000000)::int8 AS t`, [productIds[0], who]);
+  return { id: Number(r.rows[0].id), t: Number(r.rows[0].t) };
+}
+let productIds = [];
+// The latency and bytes scenarios' documents: "v" (max(sales.id), so every
+// new sale makes a new snapshot) in front of "pad", a JSON array of sale rows
+// from the demo data (it compresses like a real dashboard, unlike a run of
+// one character), precomputed once per size in bench_pad so that the query
+// costs about the same at every size.
+const paddedQuery = (bytes) =>
+  `SELECT json_build_object('v', (SELECT max(id) FROM public.sales), 'pad', (SELECT doc FROM public.bench_pad WHERE bytes = ${bytes}))`;
+async function preparePadding(sizes) {
+  await db.query('CREATE TABLE IF NOT EXISTS public.bench_pad (bytes integer PRIMARY KEY, doc json NOT NULL)');
+  const rowSql = `SELECT json_build_object('id', s.id, 'sku', p.sku, 'product', p.name, 'quantity', s.quantity,
+      'amount', round(s.quantity * s.unit_price, 2), 'customerName', s.customer_name,
+      'customerEmail', s.customer_email, 'soldAt', s.sold_at) AS r
+    FROM public.sales s JOIN public.products p ON p.id = s.product_id ORDER BY s.id`;
+  for (const bytes of sizes) {
+    // Rows until the document (with its ~110 bytes of other keys) has the size.
+    await db.query(`INSERT INTO public.bench_pad (bytes, doc)
+      SELECT $1, coalesce(json_agg(r), '[]') FROM (
+        SELECT r, sum(octet_length(r::text) + 2) OVER (ORDER BY n) AS acc
+        FROM (SELECT r, row_number() OVER () AS n FROM (${rowSql}) q) q2) q3
+      WHERE acc <= greatest($1 - 110, 0)
+      ON CONFLICT (bytes) DO NOTHING`, [bytes]);
+  }
+}
+
+async function cleanupRows() {
+  await db.query(`DELETE FROM sales WHERE customer_name IN ('bench', 'storm')`);
+  await db.query('VACUUM ANALYZE sales');
+}
+
+function pgbench(args, { timeoutMs } = {}) {
+  return new Promise((resolve, reject) => {
+    const p = track(spawn(path.join(pg.bindir, 'pgbench'), args, {
+      env: { ...process.env, PGHOST: pg.dir, PGPORT: String(pg.port), PGUSER: 'postgres', PGDATABASE: pg.dbname },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }));
+    let out = '';
+    p.stdout.on('data', (c) => { out += c; });
+    p.stderr.on('data', (c) => { out += c; });
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs || 120000);
+    p.on('exit', (code) => {
+      clearTimeout(timer);
+      const tps = /tps = ([\d.]+) \((?:without|excluding)/.exec(out);
+      const tx = /number of transactions actually processed: (\d+)/.exec(out);
+      if (code !== 0 || !tps) reject(new Error(`pgbench failed (${code}): ${out.slice(-600)}`));
+      else resolve({ tps: Number(tps[1]), tx: tx ? Number(tx[1]) : null, output: out });
+    });
+  });
+}
+
+// ------------------------------------------------------------- scenarios --
+
+const results = { machine: {}, options: opt, started: new Date().toISOString(), query: null, latency: [], memory: [], bytes: [], storm: [], insert: null };
+
+function machineInfo() {
+  const cpu = (() => { try { return /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))[1]; } catch { return os.cpus()[0]?.model; } })();
+  let pgVersion = null;
+  try { pgVersion = execFileSync(path.join(pg.bindir, 'postgres'), ['--version'], { encoding: 'utf8' }).trim(); } catch { /* */ }
+  return {
+    nproc: os.cpus().length, cpu, kernel: `${os.type()} ${os.release()}`,
+    memGiB: Math.round(os.totalmem() / 2 ** 30 * 10) / 10, node: process.version, postgres: pgVersion,
+    nofile: (() => { try { return execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim(); } catch { return null; } })(),
+    somaxconn: (() => { try { return fs.readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim(); } catch { return null; } })(),
+  };
+}
+
+function binaryInfo(file) {
+  const info = { path: file };
+  try { info.sha256 = execFileSync('sha256sum', [file], { encoding: 'utf8' }).split(' ')[0]; } catch { /* */ }
+  try { info.mtime = fs.statSync(file).mtime.toISOString(); } catch { /* */ }
+  try { info.commit = execFileSync('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim(); } catch { /* */ }
+  if (process.env.PGPUSHD_COMMIT) info.commit = process.env.PGPUSHD_COMMIT;
+  return info;
+}
+
+async function scenarioQuery() {
+  log('query: timing SELECT pgpush.dashboard() (psql \\timing, 1 warm-up + 20)');
+  const input = '\\timing on\n' + 'SELECT pgpush.dashboard() \\g /dev/null\n'.repeat(21);
+  const out = await new Promise((resolve, reject) => {
+    const p = track(spawn(path.join(pg.bindir, 'psql'), ['-X', '-q', '-h', pg.dir, '-p', String(pg.port), '-U', 'postgres', '-d', pg.dbname],
+      { stdio: ['pipe', 'pipe', 'pipe'] }));
+    let o = '';
+    p.stdout.on('data', (c) => { o += c; });
+    p.stderr.on('data', (c) => { o += c; });
+    p.on('exit', (code) => (code === 0 ? resolve(o) : reject(new Error(o))));
+    p.stdin.end(input);
+  });
+  const times = [...out.matchAll(/Time: ([\d.]+) ms/g)].map((m) => Number(m[1]));
+  const runs = times.slice(1);
+  const bytes = Number((await db.query('SELECT octet_length(pgpush.dashboard()::text) AS n')).rows[0].n);
+  const sales = Number((await db.query('SELECT count(*) AS n FROM sales')).rows[0].n);
+  const plan = (await db.query('EXPLAIN (ANALYZE, BUFFERS OFF, TIMING OFF, SUMMARY ON) SELECT pgpush.dashboard()')).rows.map((r) => r['QUERY PLAN']).join(' | ');
+  results.query = { medianMs: median(runs), minMs: Math.min(...runs), maxMs: Math.max(...runs), firstMs: times[0], runs, docBytes: bytes, sales, explain: plan };
+  log(`  median ${results.query.medianMs} ms (min ${results.query.minMs}, max ${results.query.maxMs}), document ${bytes} B, ${sales} sales`);
+}
+
+async function scenarioLatency() {
+  for (const bytes of opt.sizes) {
+    const query = paddedQuery(bytes);
+    for (const kind of opt.servers) {
+      const srv = await startServer(kind, { query });
+      try {
+        for (const n of opt.clients) {
+          log(`latency: ${kind} ${n} clients, ${bytes} B snapshot, ${opt.samples} commits`);
+          const lg = await startLoadgen(srv.port, n, { tagKey: 'v' });
+          await sleep(n >= 1000 ? 1500 : 300);
+          let perf = null;
+          if (opt.perf && kind === 'pgpushd' && n === Math.max(...opt.clients) && bytes === opt.sizes[Math.min(1, opt.sizes.length - 1)]) {
+            fs.mkdirSync(opt.perf, { recursive: true });
+            const file = path.join(opt.perf, `pgpushd-${n}-${bytes}.perf.data`);
+            perf = track(spawn('perf', ['record', '-F', '2000', '-g', '-p', String(srv.pid), '-o', file], { stdio: 'ignore' }));
+            await sleep(500);
+            log(`  perf record -> ${file}`);
+          }
+          const cpu0 = srv.cpu();
+          const timeouts = [];
+          const waitMs = Math.min(60000, 5000 + n * (bytes / 1000) * 0.5);
+          for (let k = 0; k < opt.samples; k++) {
+            const s = await insertSale();
+            lg.send(`ref ${s.id} ${s.t}`);
+            lg.send(`wait ${s.id} ${Math.round(waitMs)}`);
+            const w = await lg.next((o) => o.ev === 'wait' && o.tag === s.id, waitMs + 10000);
+            if (!w.ok) timeouts.push(w);
+            await sleep(n >= 1000 ? 200 : 50);
+          }
+          const cpu1 = srv.cpu();
+          if (perf) { perf.kill('SIGINT'); await new Promise((r) => perf.once('exit', r)); }
+          const rep = await lg.report();
+          const withRef = rep.versions.filter((v) => v.ref_us);
+          const st = await lg.stats();
+          results.latency.push({
+            server: kind, clients: n, bytes, joined: lg.connected.joined,
+            wireBytes: withRef.length ? withRef[0].wire_bytes : null,
+            payloadBytes: withRef.length ? withRef[0].payload_bytes : null,
+            summary: rep.summary, versions: withRef.length, timeouts: timeouts.length,
+            closedClients: st.closed, cpuSec: cpu1 - cpu0, handshake: lg.connected,
+            perVersion: withRef.map((v) => ({ n: v.n, p50: v.lat_p50_ms, p99: v.lat_p99_ms, max: v.lat_max_ms, first: v.lat_min_ms })),
+          });
+          const s = rep.summary;
+          log(`  p50 ${s.lat_p50_ms} p99 ${s.lat_p99_ms} max ${s.lat_max_ms} ms; first ${s.first_p50_ms}, spread ${s.spread_p50_ms} ms${timeouts.length ? `; ${timeouts.length} waits timed out` : ''}`);
+          await lg.quit();
+          await sleep(n >= 1000 ? 1000 : 100);
+        }
+      } finally {
+        await srv.stop();
+      }
+    }
+  }
+}
+
+async function scenarioMemory() {
+  for (const kind of opt.servers) {
+    for (const n of opt.memClients) {
+      log(`memory: ${kind} ${n} idle clients`);
+      const srv = await startServer(kind, {});
+      try {
+        await sleep(1000);
+        const before = srv.rss();
+        const lg = await startLoadgen(srv.port, n, { tagKey: 'id' });
+        await sleep(n >= 5000 ? 5000 : 3000);
+        const after = srv.rss();
+        const h = await srv.health();
+        const st = await lg.stats();
+        const lgRss = procStatus(lg.proc.pid);
+        const rep0 = await lg.report();
+        results.memory.push({
+          server: kind, clients: n, joined: lg.connected.joined, rssBeforeKb: before.rssKb, rssAfterKb: after.rssKb,
+          bytesPerClient: Math.round((after.rssKb - before.rssKb) * 1024 / lg.connected.joined),
+          handshake: lg.connected, serverClients: h && h.clients, closed: st.closed, loadgenRssKb: lgRss.rssKb,
+          heapUsed: h && h.heapUsed, snapshotBytes: rep0.versions.length ? rep0.versions[0].wire_bytes : null,
+        });
+        const m = results.memory.at(-1);
+        log(`  RSS ${before.rssKb} -> ${after.rssKb} kB: ${m.bytesPerClient} B/client; ${lg.connected.rate} handshakes/s (p99 ${lg.connected.hs_p99_ms} ms)`);
+        await lg.quit();
+      } finally {
+        await srv.stop();
+      }
+      await sleep(1000);
+    }
+  }
+}
+
+async function scenarioBytes() {
+  const queries = [['dashboard', null, 'id'], ...opt.sizes.map((b) => [`${b} B padded`, paddedQuery(b), 'v'])];
+  for (const [label, query, tagKey] of queries) {
+    for (const kind of opt.servers) {
+      const srv = await startServer(kind, { query, extra: kind === 'node' ? ['--deflate'] : [] });
+      try {
+        const out = { server: kind, doc: label };
+        for (const deflate of [false, true]) {
+          const lg = await startLoadgen(srv.port, 2, { tagKey, deflate });
+          await sleep(100);
+          const s = await insertSale();
+          // The dashboard's tag is recentSales[0].id: the new sale.
+          lg.send(`wait ${s.id} 10000`);
+          const w = await lg.next((o) => o.ev === 'wait', 20000);
+          const rep = await lg.report();
+          const v = rep.versions.filter((x) => x.tag === s.id).at(-1);
+          if (deflate) {
+            // The first message on a connection is compressed from an empty
+            // window; later ones may reuse the previous one (context
+            // takeover), unless the server said server_no_context_takeover.
+            const first = rep.versions[0];
+            out.deflateNegotiated = !!(v && v.compressed);
+            out.deflateFirstWire = first && first.compressed ? first.wire_bytes : null;
+            out.deflateNextWire = v && v.compressed && v !== first ? v.wire_bytes : null;
+          } else {
+            out.payload = v ? v.payload_bytes : null;
+            out.rawWire = v ? v.wire_bytes : null;
+          }
+          if (!w.ok) out.timeout = true;
+          await lg.quit();
+        }
+        results.bytes.push(out);
+        log(`bytes: ${kind} ${label}: raw ${out.rawWire} B, deflate ${out.deflateNegotiated ? `${out.deflateFirstWire} B first, ${out.deflateNextWire} B next` : 'not negotiated'}`);
+      } finally {
+        await srv.stop();
+      }
+    }
+  }
+}
+
+async function scenarioStorm() {
+  const [{ lo, hi }] = (await db.query('SELECT min(id) AS lo, max(id) AS hi FROM products')).rows;
+  const script = path.join(workDir, 'storm.sql');
+  fs.writeFileSync(script, `\\set pid random(${lo}, ${hi})\nINSERT INTO sales (product_id, quantity, unit_price, customer_name, customer_email) VALUES (:pid, 1, 9.99, 'storm', 'storm@example.com');\n`);
+  for (const kind of opt.servers) {
+    await cleanupRows();
+    log(`storm: ${kind}, ${opt.stormClients} clients, pgbench -c ${opt.stormWriters} for ${opt.stormSeconds} s`);
+    const srv = await startServer(kind, { logLevel: 'info' }); // pgpushd logs query_ms per recompute
+    try {
+      const lg = await startLoadgen(srv.port, opt.stormClients, { tagKey: 'id' });
+      // An independent listener counts what PostgreSQL delivers on the channel.
+      const observer = await pg.client();
+      let observed = 0;
+      observer.on('notification', () => { observed++; });
+      await observer.query('LISTEN pgpush');
+      await sleep(1500);
+      const h0 = await srv.health();
+      const st0 = await lg.stats();
+      const cpu0 = srv.cpu();
+      const t0 = nowUs();
+      const prefix = path.join(workDir, `storm-${kind}`);
+      const bench = await pgbench(['-n', '-c', String(opt.stormWriters), '-j', '2', '-T', String(opt.stormSeconds),
+        '-f', script, '-l', `--log-prefix=${prefix}`], { timeoutMs: (opt.stormSeconds + 60) * 1000 });
+      const t1 = nowUs();
+      const cpu1 = srv.cpu();
+      // The last commit: the latest completion time in pgbench's per-transaction logs.
+      let lastCommitUs = 0;
+      for (const f of fs.readdirSync(workDir).filter((x) => x.startsWith(`storm-${kind}`))) {
+        for (const line of fs.readFileSync(path.join(workDir, f), 'utf8').split('\n')) {
+          const p = line.split(' ');
+          if (p.length >= 6) lastCommitUs = Math.max(lastCommitUs, Number(p[4]) * 1e6 + Number(p[5]));
+        }
+        fs.rmSync(path.join(workDir, f));
+      }
+      const finalTag = Number((await db.query('SELECT id FROM sales ORDER BY sold_at DESC, id DESC LIMIT 1')).rows[0].id);
+      lg.send(`wait ${finalTag} 20000`);
+      const w = await lg.next((o) => o.ev === 'wait' && o.tag === finalTag, 30000);
+      await sleep(500);
+      const cpu2 = srv.cpu();
+      const h1 = await srv.health();
+      const st1 = await lg.stats();
+      await observer.query('UNLISTEN *');
+      const rep = await lg.report();
+      const stormVersions = rep.versions.filter((v) => v.first_us >= t0);
+      const r = {
+        server: kind, clients: opt.stormClients, joined: lg.connected.joined, writers: opt.stormWriters, seconds: opt.stormSeconds,
+        tps: bench.tps, commits: bench.tx, notificationsObserved: observed,
+        notificationsServer: h1 && h0 ? h1.notifications - h0.notifications : null,
+        recomputes: h1 && h0 ? h1.recomputes - h0.recomputes : null,
+        cpuSec: cpu1 - cpu0, cpuPctOfCore: Math.round((cpu1 - cpu0) / ((t1 - t0) / 1e6) * 1000) / 10,
+        cpuSecIncludingTail: cpu2 - cpu0,
+        versionsDelivered: stormVersions.length,
+        updatesPerClient: Math.round((st1.updates - st0.updates) / Math.max(1, lg.connected.joined) * 10) / 10,
+        finalOk: w.ok, finalHave: w.have, finalOf: w.of,
+        finalAfterLastCommitMs: w.ok && lastCommitUs ? Math.round((w.t_us - lastCommitUs) / 100) / 10 : null,
+        closedClients: st1.closed,
+        queryMsMean: h1 && h1.queryMsMean, queryMsMax: h1 && h1.queryMsMax,
+      };
+      if (kind === 'pgpushd') {
+        const qms = [...srv.logText().matchAll(/recompute done .*query_ms=([\d.]+)/g)].map((m) => Number(m[1]));
+        if (qms.length) { r.queryMsMedian = median(qms); r.queryMsMax = Math.max(...qms); }
+      }
+      results.storm.push(r);
+      log(`  ${r.commits} commits (${r.tps} tps), ${r.notificationsObserved} notifications observed, server got ${r.notificationsServer}, ` +
+        `${r.recomputes} recomputes, CPU ${r.cpuSec.toFixed(2)} s (${r.cpuPctOfCore} % of a core), final state to all ${r.finalOk ? `${r.finalAfterLastCommitMs} ms after the last commit` : `NOT reached (${w.have}/${w.of})`}`);
+      await observer.end();
+      await lg.quit();
+    } finally {
+      await srv.stop();
+    }
+  }
+  await cleanupRows();
+}
+
+async function scenarioInsert() {
+  const [{ lo, hi }] = (await db.query('SELECT min(id) AS lo, max(id) AS hi FROM products')).rows;
+  const script = path.join(workDir, 'insert.sql');
+  fs.writeFileSync(script, `\\set pid random(${lo}, ${hi})\nINSERT INTO sales (product_id, quantity, unit_price, customer_name, customer_email) VALUES (:pid, 1, 9.99, 'bench', 'bench@example.com');\n`);
+  const observer = await pg.client();
+  await observer.query('LISTEN pgpush');
+  const r = {};
+  for (const clients of [1, 8]) {
+    for (const trig of [true, false]) {
+      await cleanupRows();
+      if (!trig) await db.query(`SELECT pgpush.detach('public.sales')`);
+      try {
+        const b = await pgbench(['-n', '-c', String(clients), '-j', String(Math.min(2, clients)), '-T', String(opt.insertSeconds), '-f', script]);
+        r[`c${clients}_${trig ? 'trigger' : 'none'}`] = b.tps;
+        log(`insert: -c ${clients} ${trig ? 'with the doorbell' : 'without a trigger'}: ${b.tps} tps`);
+      } finally {
+        if (!trig) await db.query(`SELECT pgpush.attach('public.sales')`);
+      }
+    }
+  }
+  await observer.end();
+  await cleanupRows();
+  results.insert = r;
+}
+
+// ------------------------------------------------------------- table ------
+
+function fmt(x, d = 1) {
+  if (x === null || x === undefined || Number.isNaN(x)) return '–';
+  if (typeof x !== 'number') return String(x);
+  return x >= 100 ? x.toFixed(0) : x.toFixed(d);
+}
+function ratio(a, b) { return a && b ? `${(a / b).toFixed(1)}×` : '–'; }
+const kb = (b) => (b >= 1000 ? `${Math.round(b / 100) / 10} KB` : `${b} B`);
+
+function table() {
+  const L = [];
+  const m = results.machine;
+  L.push(`Machine: ${m.nproc} × ${m.cpu}, ${m.memGiB} GiB, ${m.kernel}; ${m.postgres}; Node ${m.node}`);
+  L.push('');
+  if (results.query) {
+    const q = results.query;
+    L.push(`pgpush.dashboard() on the demo data (${q.sales} sales, ${q.docBytes} B document): median ${fmt(q.medianMs, 2)} ms of 20 (min ${fmt(q.minMs, 2)}, max ${fmt(q.maxMs, 2)}; first call ${fmt(q.firstMs, 2)} ms)`);
+    L.push('');
+  }
+  if (results.latency.length) {
+    L.push('1. Commit-to-client latency, ms over all clients and commits (p50 / p99 / max); node ÷ pgpushd');
+    L.push('');
+    L.push('| clients | snapshot | pgpushd p50 / p99 / max | node p50 / p99 / max | p99 ratio | pgpushd last client (median) | node last client (median) |');
+    L.push('|---:|---:|---|---|---:|---:|---:|');
+    const keys = [...new Set(results.latency.map((r) => `${r.bytes}|${r.clients}`))];
+    for (const k of keys) {
+      const [bytes, n] = k.split('|').map(Number);
+      const a = results.latency.find((r) => r.server === 'pgpushd' && r.bytes === bytes && r.clients === n);
+      const b = results.latency.find((r) => r.server === 'node' && r.bytes === bytes && r.clients === n);
+      const cell = (r) => (r ? `${fmt(r.summary.lat_p50_ms)} / ${fmt(r.summary.lat_p99_ms)} / ${fmt(r.summary.lat_max_ms)}${r.joined < r.clients ? ` (${r.joined} joined)` : ''}${r.timeouts ? ` (${r.timeouts} timeouts)` : ''}` : '–');
+      L.push(`| ${n} | ${kb((a || b).wireBytes || bytes)} | ${cell(a)} | ${cell(b)} | ${ratio(b && b.summary.lat_p99_ms, a && a.summary.lat_p99_ms)} | ${a ? fmt(a.summary.last_p50_ms) : '–'} | ${b ? fmt(b.summary.last_p50_ms) : '–'} |`);
+    }
+    L.push('');
+  }
+  if (results.memory.length) {
+    L.push('2. Memory per idle connection (VmRSS delta ÷ clients) and 3. Socket.IO handshakes per second');
+    L.push('');
+    L.push('| clients | pgpushd B/client | node B/client | ratio | pgpushd handshakes/s | node handshakes/s | ratio |');
+    L.push('|---:|---:|---:|---:|---:|---:|---:|');
+    for (const n of [...new Set(results.memory.map((r) => r.clients))]) {
+      const a = results.memory.find((r) => r.server === 'pgpushd' && r.clients === n);
+      const b = results.memory.find((r) => r.server === 'node' && r.clients === n);
+      L.push(`| ${n} | ${a ? a.bytesPerClient : '–'} | ${b ? b.bytesPerClient : '–'} | ${ratio(b && b.bytesPerClient, a && a.bytesPerClient)} | ${a ? fmt(a.handshake.rate, 0) : '–'} | ${b ? fmt(b.handshake.rate, 0) : '–'} | ${ratio(a && a.handshake.rate, b && b.handshake.rate)} |`);
+    }
+    const nmax = Math.max(...results.latency.map((r) => r.clients));
+    const small = Math.min(...results.latency.map((r) => r.bytes));
+    const la = results.latency.find((r) => r.server === 'pgpushd' && r.clients === nmax && r.bytes === small);
+    const lb = results.latency.find((r) => r.server === 'node' && r.clients === nmax && r.bytes === small);
+    if (la || lb) {
+      L.push(`| ${nmax} (${kb(small)} initial snapshot) | | | | ${la ? fmt(la.handshake.rate, 0) : '–'} | ${lb ? fmt(lb.handshake.rate, 0) : '–'} | ${ratio(la && la.handshake.rate, lb && lb.handshake.rate)} |`);
+    }
+    L.push('');
+    L.push(`(handshakes: ${opt.concurrency} in flight at a time; every new client is sent the current snapshot right after it joins, ${results.memory.length ? `${kb(results.memory[0].snapshotBytes || 0)} for the demo dashboard` : ''})`);
+    L.push('');
+  }
+  if (results.storm.length) {
+    const a = results.storm.find((r) => r.server === 'pgpushd');
+    const b = results.storm.find((r) => r.server === 'node');
+    const s0 = a || b;
+    L.push(`4. Write storm: pgbench -c ${s0.writers} inserting sales for ${s0.seconds} s, ${s0.clients} clients connected`);
+    L.push('');
+    L.push('| | pgpushd | node |');
+    L.push('|---|---:|---:|');
+    const row = (label, f) => L.push(`| ${label} | ${a ? f(a) : '–'} | ${b ? f(b) : '–'} |`);
+    row('commits (pgbench tps)', (r) => `${r.commits} (${fmt(r.tps, 0)})`);
+    row('notifications delivered (observer / server counter)', (r) => `${r.notificationsObserved} / ${r.notificationsServer ?? '–'}`);
+    row('recomputes', (r) => r.recomputes);
+    row('snapshots delivered (versions; per client)', (r) => `${r.versionsDelivered}; ${r.updatesPerClient}`);
+    row('server CPU during the storm (s; % of one core)', (r) => `${fmt(r.cpuSec, 2)}; ${fmt(r.cpuPctOfCore)} %`);
+    row('query time mean / max (ms)', (r) => `${fmt(r.queryMsMean ?? r.queryMsMedian, 1)} / ${fmt(r.queryMsMax, 1)}`);
+    row('last commit → every client has the final state (ms)', (r) => (r.finalOk ? fmt(r.finalAfterLastCommitMs) : `not reached (${r.finalHave}/${r.finalOf})`));
+    L.push('');
+  }
+  if (results.bytes.length) {
+    L.push('5. Bytes on the wire per snapshot (WebSocket frame, header included)');
+    L.push('');
+    L.push('| document | payload | pgpushd raw | pgpushd deflate | node raw | node deflate, 1st message | node deflate, next message (context takeover) |');
+    L.push('|---|---:|---:|---:|---:|---:|---:|');
+    for (const d of [...new Set(results.bytes.map((r) => r.doc))]) {
+      const a = results.bytes.find((r) => r.server === 'pgpushd' && r.doc === d);
+      const b = results.bytes.find((r) => r.server === 'node' && r.doc === d);
+      const dfl = (r, w) => (!r ? '–' : !r.deflateNegotiated ? 'not negotiated' : w ? `${w} (${(r.rawWire / w).toFixed(1)}×)` : '–');
+      L.push(`| ${d} | ${(a || b).payload} | ${a ? a.rawWire : '–'} | ${dfl(a, a && (a.deflateFirstWire || a.deflateNextWire))} | ${b ? b.rawWire : '–'} | ${dfl(b, b && b.deflateFirstWire)} | ${dfl(b, b && b.deflateNextWire)} |`);
+    }
+    L.push('');
+  }
+  if (results.insert) {
+    const r = results.insert;
+    L.push('6. INSERT throughput (pgbench, one row per transaction, tps)');
+    L.push('');
+    L.push('| writers | no trigger | with the doorbell | cost |');
+    L.push('|---:|---:|---:|---:|');
+    for (const c of [1, 8]) {
+      if (r[`c${c}_none`]) L.push(`| ${c} | ${fmt(r[`c${c}_none`], 0)} | ${fmt(r[`c${c}_trigger`], 0)} | ${ratio(r[`c${c}_none`], r[`c${c}_trigger`])} slower |`);
+    }
+    L.push('');
+  }
+  return L.join('\n');
+}
+
+// ------------------------------------------------------------- main -------
+
+async function main() {
+  log(`work directory ${workDir}`);
+  const settings = opt.durable ? { fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on' } : {};
+  pg = await startCluster({ sql: ['sql/schema.sql', 'sql/install.sql', 'sql/demo-data.sql'], settings: { max_connections: 100, ...settings } });
+  db = await pg.client();
+  productIds = (await db.query('SELECT id FROM products ORDER BY id')).rows.map((r) => r.id);
+  await preparePadding([...new Set([...opt.sizes])]);
+  await db.query('VACUUM ANALYZE');
+  results.machine = machineInfo();
+  results.pgpushd = binaryInfo(PGPUSHD);
+  results.machine.pgSettings = { fsync: opt.durable ? 'on' : 'off', synchronous_commit: opt.durable ? 'on' : 'off' };
+  const order = ['query', 'latency', 'memory', 'bytes', 'storm', 'insert'];
+  const fns = { query: scenarioQuery, latency: scenarioLatency, memory: scenarioMemory, bytes: scenarioBytes, storm: scenarioStorm, insert: scenarioInsert };
+  for (const s of order) {
+    if (!opt.scenarios.includes(s)) continue;
+    try {
+      await fns[s]();
+    } catch (err) {
+      log(`scenario ${s} failed: ${err.stack || err}`);
+      results[`${s}Error`] = String(err.message || err);
+    }
+    fs.writeFileSync(outFile, JSON.stringify(results, null, 1));
+  }
+  results.finished = new Date().toISOString();
+  fs.writeFileSync(outFile, JSON.stringify(results, null, 1));
+  console.log(table());
+  console.log(`\nraw results: ${outFile}`);
+  await db.end();
+  await pg.stop();
+}
+
+main().then(() => process.exit(0), (err) => { log(err.stack || String(err)); process.exit(1); });
