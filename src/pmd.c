@@ -15,6 +15,8 @@ static const uint8_t tail[4] = { 0x00, 0x00, 0xff, 0xff };
 
 #define WBITS 15 /* raw DEFLATE (negated for zlib), 32 KB window */
 #define MEM_LEVEL 8
+#define SCRATCH_START (64 * 1024) /* compressed output reserved up front, at most */
+#define SCRATCH_KEEP (1024 * 1024) /* a larger scratch buffer is freed after use */
 
 /* ---- zlib allocations, counted so that the footprint can be reported ---- */
 
@@ -220,11 +222,17 @@ static void offer_param(struct offer *o, const char *name, size_t name_len,
  * context takeover". This is the legal choice that costs least memory: no
  * per-client inflate window (32 KB + 7 KB of zlib state each) survives
  * between messages, so one shared inflater does for all. The alternative,
- * keeping a window per client that did not offer it, would cost ~41 KB
- * times the number of clients. That is 400 MB for 10k clients, just for
- * client messages that are a few bytes long here. The ws library accepts
- * the parameter unless its user set clientNoContextTakeover: false. Gorilla
- * answers it to every browser.
+ * keeping a window per client that did not offer it, would cost ~39 KB
+ * times the number of clients. That is 390 MB for 10k clients, just for
+ * client messages that are a few bytes long here. Checked by hand: ws
+ * 8.21 (socket.io-client's transport) and Chromium 156 accept the
+ * parameter unasked and then compress each message on its own. ws refuses
+ * the handshake only if its user set clientNoContextTakeover: false.
+ * Safari before 15.4 is reported to have ignored the parameter
+ * (uNetworking/uWebSockets#1347, #1431). Such a client's second message
+ * may refer back and then fails as PMD_ERR_CORRUPT, which is safe but
+ * closes the connection. The way out is the daemon's switch to turn
+ * compression off, not 39 KB per client for everybody.
  *
  * server_max_window_bits: 15 is echoed back (§7.1.2.1: accepting an offer
  * with the parameter means answering it with the same or a smaller value).
@@ -399,8 +407,8 @@ struct buf *pmd_frame(enum ws_opcode op, const struct ws_part *parts, size_t npa
 		      int level)
 {
 	uint8_t hdr[WS_MAX_FRAME_HEADER];
-	size_t total = 0, used = 0, hlen;
-	struct buf *b;
+	size_t total = 0, used = 0, hlen, need;
+	struct buf *b = NULL;
 
 	/* RFC 7692 §6.1: RSV1 only on the first frame of a data message. */
 	assert(op == WS_OP_TEXT || op == WS_OP_BINARY);
@@ -411,8 +419,10 @@ struct buf *pmd_frame(enum ws_opcode op, const struct ws_part *parts, size_t npa
 	for (size_t i = 0; i < nparts; i++)
 		total += parts[i].len;
 	/* deflateBound holds for Z_FINISH; the sync flush adds at most an
-	 * empty stored block, and defl_run grows the buffer if ever needed. */
-	if (!scratch_reserve(deflateBound(&defl.zs, total) + 16))
+	 * empty stored block. Past SCRATCH_START the buffer grows only as the
+	 * output needs, so 10 MB of zeros do not reserve 10 MB. */
+	need = deflateBound(&defl.zs, total) + 16;
+	if (!scratch_reserve(need < SCRATCH_START ? need : SCRATCH_START))
 		return NULL;
 	for (size_t i = 0; i < nparts; i++) {
 		const uint8_t *p = parts[i].data;
@@ -425,7 +435,7 @@ struct buf *pmd_frame(enum ws_opcode op, const struct ws_part *parts, size_t npa
 			defl.zs.next_in = (Bytef *)p;
 			defl.zs.avail_in = n;
 			if (!defl_run(Z_NO_FLUSH, &used))
-				return NULL;
+				goto out_trim;
 			p += n;
 			left -= n;
 		}
@@ -433,19 +443,26 @@ struct buf *pmd_frame(enum ws_opcode op, const struct ws_part *parts, size_t npa
 	defl.zs.next_in = Z_NULL;
 	defl.zs.avail_in = 0;
 	if (!defl_run(Z_SYNC_FLUSH, &used))
-		return NULL;
+		goto out_trim;
 	/* §7.2.1: the flush ends with 00 00 ff ff, which is dropped. What is
 	 * left always holds at least the empty stored block's header bits, so
 	 * an empty message becomes the single octet 0x00 (§7.2.3.6). */
 	if (used < 5 || memcmp(defl.scratch + used - 4, tail, 4) != 0)
-		return NULL;
+		goto out_trim;
 	used -= 4;
 	hlen = ws_frame_header(hdr, op, true, used);
 	b = buf_new(hlen + used);
 	if (!b)
-		return NULL;
+		goto out_trim;
 	memcpy(b->data, hdr, hlen);
 	memcpy(b->data + hlen, defl.scratch, used);
+out_trim:
+	/* An outlier does not keep its scratch buffer. */
+	if (defl.scratch_cap > SCRATCH_KEEP) {
+		free(defl.scratch);
+		defl.scratch = NULL;
+		defl.scratch_cap = 0;
+	}
 	return b;
 }
 
@@ -568,16 +585,16 @@ int pmd_inflate(struct pmd_inflater *inf, const uint8_t *in, size_t len, size_t 
 			return PMD_ERR_NOMEM;
 		inf->restart = false;
 	}
+	/* A compressed message is never empty (§7.2.3.6 sends 0x00 for that),
+	 * but an empty payload can only mean an empty message: accept it. */
+	if (len == 0) {
+		*out = malloc(1);
+		return *out ? PMD_OK : PMD_ERR_NOMEM;
+	}
 	/* The +1 keeps malloc(0) out of the picture; max_out stays the cap. */
 	buf = malloc(cap ? cap : 1);
 	if (!buf)
 		return PMD_ERR_NOMEM;
-	/* A compressed message is never empty (§7.2.3.6 sends 0x00 for that),
-	 * but an empty payload can only mean an empty message: accept it. */
-	if (len == 0) {
-		*out = buf;
-		return PMD_OK;
-	}
 	inf->zs.next_in = (Bytef *)in;
 	inf->zs.avail_in = 0;
 	inf->zs.next_out = buf;
@@ -598,9 +615,7 @@ int pmd_inflate(struct pmd_inflater *inf, const uint8_t *in, size_t len, size_t 
 			len -= n;
 		}
 		if (inf->zs.avail_out == 0) {
-			if (probing)
-				return inflate_fail(inf, PMD_ERR_TOO_BIG, buf, out, out_len);
-			if (cap < max_out) {
+			if (produced == cap && cap < max_out) {
 				size_t ncap = cap > max_out / 2 ? max_out : cap * 2;
 				uint8_t *nbuf = realloc(buf, ncap);
 
@@ -608,7 +623,7 @@ int pmd_inflate(struct pmd_inflater *inf, const uint8_t *in, size_t len, size_t 
 					return inflate_fail(inf, PMD_ERR_NOMEM, buf, out, out_len);
 				buf = nbuf;
 				cap = ncap;
-			} else {
+			} else if (produced == cap) {
 				/* The buffer is full at the cap. Whether the
 				 * message is longer shows when one more byte comes
 				 * out: give zlib room for exactly one. */

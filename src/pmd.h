@@ -15,15 +15,20 @@
  *
  * Memory, measured with zlib 1.2.13 on x86-64 (t_pmd prints the figures):
  *  - deflate: one stream per process, created by the first pmd_frame:
- *    about 262 KB of zlib state (windowBits 15, memLevel 8). Add a scratch
- *    buffer as large as the biggest compressed message so far. pmd_cleanup
- *    frees both.
- *  - inflate without context takeover: one shared inflater of about 41 KB
- *    (7 KB of zlib state plus a 32 KB window), so 0 bytes per client.
- *  - inflate with context takeover (never negotiated by pmd_negotiate,
- *    supported for completeness): the same 41 KB per client. It is
+ *    262 KB of zlib state (windowBits 15, memLevel 8), plus a scratch
+ *    buffer for the compressed bytes: at most 64 KB is reserved up front,
+ *    and it grows only as far as the output needs. A scratch buffer above
+ *    1 MB is freed once its frame is built. pmd_cleanup frees everything.
+ *  - inflate without context takeover: one shared inflater of 39 KB
+ *    (7 KB of zlib state plus the 32 KB window), so 0 bytes per client.
+ *  - inflate with context takeover (pmd_negotiate never agrees to it; it
+ *    is supported for completeness): the same 39 KB per client. It is
  *    allocated on the client's first compressed message and held until
- *    pmd_inflater_free.
+ *    pmd_inflater_free. A new inflater is 128 bytes.
+ *  - pmd_inflate's output: at most max_out bytes, owned by the caller.
+ *
+ * Turning compression off is up to the caller: don't call pmd_negotiate
+ * (so no Sec-WebSocket-Extensions goes out), and send only plain frames.
  *
  * Not thread-safe: the deflate stream is process-wide, like the event loop.
  * Nothing here calls back.
