@@ -402,7 +402,15 @@ async function scenarioLatency() {
             await sleep(n >= 1000 ? 200 : 50);
           }
           const cpu1 = srv.cpu();
-          if (perf) { perf.kill('SIGINT'); await new Promise((r) => perf.once('exit', r)); }
+          if (perf) {
+            perf.kill('SIGINT');
+            await new Promise((r) => perf.once('exit', r));
+            const file = path.join(opt.perf, `pgpushd-${n}-${bytes}.perf.data`);
+            const rep = (sort) => { try { return execFileSync('perf', ['report', '-i', file, '--stdio', '--no-children', '-g', 'none', '--percent-limit', '0.8', '--sort', sort], { encoding: 'utf8', maxBuffer: 1 << 26 }); } catch (e) { return String(e.message); } };
+            const text = `# perf record -F 2000 -g -p <pgpushd> during ${opt.samples} broadcasts to ${n} clients, ${bytes} B\n\n## by DSO\n${rep('dso')}\n## by symbol\n${rep('dso,sym')}`;
+            fs.writeFileSync(path.join(opt.perf, `pgpushd-${n}-${bytes}.perf.txt`), text);
+            log(`  perf summary -> ${path.join(opt.perf, `pgpushd-${n}-${bytes}.perf.txt`)}`);
+          }
           const rep = await lg.report();
           const withRef = rep.versions.filter((v) => v.ref_us);
           const st = await lg.stats();
@@ -618,17 +626,18 @@ function table() {
     L.push('');
   }
   if (results.latency.length) {
-    L.push('1. Commit-to-client latency, ms over all clients and commits (p50 / p99 / max); node ÷ pgpushd');
+    L.push('1. Commit-to-client latency, ms over all clients and commits (p50 / p99 / max); node ÷ pgpushd. First/last client: when the first and the last client had the snapshot, after the commit; fan-out: last minus first');
     L.push('');
-    L.push('| clients | snapshot | pgpushd p50 / p99 / max | node p50 / p99 / max | p99 ratio | pgpushd last client (median) | node last client (median) |');
-    L.push('|---:|---:|---|---|---:|---:|---:|');
+    L.push('| clients | snapshot | pgpushd p50 / p99 / max | node p50 / p99 / max | p99 ratio | pgpushd first / last client, fan-out (medians) | node first / last client, fan-out (medians) |');
+    L.push('|---:|---:|---|---|---:|---|---|');
     const keys = [...new Set(results.latency.map((r) => `${r.bytes}|${r.clients}`))];
     for (const k of keys) {
       const [bytes, n] = k.split('|').map(Number);
       const a = results.latency.find((r) => r.server === 'pgpushd' && r.bytes === bytes && r.clients === n);
       const b = results.latency.find((r) => r.server === 'node' && r.bytes === bytes && r.clients === n);
+      const fl = (r) => (r ? `${fmt(r.summary.first_p50_ms)} / ${fmt(r.summary.last_p50_ms)}, ${fmt(r.summary.spread_p50_ms)}` : '–');
       const cell = (r) => (r ? `${fmt(r.summary.lat_p50_ms)} / ${fmt(r.summary.lat_p99_ms)} / ${fmt(r.summary.lat_max_ms)}${r.joined < r.clients ? ` (${r.joined} joined)` : ''}${r.timeouts ? ` (${r.timeouts} timeouts)` : ''}` : '–');
-      L.push(`| ${n} | ${kb((a || b).wireBytes || bytes)} | ${cell(a)} | ${cell(b)} | ${ratio(b && b.summary.lat_p99_ms, a && a.summary.lat_p99_ms)} | ${a ? fmt(a.summary.last_p50_ms) : '–'} | ${b ? fmt(b.summary.last_p50_ms) : '–'} |`);
+      L.push(`| ${n} | ${kb((a || b).wireBytes || bytes)} | ${cell(a)} | ${cell(b)} | ${ratio(b && b.summary.lat_p99_ms, a && a.summary.lat_p99_ms)} | ${fl(a)} | ${fl(b)} |`);
     }
     L.push('');
   }
@@ -715,6 +724,8 @@ async function main() {
   const fns = { query: scenarioQuery, latency: scenarioLatency, memory: scenarioMemory, bytes: scenarioBytes, storm: scenarioStorm, insert: scenarioInsert };
   for (const s of order) {
     if (!opt.scenarios.includes(s)) continue;
+    results.loadavg = results.loadavg || {};
+    results.loadavg[s] = fs.readFileSync('/proc/loadavg', 'utf8').trim();
     try {
       await fns[s]();
     } catch (err) {
