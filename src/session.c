@@ -60,19 +60,34 @@ static void table_remove(struct session *s)
 
 /* ---- heartbeat ----------------------------------------------------------- */
 
-static void arm_hb(struct session *s, uint64_t ms)
+/* The heartbeat runs on a schedule of its own, not on when the timer
+ * happened to fire: a ping due at T times out at T + pingTimeout even when
+ * the loop was late to send it. */
+static void arm_hb_at(struct session *s, ev_tstamp due)
 {
+	ev_tstamp now = ev_time();
+
 	ev_timer_stop(s->srv->loop, &s->hb);
-	ev_timer_set(&s->hb, ms / 1000.0, 0);
+	ev_timer_set(&s->hb, due > now ? due - now : 0, 0);
 	ev_timer_start(s->srv->loop, &s->hb);
-	s->hb_deadline = ev_time() + ms / 1000.0;
+	s->hb_deadline = due;
 }
 
-/* Checks the pong deadline with the real clock, not the loop's cached one:
- * a request may arrive in the same iteration as the expiry. */
+static void arm_hb(struct session *s, uint64_t ms)
+{
+	arm_hb_at(s, ev_time() + ms / 1000.0);
+}
+
+/* Checks the heartbeat with the real clock, not the loop's cached one: a
+ * request may arrive in the same iteration as the expiry, or before a late
+ * timer has fired at all. */
 static bool pong_overdue(struct session *s)
 {
-	return s->awaiting_pong && ev_time() >= s->hb_deadline;
+	ev_tstamp now = ev_time();
+
+	if (s->awaiting_pong)
+		return now >= s->hb_deadline;
+	return now >= s->hb_deadline + cfg_of(s)->ping_timeout / 1000.0;
 }
 
 static void on_hb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -90,7 +105,7 @@ static void on_hb(struct ev_loop *loop, ev_timer *w, int revents)
 	else
 		session_send_text(s, "2", 1);
 	if (!s->closed)
-		arm_hb(s, cfg_of(s)->ping_timeout);
+		arm_hb_at(s, s->hb_deadline + cfg_of(s)->ping_timeout / 1000.0);
 }
 
 /* ---- sending --------------------------------------------------------------- */
@@ -321,6 +336,9 @@ static void on_packet(struct session *s, enum eio_packet_type type, const char *
 		}
 		break;
 	case EIO_CLOSE:
+		/* The client's own close: a pending GET is released with a noop;
+		 * a close packet answers closes the server decides. */
+		release_get(s, "6");
 		session_close(s, "closed by client");
 		break;
 	case EIO_PING:
