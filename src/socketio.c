@@ -67,6 +67,27 @@ void socketio_emit(struct session *s, const char *nsp, size_t nsp_len,
 	send_packet(s, head, h, array_parts, nparts, att, n);
 }
 
+int socketio_emit_with_ack(struct session *s, const char *nsp, size_t nsp_len,
+			   const struct ws_part *array_parts, size_t nparts,
+			   struct buf *const *att, unsigned n,
+			   socketio_ack_cb *cb, void *ud)
+{
+	char head[SOCKETIO_MAX_NSP_LEN + 48];
+	uint64_t id;
+	size_t h;
+
+	if (s->sio.n_acks == SOCKETIO_MAX_PENDING_ACKS)
+		return -1;
+	id = s->sio.next_ack_id++;
+	s->sio.acks[s->sio.n_acks++] = (struct socketio_pending_ack){ id, cb, ud };
+	h = n ? (size_t)snprintf(head, sizeof(head), "45%u-", n)
+	      : (size_t)snprintf(head, sizeof(head), "42");
+	h += nsp_prefix(nsp, nsp_len, head + h, sizeof(head) - h);
+	h += (size_t)snprintf(head + h, sizeof(head) - h, "%llu", (unsigned long long)id);
+	send_packet(s, head, h, array_parts, nparts, att, n);
+	return 0;
+}
+
 void socketio_ack(struct session *s, const char *nsp, size_t nsp_len, uint64_t id,
 		  const struct ws_part *array_parts, size_t nparts,
 		  struct buf *const *att, unsigned n)
@@ -239,7 +260,27 @@ static void dispatch(struct session *s, const struct sio_packet *p, const char *
 	}
 	case SIO_ACK:
 	case SIO_BINARY_ACK:
-		/* We never ask clients for acks: ignore, as for unknown ids. */
+		/* An answer to an ack we asked for; unknown ids are ignored, as the
+		 * reference does. */
+		for (unsigned i = 0; p->has_id && i < s->sio.n_acks; i++) {
+			struct socketio_pending_ack a = s->sio.acks[i];
+			struct socketio_event ev = {
+				.nsp = p->nsp, .nsp_len = p->nsp_len,
+				.has_id = true, .id = p->id,
+				.attachments = s->sio.att, .n_attachments = s->sio.att_have,
+			};
+
+			if (a.id != p->id)
+				continue;
+			s->sio.acks[i] = s->sio.acks[--s->sio.n_acks];
+			/* args: the array without its brackets. */
+			ev.args = json ? json + 1 : "";
+			ev.args_len = json && json_len >= 2 ? json_len - 2 : 0;
+			while (ev.args_len && ev.args[ev.args_len] != ']')
+				ev.args_len--;
+			a.cb(a.ud, s, &ev);
+			break;
+		}
 		break;
 	case SIO_CONNECT_ERROR:
 	default:

@@ -52,7 +52,22 @@ struct socketio_app {
 				  size_t len, bool binary);
 };
 
+/* Called when a client answers an ack this server asked for; args is the
+ * raw JSON array of the answer. */
+typedef void socketio_ack_cb(void *ud, struct session *s, const struct socketio_event *answer);
+
+#define SOCKETIO_MAX_PENDING_ACKS 16
+
+struct socketio_pending_ack {
+	uint64_t id;
+	socketio_ack_cb *cb;
+	void *ud;
+};
+
 struct socketio_state {
+	uint64_t next_ack_id;
+	unsigned n_acks;
+	struct socketio_pending_ack acks[SOCKETIO_MAX_PENDING_ACKS];
 	unsigned n_nsp;
 	char *nsp[SOCKETIO_MAX_NSP];
 	bool ever_joined;
@@ -75,6 +90,14 @@ bool socketio_joined_any(const struct session *s);
 void socketio_emit(struct session *s, const char *nsp, size_t nsp_len,
 		   const struct ws_part *array_parts, size_t nparts,
 		   struct buf *const *att, unsigned n);
+
+/* Like socketio_emit, asking the client for an ack: cb runs with its
+ * answer (never, if the session closes first). Returns 0, or -1 when too
+ * many acks are pending. */
+int socketio_emit_with_ack(struct session *s, const char *nsp, size_t nsp_len,
+			   const struct ws_part *array_parts, size_t nparts,
+			   struct buf *const *att, unsigned n,
+			   socketio_ack_cb *cb, void *ud);
 
 /* Answers an ack request id with the JSON array given in parts. */
 void socketio_ack(struct session *s, const char *nsp, size_t nsp_len, uint64_t id,

@@ -5,7 +5,9 @@
  * pingInterval 300 ms, pingTimeout 200 ms, maxPayload 1,000,000,
  * connectTimeout 1,000 ms, CORS "*", namespaces "/" and "/custom";
  * "message" is echoed as "message-back", "message-with-ack" is acknowledged
- * with its arguments, "auth" is emitted on connect with the handshake's auth;
+ * with its arguments, "emit-with-ack" is emitted back asking for an ack whose
+ * answer is emitted again (PR #33), "auth" is emitted on connect with the
+ * handshake's auth;
  * /engine.io/ is a plain Engine.IO session echoing every message unchanged.
  *
  *   conformance-server [--port N] [--log-level LEVEL]
@@ -41,6 +43,21 @@ static bool name_is(const struct socketio_event *ev, const char *name)
 	return ev->name && ev->name_len == strlen(name) && memcmp(ev->name, name, ev->name_len) == 0;
 }
 
+/* The client answered our ack request: emit its answer back (the
+ * acknowledgement case of socket.io-protocol PR #33). */
+static void on_client_ack(void *ud, struct session *s, const struct socketio_event *answer)
+{
+	struct ws_part parts[] = {
+		{ "[\"emit-with-ack\"", 16 },
+		{ ",", answer->args_len ? 1 : 0 },
+		{ answer->args, answer->args_len },
+		{ "]", 1 },
+	};
+
+	socketio_emit(s, answer->nsp, answer->nsp_len, parts, 4, answer->attachments,
+		      answer->n_attachments);
+}
+
 static void on_event(void *ud, struct session *s, const struct socketio_event *ev)
 {
 	if (name_is(ev, "message")) {
@@ -52,6 +69,16 @@ static void on_event(void *ud, struct session *s, const struct socketio_event *e
 		};
 
 		socketio_emit(s, ev->nsp, ev->nsp_len, parts, 4, ev->attachments, ev->n_attachments);
+	} else if (name_is(ev, "emit-with-ack")) {
+		struct ws_part parts[] = {
+			{ "[\"emit-with-ack\"", 16 },
+			{ ",", ev->args_len ? 1 : 0 },
+			{ ev->args, ev->args_len },
+			{ "]", 1 },
+		};
+
+		socketio_emit_with_ack(s, ev->nsp, ev->nsp_len, parts, 4, ev->attachments,
+				       ev->n_attachments, on_client_ack, NULL);
 	} else if (name_is(ev, "message-with-ack") && ev->has_id) {
 		struct ws_part parts[] = { { "[", 1 }, { ev->args, ev->args_len }, { "]", 1 } };
 
