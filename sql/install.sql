@@ -1,0 +1,329 @@
+-- pgpush: the doorbell triggers and the reference dashboard.
+--
+-- Everything pgpush owns lives in the schema "pgpush"; sql/uninstall.sql
+-- removes it. Load sql/schema.sql first: the first install attaches the
+-- doorbell to public.sales and public.stock, and the reference
+-- pgpush.dashboard() reads them (with tables of your own, attach them and
+-- point pgpushd --query at your own dashboard; see sql/README.md).
+--
+-- Idempotent: rerun it to upgrade. The channel setting and the set of
+-- attached tables survive a rerun.
+--   psql -v ON_ERROR_STOP=1 -d yourdb -f sql/install.sql
+
+BEGIN;
+
+-- Reruns are normal: no "already exists, skipping" noise.
+SET LOCAL client_min_messages = warning;
+
+CREATE SCHEMA IF NOT EXISTS pgpush;
+COMMENT ON SCHEMA pgpush IS 'pgpush: doorbell triggers and the dashboard document for pgpushd';
+
+-- ---------------------------------------------------------------- settings --
+
+-- One row. A table rather than a constant function so that rerunning this
+-- file (CREATE OR REPLACE) never resets a channel the DBA has changed.
+CREATE TABLE IF NOT EXISTS pgpush.settings (
+    singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    -- pg_notify() rejects '' and names of 64 bytes or more (NAMEDATALEN);
+    -- refuse them here, not in a writer's transaction.
+    channel    text NOT NULL DEFAULT 'pgpush'
+               CHECK (channel <> '' AND octet_length(channel) < 64)
+);
+COMMENT ON TABLE pgpush.settings IS
+    'pgpush settings (one row). channel: the NOTIFY channel of the doorbell; pgpushd --channel must match it';
+
+CREATE OR REPLACE FUNCTION pgpush.channel()
+RETURNS text
+LANGUAGE sql
+STABLE
+AS $$
+    -- The fallback keeps writers working even if the row was deleted.
+    SELECT coalesce((SELECT s.channel FROM pgpush.settings s), 'pgpush')
+$$;
+COMMENT ON FUNCTION pgpush.channel() IS 'the default doorbell channel (pgpush.settings.channel)';
+
+-- ---------------------------------------------------------------- doorbell --
+
+-- Statement-level trigger function: one constant, tiny payload per
+-- statement, so PostgreSQL folds a whole transaction's notifications for a
+-- table into one queue entry, and the 8000-byte payload limit (which would
+-- roll back the writer) can never be reached. The payload is only the table
+-- name: pgpushd recomputes the whole dashboard anyway.
+--
+-- SECURITY DEFINER so that writers need no privilege on schema pgpush; it
+-- only reads the channel and notifies. search_path is pinned because of it.
+CREATE OR REPLACE FUNCTION pgpush.doorbell()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- TG_ARGV[0], set by pgpush.attach(tbl, channel), overrides the
+    -- channel. The settings are read inline, not through pgpush.channel():
+    -- a SQL function call here costs several times the rest of the trigger.
+    PERFORM pg_catalog.pg_notify(
+        coalesce(TG_ARGV[0], (SELECT s.channel FROM pgpush.settings s), 'pgpush'),
+        TG_TABLE_NAME);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION pgpush.doorbell() IS
+    'statement-level trigger: NOTIFY <channel>, ''<table name>''; attach it with pgpush.attach()';
+
+-- A table is "attached" when it has a trigger calling pgpush.doorbell(),
+-- whatever that trigger is called: detach, attached and uninstall.sql all
+-- agree on that, so a trigger created by hand is found too.
+
+CREATE OR REPLACE FUNCTION pgpush.detach(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    trg name;
+BEGIN
+    FOR trg IN
+        SELECT t.tgname FROM pg_catalog.pg_trigger t
+        WHERE t.tgrelid = tbl AND t.tgfoid = 'pgpush.doorbell()'::regprocedure
+    LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', trg, tbl);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION pgpush.detach(regclass) IS 'remove the pgpush doorbell from a table (no-op when not attached)';
+
+CREATE OR REPLACE FUNCTION pgpush.attach(tbl regclass, channel text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- A view's statement triggers fire only through INSTEAD OF row
+    -- triggers, and a view has no TRUNCATE: it would never ring.
+    IF (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = tbl) NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'pgpush.attach: % is not a table', tbl;
+    END IF;
+    -- Same rule as pgpush.settings: a bad name must fail now, not inside
+    -- every later write to the table.
+    IF channel = '' OR octet_length(channel) >= 64 THEN
+        RAISE EXCEPTION 'pgpush.attach: invalid channel name "%" (1 to 63 bytes)', channel;
+    END IF;
+
+    -- Drop-then-create keeps it idempotent and lets a second call change
+    -- the channel.
+    PERFORM pgpush.detach(tbl);
+    -- TRUNCATE fires no DELETE trigger, so it is listed on its own.
+    EXECUTE format(
+        'CREATE TRIGGER pgpush_doorbell'
+        ' AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s'
+        ' FOR EACH STATEMENT EXECUTE FUNCTION pgpush.doorbell(%s)',
+        tbl, CASE WHEN channel IS NULL THEN '' ELSE quote_literal(channel) END);
+END
+$$;
+COMMENT ON FUNCTION pgpush.attach(regclass, text) IS
+    'ring the pgpush doorbell after every INSERT/UPDATE/DELETE/TRUNCATE statement on a table; '
+    'channel NULL = pgpush.channel()';
+
+CREATE OR REPLACE FUNCTION pgpush.attached()
+RETURNS TABLE (relation regclass, channel text)
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    -- tgargs holds the trigger arguments, each terminated by a NUL byte.
+    SELECT DISTINCT
+           t.tgrelid::regclass,
+           CASE WHEN t.tgnargs > 0 THEN
+               convert_from(substring(t.tgargs FROM 1 FOR position('\x00'::bytea IN t.tgargs) - 1),
+                            current_setting('server_encoding'))
+           END
+    FROM pg_catalog.pg_trigger t
+    WHERE t.tgfoid = 'pgpush.doorbell()'::regprocedure
+    ORDER BY 1
+$$;
+COMMENT ON FUNCTION pgpush.attached() IS
+    'tables with the pgpush doorbell; channel NULL means the default, pgpush.channel()';
+
+-- --------------------------------------------------------------- dashboard --
+
+-- The document of docs/protocol.md. "Today" and day boundaries follow the
+-- session's TimeZone: set it for pgpushd's role (ALTER ROLE ... SET
+-- timezone) to choose the business day.
+--
+-- Cost: the last 30 days of sales are read once (an index range scan once
+-- the history is long, a sequential scan while the window is a large part
+-- of the table) and aggregated in the same pass by day and by product; the
+-- recent sales are a ten-row backward index scan; stock and products are
+-- read once per list. Never a scan of all sales per product.
+--
+-- PL/pgSQL rather than SQL for two reasons: the query plan is cached for the
+-- session (pgpushd calls this on one connection, over and over; planning a
+-- SQL function's body costs as much as running it), and the window bounds
+-- are computed once, not per row, so the planner sees a narrow range scan.
+CREATE OR REPLACE FUNCTION pgpush.dashboard()
+RETURNS json
+LANGUAGE plpgsql
+STABLE
+AS $$
+DECLARE
+    today         date        := current_date;
+    -- The 30 days ending today, both ends at local midnight. The upper
+    -- bound keeps future-dated rows out, so the summary always equals the
+    -- sum of salesByDay.
+    window_start  timestamptz := (today - 29)::timestamptz;
+    window_end    timestamptz := (today + 1)::timestamptz;
+BEGIN
+    RETURN (
+WITH
+-- One pass over the window, grouped two ways at once: per day and per
+-- product. per_day tells the two kinds of rows apart.
+agg AS (
+    SELECT s.sold_at::date                 AS day,
+           s.product_id,
+           sum(s.quantity * s.unit_price)  AS revenue,
+           count(*)                        AS sales,
+           sum(s.quantity)                 AS units,
+           grouping(s.product_id) = 1      AS per_day
+    FROM public.sales s
+    WHERE s.sold_at >= window_start
+      AND s.sold_at <  window_end
+    GROUP BY GROUPING SETS ((s.sold_at::date), (s.product_id))
+),
+by_day AS (
+    SELECT a.day, a.revenue, a.sales, a.units FROM agg a WHERE a.per_day
+),
+by_product AS (
+    SELECT a.product_id, a.units FROM agg a WHERE NOT a.per_day
+),
+stocked AS (
+    SELECT p.id, p.sku, p.name, st.quantity, st.reorder_level,
+           -- Rounded first, and then used as rounded, so that a reader of the
+           -- document can recompute the prediction from the fields it shows.
+           round(coalesce(bp.units, 0) / 30.0, 2) AS avg_daily
+    FROM public.stock st
+    JOIN public.products p ON p.id = st.product_id
+    LEFT JOIN by_product bp ON bp.product_id = st.product_id
+),
+predicted AS (
+    SELECT k.*,
+           -- Stock at or below zero has already run out: 0 days, not a
+           -- negative count.
+           CASE WHEN k.avg_daily > 0
+                THEN round(greatest(k.quantity, 0) / k.avg_daily, 1)
+           END AS days_left
+    FROM stocked k
+)
+SELECT json_build_object(
+    'summary', (
+        SELECT json_build_object(
+            'revenueToday',     round(coalesce(sum(d.revenue) FILTER (WHERE d.day = today), 0), 2),
+            'salesToday',       coalesce(sum(d.sales) FILTER (WHERE d.day = today), 0),
+            'revenue30d',       round(coalesce(sum(d.revenue), 0), 2),
+            'sales30d',         coalesce(sum(d.sales), 0),
+            'avgOrderValue30d', CASE WHEN sum(d.sales) > 0
+                                     THEN round(sum(d.revenue) / sum(d.sales), 2)
+                                     ELSE 0.00 END,
+            'lowStockCount',    (SELECT count(*) FROM public.stock st
+                                 WHERE st.quantity <= st.reorder_level))
+        FROM by_day d),
+
+    'recentSales', (
+        SELECT coalesce(json_agg(json_build_object(
+                   'id',            r.id,
+                   'productId',     r.product_id,
+                   'sku',           p.sku,
+                   'product',       p.name,
+                   'quantity',      r.quantity,
+                   'amount',        round(r.quantity * r.unit_price, 2),
+                   'customerName',  r.customer_name,
+                   'customerEmail', r.customer_email,
+                   'soldAt',        to_char(r.sold_at, 'YYYY-MM-DD"T"HH24:MI:SS.MSTZH:TZM'))
+                 ORDER BY r.sold_at DESC, r.id DESC), '[]')
+        -- LIMIT before the join: product_id is NOT NULL and a foreign key,
+        -- so the join drops no row and the index scan stops after ten.
+        FROM (SELECT s.* FROM public.sales s
+              ORDER BY s.sold_at DESC, s.id DESC
+              LIMIT 10) r
+        JOIN public.products p ON p.id = r.product_id),
+
+    'salesByDay', (
+        SELECT json_agg(json_build_object(
+                   'day',     cal.day,
+                   'revenue', round(coalesce(d.revenue, 0), 2),
+                   'sales',   coalesce(d.sales, 0),
+                   'units',   coalesce(d.units, 0))
+                 ORDER BY cal.day)
+        FROM (SELECT today - i AS day FROM generate_series(0, 29) i) cal
+        LEFT JOIN by_day d ON d.day = cal.day),
+
+    'stockPredictions', (
+        SELECT coalesce(json_agg(json_build_object(
+                   'productId',         x.id,
+                   'sku',               x.sku,
+                   'product',           x.name,
+                   'stock',             x.quantity,
+                   'reorderLevel',      x.reorder_level,
+                   'avgDailyUnits',     x.avg_daily,
+                   'daysUntilStockout', x.days_left,
+                   'stockoutDate',      today + floor(x.days_left)::integer,
+                   'forecast', (
+                       SELECT json_agg(json_build_object(
+                                  'day',   today + n,
+                                  'stock', round(greatest(0, x.quantity - x.avg_daily * n), 2))
+                                ORDER BY n)
+                       FROM generate_series(1, 14) n))
+                 ORDER BY x.days_left NULLS LAST, x.id), '[]')
+        FROM predicted x),
+
+    'lowStock', (
+        SELECT coalesce(json_agg(json_build_object(
+                   'productId',    p.id,
+                   'sku',          p.sku,
+                   'product',      p.name,
+                   'stock',        st.quantity,
+                   'reorderLevel', st.reorder_level)
+                 ORDER BY st.quantity, p.id), '[]')
+        FROM public.stock st
+        JOIN public.products p ON p.id = st.product_id
+        WHERE st.quantity <= st.reorder_level)
+)
+    );
+END
+$$;
+COMMENT ON FUNCTION pgpush.dashboard() IS
+    'the dashboard document pgpushd pushes (docs/protocol.md); replace it to show something else';
+
+-- ------------------------------------------------------ first-install only --
+
+-- The settings row doubles as the "already installed" mark: only the run
+-- that creates it attaches the reference tables, so a rerun keeps a table
+-- the DBA detached detached.
+DO $$
+DECLARE
+    tbl text;
+BEGIN
+    INSERT INTO pgpush.settings DEFAULT VALUES ON CONFLICT DO NOTHING;
+    IF FOUND THEN
+        FOREACH tbl IN ARRAY ARRAY['public.sales', 'public.stock'] LOOP
+            IF to_regclass(tbl) IS NULL THEN
+                RAISE WARNING 'pgpush: % does not exist, so it was not attached', tbl
+                    USING HINT = 'Load sql/schema.sql before install.sql, or attach your own tables with pgpush.attach().';
+            ELSE
+                PERFORM pgpush.attach(tbl::regclass);
+            END IF;
+        END LOOP;
+    END IF;
+END
+$$;
+
+-- ------------------------------------------------------------------ grants --
+
+-- Writers need nothing (pgpush.doorbell() is SECURITY DEFINER). pgpushd's
+-- role needs, for the reference dashboard:
+--   GRANT USAGE ON SCHEMA pgpush TO pgpushd;
+--   GRANT EXECUTE ON FUNCTION pgpush.dashboard() TO pgpushd;  -- PUBLIC has it by default
+--   GRANT SELECT ON public.products, public.stock, public.sales TO pgpushd;
+-- LISTEN needs no privilege.
+
+COMMIT;
