@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_type { OPT_STR, OPT_U64, OPT_SECONDS, OPT_LEVEL };
+enum opt_type { OPT_STR, OPT_U64, OPT_SECONDS, OPT_LEVEL, OPT_BOOL };
 
 struct option_def {
 	const char *name;   /* flag without "--" */
@@ -40,6 +40,8 @@ static const struct option_def options[] = {
 	  "comma-separated Origin values allowed to connect (default: any)" },
 	{ "static-dir", "PGPUSH_STATIC_DIR", OPT_STR, OFF(static_dir), NULL, 0, 0,
 	  "serve the files of this directory at / (GET and HEAD only)" },
+	{ "permessage-deflate", "PGPUSH_PERMESSAGE_DEFLATE", OPT_BOOL, OFF(permessage_deflate), "on", 0, 0,
+	  "compress WebSocket messages when the client offers it (RFC 7692): on or off" },
 	{ "log-level", "PGPUSH_LOG_LEVEL", OPT_LEVEL, OFF(log_level), "info", 0, 0,
 	  "debug, info, warn or error" },
 	{ "ping-interval", "PGPUSH_PING_INTERVAL", OPT_U64, OFF(ping_interval), "25000", 10, 3600000,
@@ -105,6 +107,18 @@ static int set_value(struct config *cfg, const struct option_def *o,
 		*(double *)field = v;
 		return 0;
 	}
+	case OPT_BOOL:
+		if (strcmp(val, "on") == 0 || strcmp(val, "true") == 0 || strcmp(val, "1") == 0 ||
+		    strcmp(val, "yes") == 0) {
+			*(bool *)field = true;
+		} else if (strcmp(val, "off") == 0 || strcmp(val, "false") == 0 ||
+			   strcmp(val, "0") == 0 || strcmp(val, "no") == 0) {
+			*(bool *)field = false;
+		} else {
+			snprintf(err, errlen, "invalid value '%s' for %s: expected on or off", val, source);
+			return -1;
+		}
+		return 0;
 	case OPT_LEVEL:
 		if (!log_parse_level(val, (enum log_level *)field)) {
 			snprintf(err, errlen, "invalid value '%s' for %s: expected debug, info, warn or error",

@@ -22,6 +22,7 @@ struct config {
 	char *allowed_origin;    /* comma-separated list; NULL = any */
 	char *static_dir;        /* NULL = no static files */
 	enum log_level log_level;
+	bool permessage_deflate; /* negotiate RFC 7692 compression */
 	uint64_t ping_interval;  /* ms */
 	uint64_t ping_timeout;   /* ms */
 	uint64_t connect_timeout;/* ms, Socket.IO CONNECT after the open packet */

@@ -2,6 +2,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "pmd.h"
 #include "server.h"
 #include "session.h"
 #include "ws.h"
@@ -336,6 +337,40 @@ static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size
 	return (ssize_t)len;
 }
 
+/* A message with RSV1 (negotiated permessage-deflate): inflate it with the
+ * server's one inflater, never past --max-payload (zip bombs), and check
+ * text for UTF-8 ourselves, since wslay skips that for compressed frames. */
+static void ws_compressed_message(struct conn *c, const struct wslay_event_on_msg_recv_arg *arg)
+{
+	uint8_t *out;
+	size_t out_len;
+	int rc;
+
+	if (!c->srv->inflater && pmd_inflater_new(false, &c->srv->inflater) < 0) {
+		conn_ws_close(c, 1011, "out of memory");
+		return;
+	}
+	rc = pmd_inflate(c->srv->inflater, arg->msg, arg->msg_length, cfg_of(c)->max_payload,
+			 &out, &out_len);
+	if (rc == PMD_ERR_TOO_BIG) {
+		conn_ws_close(c, 1009, "message too big");
+		return;
+	}
+	if (rc < 0) {
+		conn_ws_close(c, rc == PMD_ERR_CORRUPT ? 1007 : 1011,
+			      rc == PMD_ERR_CORRUPT ? "bad compressed data" : "out of memory");
+		return;
+	}
+	if (arg->opcode == WSLAY_TEXT_FRAME && !util_utf8_valid(out, out_len)) {
+		free(out);
+		conn_ws_close(c, 1007, "invalid UTF-8");
+		return;
+	}
+	if (c->sess)
+		session_ws_message(c->sess, c, arg->opcode == WSLAY_BINARY_FRAME, out, out_len);
+	free(out);
+}
+
 static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
 		      void *ud)
 {
@@ -346,6 +381,10 @@ static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
 	switch (arg->opcode) {
 	case WSLAY_TEXT_FRAME:
 	case WSLAY_BINARY_FRAME:
+		if (arg->rsv & WSLAY_RSV1_BIT) {
+			ws_compressed_message(c, arg);
+			break;
+		}
 		if (c->sess)
 			session_ws_message(c->sess, c, arg->opcode == WSLAY_BINARY_FRAME,
 					   arg->msg, arg->msg_length);
@@ -421,7 +460,8 @@ int conn_upgrade(struct conn *c, const struct http_request *req, size_t head_len
 		.on_msg_recv_callback = ws_msg_cb,
 	};
 	char accept[WS_ACCEPT_LEN + 1];
-	char resp[256];
+	char ext[PMD_RESPONSE_MAX + 32];
+	char resp[512];
 	const char *key;
 	size_t key_len;
 	int n, on = 1;
@@ -436,14 +476,30 @@ int conn_upgrade(struct conn *c, const struct http_request *req, size_t head_len
 		return -1;
 	}
 	wslay_event_config_set_max_recv_msg_length(c->ws, cfg_of(c)->max_payload);
-	/* permessage-deflate offers are declined by not answering them
-	 * (RFC 7692 §5): no Sec-WebSocket-Extensions in the response. */
+	/* permessage-deflate (RFC 7692): accepted only as pmd_negotiate words
+	 * it, without context takeover either way, so that the same compressed
+	 * frame serves every client and no client costs a compressor. An offer
+	 * we do not take is declined by not answering it. */
+	ext[0] = '\0';
+	if (cfg_of(c)->permessage_deflate) {
+		const struct http_header *h = http_find_header(req, "Sec-WebSocket-Extensions");
+		struct pmd_params params;
+		char response[PMD_RESPONSE_MAX];
+
+		if (h && pmd_negotiate(h->value, h->value_len, &params, response,
+				       sizeof(response)) == PMD_NEG_ACCEPTED) {
+			c->deflate = true;
+			wslay_event_config_set_allowed_rsv_bits(c->ws, WSLAY_RSV1_BIT);
+			snprintf(ext, sizeof(ext), "Sec-WebSocket-Extensions: %s\r\n", response);
+		}
+	}
 	n = snprintf(resp, sizeof(resp),
 		     "HTTP/1.1 101 Switching Protocols\r\n"
 		     "Upgrade: websocket\r\n"
 		     "Connection: Upgrade\r\n"
 		     "Sec-WebSocket-Accept: %s\r\n"
-		     "\r\n", accept);
+		     "%s"
+		     "\r\n", accept, ext);
 	b = buf_from(resp, (size_t)n);
 	if (!b) {
 		conn_close(c, "out of memory");

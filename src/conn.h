@@ -76,6 +76,7 @@ struct conn {
 	wslay_event_context_ptr ws;
 	size_t ws_read_budget;
 	bool closing;             /* WebSocket close sent; waiting for the peer */
+	bool deflate;             /* permessage-deflate negotiated */
 
 	struct session *sess;     /* the Engine.IO session this conn carries */
 	struct conn *prev, *next; /* server's list, or its reap list */

@@ -196,13 +196,17 @@ static void publish(struct dashboard *d, const char *json, size_t len)
 		log_error("out of memory building a snapshot");
 		return;
 	}
+	/* Compressed once for every client that negotiated permessage-deflate;
+	 * level 1: a 50 KB document in well under a millisecond. */
+	if (d->cfg->permessage_deflate && snapshot_deflate(s, 1) < 0)
+		log_warn("out of memory compressing a snapshot; sending it plain");
 	d->recomputes++;
 	d->retry_failures = 0;
 	clear_error(d);
 	hub_publish(d->hub, s);
-	log_info("recompute done reason=%s version=%lld bytes=%zu query_ms=%.1f clients=%zu",
+	log_info("recompute done reason=%s version=%lld bytes=%zu compressed=%zu query_ms=%.1f clients=%zu",
 		 d->running_reason, (long long)s->version, s->doc_len,
-		 (ev_time() - d->started) * 1000.0, d->hub->count);
+		 s->frame_z ? s->frame_z->len : 0, (ev_time() - d->started) * 1000.0, d->hub->count);
 	snapshot_unref(s);
 	/* A fresh snapshot resets the fallback. */
 	ev_timer_again(d->loop, &d->refresh);

@@ -185,7 +185,7 @@ bool http_query_param(const char *query, size_t query_len, const char *name,
 		      const char **val, size_t *val_len)
 {
 	size_t nlen = strlen(name);
-	const char *p = query, *end = query + query_len;
+	const char *p = query, *end = query ? query + query_len : NULL; /* NULL + 0 is UB */
 
 	if (!query)
 		return false;
@@ -220,6 +220,8 @@ long http_url_decode(const char *src, size_t len, char *dst, size_t dstlen)
 {
 	size_t o = 0;
 
+	if (dstlen == 0)
+		return -1; /* not even room for the NUL */
 	for (size_t i = 0; i < len; i++) {
 		char c = src[i];
 

@@ -30,7 +30,7 @@ static void join(struct hub *h, struct session *s)
 	s->in_hub = true;
 	h->count++;
 	if (h->snap)
-		session_send_frame(s, h->snap->frame, true);
+		session_send_snapshot(s, h->snap);
 	if (h->error_frame)
 		session_send_frame(s, h->error_frame, false);
 }
@@ -61,7 +61,7 @@ void hub_publish(struct hub *h, struct snapshot *snap)
 	 * first. */
 	for (s = h->head; s; s = next) {
 		next = s->hub_next;
-		session_send_frame(s, snap->frame, true);
+		session_send_snapshot(s, snap);
 	}
 }
 
@@ -125,7 +125,7 @@ static void app_on_event(void *ud, struct session *s, const struct socketio_even
 	}
 	if (!ev->has_id) {
 		if (h->snap)
-			session_send_frame(s, h->snap->frame, true);
+			session_send_snapshot(s, h->snap);
 		else if (h->error_frame)
 			session_send_frame(s, h->error_frame, false);
 		return;

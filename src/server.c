@@ -4,6 +4,7 @@
 #include "conn.h"
 #include "files.h"
 #include "log.h"
+#include "pmd.h"
 #include "session.h"
 #include "sio.h"
 #include "util.h"
@@ -305,6 +306,8 @@ void server_free(struct server *s)
 	if (s->tok)
 		json_tokener_free(s->tok);
 	buf_unref(s->ping_frame);
+	pmd_inflater_free(s->inflater);
+	pmd_cleanup();
 	ev_io_stop(s->loop, &s->accept_w);
 	ev_timer_stop(s->loop, &s->accept_retry);
 	ev_prepare_stop(s->loop, &s->reaper);

@@ -19,6 +19,7 @@
 #include "socketio.h"
 
 struct conn;
+struct pmd_inflater;
 struct session;
 
 /* Health as the application sees it: fills a small JSON object into out
@@ -60,6 +61,7 @@ struct server {
 	struct session *session_reap;
 	struct json_tokener *tok;/* reused for every Socket.IO packet */
 	struct buf *ping_frame;  /* the Engine.IO ping, shared by all */
+	struct pmd_inflater *inflater; /* shared: no client context takeover */
 	bool shutting_down;
 	char bound[80];          /* "127.0.0.1:3000" */
 	unsigned long accepted, rejected;

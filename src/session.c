@@ -3,7 +3,9 @@
 #include "session.h"
 #include "conn.h"
 #include "log.h"
+#include "pmd.h"
 #include "server.h"
+#include "snapshot.h"
 #include "ws.h"
 
 #include <stdio.h>
@@ -171,7 +173,15 @@ void session_send_parts(struct session *s, const struct ws_part *parts, size_t n
 	if (s->closed)
 		return;
 	if (!s->polling && s->ws) {
-		b = ws_frame_build(WS_OP_TEXT, parts, nparts);
+		size_t len = 0;
+
+		for (size_t i = 0; i < nparts; i++)
+			len += parts[i].len;
+		/* Large per-client messages (an ack carrying the document) are
+		 * worth compressing when the client negotiated it. */
+		b = s->ws->deflate && len >= SESSION_DEFLATE_MIN
+			    ? pmd_frame(WS_OP_TEXT, parts, nparts, SESSION_DEFLATE_LEVEL)
+			    : ws_frame_build(WS_OP_TEXT, parts, nparts);
 		if (b) {
 			conn_send_frame(s->ws, b, CONN_FRAME_EVENT);
 			buf_unref(b);
@@ -245,6 +255,14 @@ void session_send_frame(struct session *s, struct buf *frame, bool snapshot)
 	}
 	off = frame_payload_off(frame);
 	outbox_push(s, frame, off, frame->len - off, false, snapshot);
+}
+
+void session_send_snapshot(struct session *s, struct snapshot *snap)
+{
+	if (!s->closed && !s->polling && s->ws && s->ws->deflate && snap->frame_z)
+		conn_send_frame(s->ws, snap->frame_z, CONN_FRAME_SNAPSHOT);
+	else
+		session_send_frame(s, snap->frame, true);
 }
 
 /* Answers the held GET with everything queued, joined by the record

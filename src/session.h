@@ -92,6 +92,15 @@ void session_send_binary(struct session *s, const uint8_t *data, size_t len);
  * snapshot); polling sessions send the packet inside it. */
 void session_send_frame(struct session *s, struct buf *frame, bool snapshot);
 
+/* Sends a snapshot: its compressed frame to a WebSocket that negotiated
+ * permessage-deflate, else its plain frame (or, polling, the packet in it). */
+struct snapshot;
+void session_send_snapshot(struct session *s, struct snapshot *snap);
+
+/* Compression of per-client messages: from this size, at this level. */
+#define SESSION_DEFLATE_MIN 1024
+#define SESSION_DEFLATE_LEVEL 1
+
 /* Closes the session: its transports, its namespaces. Idempotent. A
  * WebSocket transport is closed with code (1000 normal, 1002 protocol
  * error); session_close uses 1000. */

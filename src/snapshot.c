@@ -1,6 +1,7 @@
 #include "autoconfig.h"
 
 #include "snapshot.h"
+#include "pmd.h"
 #include "util.h"
 #include "ws.h"
 
@@ -120,10 +121,29 @@ out_free:
 	return SNAPSHOT_ERR_NOMEM;
 }
 
+int snapshot_deflate(struct snapshot *s, int level)
+{
+	uint8_t l = s->frame->data[1] & 0x7f;
+	size_t hlen = l < 126 ? 2 : l == 126 ? 4 : 10;
+	struct ws_part payload = { s->frame->data + hlen, s->frame->len - hlen };
+	struct buf *z = pmd_frame(WS_OP_TEXT, &payload, 1, level);
+
+	if (!z)
+		return -1;
+	if (z->len < s->frame->len) {
+		buf_unref(s->frame_z);
+		s->frame_z = z;
+	} else {
+		buf_unref(z);
+	}
+	return 0;
+}
+
 void snapshot_unref(struct snapshot *s)
 {
 	if (!s || --s->refs > 0)
 		return;
+	buf_unref(s->frame_z);
 	buf_unref(s->frame);
 	free(s->doc);
 	free(s);

@@ -20,6 +20,7 @@ struct snapshot {
 	char *doc;          /* NUL-terminated JSON object */
 	size_t doc_len;
 	struct buf *frame;  /* WebSocket text frame, shared by all clients */
+	struct buf *frame_z;/* the same, permessage-deflate compressed, or NULL */
 };
 
 enum snapshot_error {
@@ -33,6 +34,12 @@ enum snapshot_error {
 int snapshot_new(const char *json, size_t len, int64_t version, int64_t generated_ms,
 		 const char *reason, struct snapshot **out)
 	__attribute__((warn_unused_result));
+
+/* Builds frame_z once (RFC 7692, no context takeover: one compressed frame
+ * serves every client that negotiated it). Keeps it only when smaller than
+ * the plain frame. Returns 0, or -1 when out of memory (frame_z stays NULL
+ * and clients get the plain frame). */
+int snapshot_deflate(struct snapshot *s, int level);
 
 static inline struct snapshot *snapshot_ref(struct snapshot *s)
 {

@@ -35,4 +35,8 @@ bool util_strieq(const char *a, size_t alen, const char *b);
  * Returns false on empty input, any non-digit, or a value above max. */
 bool util_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out);
 
+/* True when s[0..len) is well-formed UTF-8 (RFC 3629: no overlongs, no
+ * surrogates, nothing above U+10FFFF). */
+bool util_utf8_valid(const uint8_t *s, size_t len);
+
 #endif

@@ -59,6 +59,15 @@ int main(void)
 	ok(cfg.refresh_interval == 0.5, "refresh interval 0.5");
 	config_free(&cfg);
 
+	is_int(run(&cfg, NULL, err, "--permessage-deflate", "off", NULL), CONFIG_OK, "--permessage-deflate off");
+	ok(!cfg.permessage_deflate, "compression turned off");
+	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, NULL, NULL, NULL), CONFIG_OK, "defaults again");
+	ok(cfg.permessage_deflate, "compression on by default");
+	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, "--permessage-deflate", "maybe", NULL), CONFIG_ERROR, "bad boolean");
+	config_free(&cfg);
+
 	is_int(run(&cfg, NULL, err, "--bogus", NULL, NULL), CONFIG_ERROR, "unknown option");
 	ok(strstr(err, "--bogus") != NULL, "error names the option: %s", err);
 	config_free(&cfg);
