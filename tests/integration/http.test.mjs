@@ -77,10 +77,22 @@ test('polling on the Socket.IO path: a handshake, then default and polling-only 
     const { data } = await waitForUpdate(s, () => true, 10000);
     const ack = await emitWithAck(s, 'requestDashboardData', 5000);
     assert.equal(ack.version, data.version);
-    const transport = s.io.engine.transport.name;
+    let transport = s.io.engine.transport.name;
     console.log(`socket.io-client (${name}): snapshot after ${(now() - t0).toFixed(0)} ms, transport now ${transport}`);
-    if (name === "['polling'] only") assert.equal(transport, 'polling');
-    else assert.equal(transport, 'websocket', 'the default client upgrades to WebSocket');
+    if (name === "['polling'] only") {
+      assert.equal(transport, 'polling');
+    } else {
+      // The upgrade runs beside the first exchanges: wait for it.
+      if (transport !== 'websocket') {
+        await new Promise((resolve, reject) => {
+          const t = setTimeout(() => reject(new Error('no upgrade to WebSocket within 5 s')), 5000);
+          s.io.engine.once('upgrade', () => { clearTimeout(t); resolve(); });
+        });
+        transport = s.io.engine.transport.name;
+      }
+      assert.equal(transport, 'websocket', 'the default client upgrades to WebSocket');
+      console.log(`socket.io-client (${name}): upgraded to websocket after ${(now() - t0).toFixed(0)} ms`);
+    }
     s.close();
   }
 });
