@@ -81,7 +81,7 @@ function pgConfig(db) {
 
 // ------------------------------------------------------------ state -------
 
-const stats = { notifications: 0, recomputes: 0, queryMsTotal: 0, queryMsMax: 0, failures: 0, maxInFlight: 0 };
+const stats = { notifications: 0, recomputes: 0, queryMsTotal: 0, queryMsMax: 0, queryMsLast: 0, failures: 0, maxInFlight: 0 };
 let version = Date.now();
 let snapshot = null;       // the last good document, with version/generatedAt/reason
 let lastError = null;      // the dashboardDataError payload while failing
@@ -103,7 +103,7 @@ const httpServer = http.createServer((req, res) => {
     res.end(JSON.stringify({
       status: ok ? 'ok' : 'unavailable', listener: !!listener, snapshotVersion: snapshot ? snapshot.version : 0,
       clients: io.engine.clientsCount, recomputes: stats.recomputes, notifications: stats.notifications,
-      queryMsMax: stats.queryMsMax, queryMsMean: stats.recomputes ? stats.queryMsTotal / stats.recomputes : 0,
+      queryMsMax: stats.queryMsMax, queryMsLast: stats.queryMsLast, queryMsMean: stats.recomputes ? stats.queryMsTotal / stats.recomputes : 0,
       error: lastError, heapUsed: process.memoryUsage().heapUsed,
     }));
     return;
@@ -152,6 +152,7 @@ async function runRecompute(reasons) {
     stats.recomputes++;
     stats.queryMsTotal += ms;
     stats.queryMsMax = Math.max(stats.queryMsMax, ms);
+    stats.queryMsLast = ms;
     let doc = rows[0] && Object.values(rows[0])[0];
     if (typeof doc === 'string') doc = JSON.parse(doc);
     if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw Object.assign(new Error('the query did not return one JSON object'), { pushCode: 'bad_result' });

@@ -372,6 +372,25 @@ async function scenarioQuery() {
   log(`  median ${results.query.medianMs} ms (min ${results.query.minMs}, max ${results.query.maxMs}), document ${bytes} B, ${sales} sales`);
 }
 
+/** Extra broadcasts under perf record (not counted in the latency table: perf slows the daemon down). */
+async function profile(srv, lg, n, bytes, waitMs) {
+  fs.mkdirSync(opt.perf, { recursive: true });
+  const base = path.join(opt.perf, `pgpushd-${n}-${bytes}`);
+  const perf = track(spawn('perf', ['record', '-F', '1000', '-g', '-p', String(srv.pid), '-o', `${base}.perf.data`], { stdio: 'ignore' }));
+  await sleep(500);
+  for (let k = 0; k < opt.samples; k++) {
+    const s = await insertSale();
+    lg.send(`wait ${s.id} ${Math.round(waitMs)}`);
+    await lg.next((o) => o.ev === 'wait' && o.tag === s.id, waitMs + 10000);
+    await sleep(200);
+  }
+  perf.kill('SIGINT');
+  await new Promise((r) => perf.once('exit', r));
+  const rep = (sort) => { try { return execFileSync('perf', ['report', '-i', `${base}.perf.data`, '--stdio', '--no-children', '-g', 'none', '--percent-limit', '0.8', '--sort', sort], { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'ignore'] }); } catch (e) { return String(e.message); } };
+  fs.writeFileSync(`${base}.perf.txt`, `# perf record -F 1000 -g -p <pgpushd> during ${opt.samples} broadcasts to ${n} clients, ${bytes} B\n\n## by DSO\n${rep('dso')}\n## by symbol\n${rep('dso,sym')}`);
+  log(`  perf profile (extra ${opt.samples} broadcasts, not in the table) -> ${base}.perf.txt`);
+}
+
 async function scenarioLatency() {
   for (const bytes of opt.sizes) {
     const query = paddedQuery(bytes);
@@ -382,15 +401,8 @@ async function scenarioLatency() {
           log(`latency: ${kind} ${n} clients, ${bytes} B snapshot, ${opt.samples} commits`);
           const lg = await startLoadgen(srv.port, n, { tagKey: 'v' });
           await sleep(n >= 1000 ? 1500 : 300);
-          let perf = null;
-          if (opt.perf && kind === 'pgpushd' && n === Math.max(...opt.clients) && bytes === opt.sizes[Math.min(1, opt.sizes.length - 1)]) {
-            fs.mkdirSync(opt.perf, { recursive: true });
-            const file = path.join(opt.perf, `pgpushd-${n}-${bytes}.perf.data`);
-            perf = track(spawn('perf', ['record', '-F', '2000', '-g', '-p', String(srv.pid), '-o', file], { stdio: 'ignore' }));
-            await sleep(500);
-            log(`  perf record -> ${file}`);
-          }
           const cpu0 = srv.cpu();
+          const lgCpu0 = cpuSeconds(lg.proc.pid);
           const timeouts = [];
           const waitMs = Math.min(60000, 5000 + n * (bytes / 1000) * 0.5);
           for (let k = 0; k < opt.samples; k++) {
@@ -402,24 +414,19 @@ async function scenarioLatency() {
             await sleep(n >= 1000 ? 200 : 50);
           }
           const cpu1 = srv.cpu();
-          if (perf) {
-            perf.kill('SIGINT');
-            await new Promise((r) => perf.once('exit', r));
-            const file = path.join(opt.perf, `pgpushd-${n}-${bytes}.perf.data`);
-            const rep = (sort) => { try { return execFileSync('perf', ['report', '-i', file, '--stdio', '--no-children', '-g', 'none', '--percent-limit', '0.8', '--sort', sort], { encoding: 'utf8', maxBuffer: 1 << 26 }); } catch (e) { return String(e.message); } };
-            const text = `# perf record -F 2000 -g -p <pgpushd> during ${opt.samples} broadcasts to ${n} clients, ${bytes} B\n\n## by DSO\n${rep('dso')}\n## by symbol\n${rep('dso,sym')}`;
-            fs.writeFileSync(path.join(opt.perf, `pgpushd-${n}-${bytes}.perf.txt`), text);
-            log(`  perf summary -> ${path.join(opt.perf, `pgpushd-${n}-${bytes}.perf.txt`)}`);
-          }
           const rep = await lg.report();
           const withRef = rep.versions.filter((v) => v.ref_us);
           const st = await lg.stats();
+          const lgCpu1 = cpuSeconds(lg.proc.pid);
+          if (opt.perf && kind === 'pgpushd' && n === Math.max(...opt.clients) && bytes === opt.sizes[Math.min(1, opt.sizes.length - 1)]) {
+            await profile(srv, lg, n, bytes, waitMs);
+          }
           results.latency.push({
             server: kind, clients: n, bytes, joined: lg.connected.joined,
             wireBytes: withRef.length ? withRef[0].wire_bytes : null,
             payloadBytes: withRef.length ? withRef[0].payload_bytes : null,
             summary: rep.summary, versions: withRef.length, timeouts: timeouts.length,
-            closedClients: st.closed, cpuSec: cpu1 - cpu0, handshake: lg.connected,
+            closedClients: st.closed, cpuSec: cpu1 - cpu0, loadgenCpuSec: lgCpu1 - lgCpu0, handshake: lg.connected,
             perVersion: withRef.map((v) => ({ n: v.n, p50: v.lat_p50_ms, p99: v.lat_p99_ms, max: v.lat_max_ms, first: v.lat_min_ms })),
           });
           const s = rep.summary;
@@ -562,11 +569,11 @@ async function scenarioStorm() {
         finalOk: w.ok, finalHave: w.have, finalOf: w.of,
         finalAfterLastCommitMs: w.ok && lastCommitUs ? Math.round((w.t_us - lastCommitUs) / 100) / 10 : null,
         closedClients: st1.closed,
-        queryMsMean: h1 && h1.queryMsMean, queryMsMax: h1 && h1.queryMsMax,
+        queryMsMean: h1 && h1.queryMsMean, queryMsMax: h1 && h1.queryMsMax, queryMsLast: h1 && h1.queryMsLast,
       };
       if (kind === 'pgpushd') {
         const qms = [...srv.logText().matchAll(/recompute done .*query_ms=([\d.]+)/g)].map((m) => Number(m[1]));
-        if (qms.length) { r.queryMsMedian = median(qms); r.queryMsMax = Math.max(...qms); }
+        if (qms.length) { r.queryMsMedian = median(qms); r.queryMsMax = Math.max(...qms); r.queryMsLast = qms.at(-1); }
       }
       results.storm.push(r);
       log(`  ${r.commits} commits (${r.tps} tps), ${r.notificationsObserved} notifications observed, server got ${r.notificationsServer}, ` +
@@ -619,6 +626,8 @@ function table() {
   const L = [];
   const m = results.machine;
   L.push(`Machine: ${m.nproc} × ${m.cpu}, ${m.memGiB} GiB, ${m.kernel}; ${m.postgres}; Node ${m.node}`);
+  if (results.pgpushd) L.push(`pgpushd: ${results.pgpushd.path} (commit ${results.pgpushd.commit}, sha256 ${String(results.pgpushd.sha256).slice(0, 12)})`);
+  if (results.loadavg) L.push(`Load average (1/5/15 min) when each scenario started: ${Object.entries(results.loadavg).map(([k, v]) => `${k} ${v.split(' ').slice(0, 3).join('/')}`).join(', ')}`);
   L.push('');
   if (results.query) {
     const q = results.query;
@@ -676,7 +685,7 @@ function table() {
     row('recomputes', (r) => r.recomputes);
     row('snapshots delivered (versions; per client)', (r) => `${r.versionsDelivered}; ${r.updatesPerClient}`);
     row('server CPU during the storm (s; % of one core)', (r) => `${fmt(r.cpuSec, 2)}; ${fmt(r.cpuPctOfCore)} %`);
-    row('query time mean / max (ms)', (r) => `${fmt(r.queryMsMean ?? r.queryMsMedian, 1)} / ${fmt(r.queryMsMax, 1)}`);
+    row('query time mean (node) or median (pgpushd) / max / last (ms)', (r) => `${fmt(r.queryMsMean ?? r.queryMsMedian, 1)} / ${fmt(r.queryMsMax, 1)} / ${fmt(r.queryMsLast, 1)}`);
     row('last commit → every client has the final state (ms)', (r) => (r.finalOk ? fmt(r.finalAfterLastCommitMs) : `not reached (${r.finalHave}/${r.finalOf})`));
     L.push('');
   }
