@@ -570,6 +570,9 @@ static void start_body(struct conn *c, const struct http_request *req, size_t he
 		conn_respond(c, 413, NULL, "text/plain; charset=utf-8", "Content Too Large\n", 18);
 		return;
 	}
+	if (util_strieq(req->method, req->method_len, "POST") &&
+	    session_post_begin(c->srv, c, req) < 0)
+		return;
 	c->body = malloc(len);
 	if (!c->body) {
 		conn_close(c, "out of memory");

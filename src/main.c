@@ -46,8 +46,11 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 }
 
 /* Thousands of sockets need thousands of descriptors: raise the soft limit
- * to the hard one. */
-static void raise_fd_limit(void)
+ * to the hard one, and keep --max-clients within it, so that a full house
+ * gets 503s rather than EMFILE. */
+#define FD_RESERVE 64 /* listener, database, logs, the EMFILE spare... */
+
+static void raise_fd_limit(struct config *cfg)
 {
 	struct rlimit rl;
 
@@ -56,8 +59,13 @@ static void raise_fd_limit(void)
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			log_warn("cannot raise the descriptor limit");
 	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-		log_debug("descriptor limit %llu", (unsigned long long)rl.rlim_cur);
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return;
+	if (rl.rlim_cur > FD_RESERVE && cfg->max_clients > rl.rlim_cur - FD_RESERVE) {
+		cfg->max_clients = rl.rlim_cur - FD_RESERVE;
+		log_info("max-clients is %llu: the descriptor limit is %llu (raise it with ulimit -n or LimitNOFILE=)",
+			 (unsigned long long)cfg->max_clients, (unsigned long long)rl.rlim_cur);
+	}
 }
 
 int main(int argc, char **argv)
@@ -84,7 +92,7 @@ int main(int argc, char **argv)
 	}
 	log_set_level(cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
-	raise_fd_limit();
+	raise_fd_limit(&cfg);
 
 	loop = ev_default_loop(EVFLAG_AUTO);
 	if (!loop) {

@@ -550,6 +550,10 @@ void session_close_code(struct session *s, uint16_t code, const char *reason)
 		conn_respond(get, 200, "Cache-Control: no-store\r\n", "text/plain; charset=UTF-8",
 			     "1", 1);
 	}
+	if (s->post) {
+		s->post->sess = NULL;
+		s->post = NULL;
+	}
 	if (s->probe) {
 		s->probe->sess = NULL;
 		conn_ws_close(s->probe, 1000, "");
@@ -576,9 +580,32 @@ void session_free(struct session *s)
 	free(s);
 }
 
+int session_post_begin(struct server *srv, struct conn *c, const struct http_request *req)
+{
+	const char *sid;
+	size_t n;
+	struct session *s;
+
+	if (!http_query_param(req->query, req->query_len, "sid", &sid, &n) ||
+	    !(s = find(srv, sid, n)) || !s->polling)
+		return 0; /* the route answers it */
+	if (s->post) {
+		/* Overlapping POSTs: 400, and the session is closed (reference). */
+		log_info("duplicate POST, closing sid=%s", s->sid);
+		conn_respond(c, 400, NULL, "text/html", "", 0);
+		session_close(s, "overlap from client");
+		return -1;
+	}
+	s->post = c;
+	c->sess = s;
+	return 0;
+}
+
 void session_conn_gone(struct session *s, struct conn *c)
 {
-	if (c == s->ws) {
+	if (c == s->post) {
+		s->post = NULL;
+	} else if (c == s->ws) {
 		s->ws = NULL;
 		session_close(s, "transport close");
 	} else if (c == s->probe) {
@@ -614,6 +641,11 @@ static void polling_request(struct session *s, struct conn *c, const struct http
 		size_t pos = 0;
 		struct eio_packet pk;
 		int rc;
+
+		if (s->post == c) {
+			s->post = NULL;
+			c->sess = NULL;
+		}
 
 		/* v4 sends binary inside the text payload (base64). */
 		if (ct && ct->value_len >= 24 && util_strieq(ct->value, 24, "application/octet-stream")) {

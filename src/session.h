@@ -50,6 +50,7 @@ struct session {
 	struct conn *probe;      /* a WebSocket being upgraded to */
 	bool probed;             /* 2probe answered: the client may send 5 */
 	struct conn *get;        /* a held polling GET */
+	struct conn *post;       /* a polling POST still receiving its body */
 	struct session_pkt *outbox; /* polling only: grown on demand */
 	unsigned out_len, out_cap;
 	size_t out_bytes;
@@ -106,6 +107,11 @@ void session_send_snapshot(struct session *s, struct snapshot *snap);
  * error); session_close uses 1000. */
 void session_close(struct session *s, const char *reason);
 void session_close_code(struct session *s, uint16_t code, const char *reason);
+
+/* Called by conn when a POST head arrives, before its body: a second POST
+ * to a session still receiving one is refused (400) and closes the session,
+ * as the reference server does. Returns -1 when it answered. */
+int session_post_begin(struct server *srv, struct conn *c, const struct http_request *req);
 
 /* Called by conn when a conn that belongs to s goes away. */
 void session_conn_gone(struct session *s, struct conn *c);

@@ -951,6 +951,20 @@ ctest('extra: a WebSocket upgrade request with transport=polling is refused', as
   }
 });
 
+ctest('extra: overlapping POSTs close the session (the second gets 400)', async () => {
+  const { sid } = await EIO.handshake();
+  const url = `/engine.io/?EIO=4&transport=polling&sid=${sid}`;
+  // The first POST announces 10 bytes and sends 3: it is still receiving.
+  const first = net.connect(port, '127.0.0.1');
+  await new Promise((r) => first.once('connect', r));
+  first.write(`POST ${url} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\n4he`);
+  await sleep(50);
+  const second = await rawHttp('POST', url, { body: '4hello', headers: { 'content-type': 'text/plain' } });
+  expectStatus(second, 400, 'the overlapping POST');
+  first.destroy();
+  expectStatus(await EIO.get(sid), 400, 'a GET on the closed session');
+});
+
 ctest('extra: OPTIONS preflight answered 204 with the CORS headers', async () => {
   const cases = [
     { A: EIO, q: '?EIO=4&transport=polling' },
