@@ -162,6 +162,43 @@ function pctl(values, p) {
 }
 const median = (v) => pctl(v, 0.5);
 
+// CPU used by processes that are not part of this benchmark (other work on
+// a shared machine): everything but this process's descendants and the
+// PostgreSQL cluster's. Processes that start and end inside the interval
+// are missed.
+function procSnapshot() {
+  const m = new Map();
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      m.set(Number(d), { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / CLK_TCK, start: Number(f[19]) });
+    } catch { /* gone */ }
+  }
+  return m;
+}
+function foreignCpu(before, after, wallSec) {
+  let pmPid = null;
+  try { pmPid = Number(fs.readFileSync(path.join(pg.datadir, 'postmaster.pid'), 'utf8').split('\n')[0]); } catch { /* */ }
+  const mine = (pid) => {
+    for (let p = pid, i = 0; p > 1 && i < 50; i++) {
+      if (p === process.pid || p === pmPid) return true;
+      const e = after.get(p) || before.get(p);
+      if (!e) return false;
+      p = e.ppid;
+    }
+    return false;
+  };
+  let sec = 0;
+  for (const [pid, e] of after) {
+    if (mine(pid)) continue;
+    const b = before.get(pid);
+    sec += b && b.start === e.start ? e.cpu - b.cpu : e.cpu;
+  }
+  return Math.round(sec / wallSec * 100) / 100; // cores
+}
+
 // ------------------------------------------------------------- servers ----
 
 /** Start pgpushd or the Node reference; resolves once /healthz says ok. */
@@ -627,6 +664,7 @@ function table() {
   const m = results.machine;
   L.push(`Machine: ${m.nproc} × ${m.cpu}, ${m.memGiB} GiB, ${m.kernel}; ${m.postgres}; Node ${m.node}`);
   if (results.pgpushd) L.push(`pgpushd: ${results.pgpushd.path} (commit ${results.pgpushd.commit}, sha256 ${String(results.pgpushd.sha256).slice(0, 12)})`);
+  if (results.foreignCores) L.push(`CPU used by processes outside the benchmark, average cores during each scenario (0 = the machine was ours): ${Object.entries(results.foreignCores).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   if (results.loadavg) L.push(`Load average (1/5/15 min) when each scenario started: ${Object.entries(results.loadavg).map(([k, v]) => `${k} ${v.split(' ').slice(0, 3).join('/')}`).join(', ')}`);
   L.push('');
   if (results.query) {
@@ -735,12 +773,17 @@ async function main() {
     if (!opt.scenarios.includes(s)) continue;
     results.loadavg = results.loadavg || {};
     results.loadavg[s] = fs.readFileSync('/proc/loadavg', 'utf8').trim();
+    results.foreignCores = results.foreignCores || {};
+    const snap0 = procSnapshot();
+    const w0 = Date.now();
     try {
       await fns[s]();
     } catch (err) {
       log(`scenario ${s} failed: ${err.stack || err}`);
       results[`${s}Error`] = String(err.message || err);
     }
+    results.foreignCores[s] = foreignCpu(snap0, procSnapshot(), (Date.now() - w0) / 1000);
+    if (results.foreignCores[s] > 0.1) log(`  note: other processes on this machine used ${results.foreignCores[s]} cores on average during ${s}`);
     fs.writeFileSync(outFile, JSON.stringify(results, null, 1));
   }
   results.finished = new Date().toISOString();
