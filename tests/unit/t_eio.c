@@ -9,7 +9,7 @@ static size_t sid_len;
 
 static enum eio_error check(const char *target, const char *method, bool upgrade, bool polling, bool *ws)
 {
-	char buf[512];
+	static char buf[512]; /* sid points into it after the call */
 	struct http_request req;
 
 	snprintf(buf, sizeof(buf), "%s %s HTTP/1.1\r\nHost: a\r\n\r\n", method, target);
