@@ -38,13 +38,25 @@ static size_t nsp_prefix(const char *nsp, size_t len, char *out, size_t outlen)
 	return len + 1;
 }
 
-static void send_packet(struct session *s, const char *head, size_t head_len,
-			const struct ws_part *body, size_t nbody, struct buf *const *att, unsigned n)
+/* Sends "4<type>[<n>-][<nsp>,][<id>]<array>" and its n attachments.
+ * type is EVENT or ACK; with attachments it becomes BINARY_EVENT/BINARY_ACK. */
+static void send_packet(struct session *s, enum sio_type type, const char *nsp, size_t nsp_len,
+			bool has_id, uint64_t id, const struct ws_part *body, size_t nbody,
+			struct buf *const *att, unsigned n)
 {
+	char head[SOCKETIO_MAX_NSP_LEN + 48];
 	struct ws_part parts[16];
-	size_t np = 0;
+	size_t h, np = 0;
 
-	parts[np++] = (struct ws_part){ head, head_len };
+	if (n)
+		type = type == SIO_EVENT ? SIO_BINARY_EVENT : SIO_BINARY_ACK;
+	h = (size_t)snprintf(head, sizeof(head), "4%d", (int)type);
+	if (n)
+		h += (size_t)snprintf(head + h, sizeof(head) - h, "%u-", n);
+	h += nsp_prefix(nsp, nsp_len, head + h, sizeof(head) - h);
+	if (has_id)
+		h += (size_t)snprintf(head + h, sizeof(head) - h, "%llu", (unsigned long long)id);
+	parts[np++] = (struct ws_part){ head, h };
 	for (size_t i = 0; i < nbody && np < 16; i++)
 		parts[np++] = body[i];
 	session_send_parts(s, parts, np);
@@ -58,13 +70,7 @@ void socketio_emit(struct session *s, const char *nsp, size_t nsp_len,
 		   const struct ws_part *array_parts, size_t nparts,
 		   struct buf *const *att, unsigned n)
 {
-	char head[SOCKETIO_MAX_NSP_LEN + 32];
-	size_t h;
-
-	h = n ? (size_t)snprintf(head, sizeof(head), "45%u-", n)
-	      : (size_t)snprintf(head, sizeof(head), "42");
-	h += nsp_prefix(nsp, nsp_len, head + h, sizeof(head) - h);
-	send_packet(s, head, h, array_parts, nparts, att, n);
+	send_packet(s, SIO_EVENT, nsp, nsp_len, false, 0, array_parts, nparts, att, n);
 }
 
 int socketio_emit_with_ack(struct session *s, const char *nsp, size_t nsp_len,
@@ -72,19 +78,13 @@ int socketio_emit_with_ack(struct session *s, const char *nsp, size_t nsp_len,
 			   struct buf *const *att, unsigned n,
 			   socketio_ack_cb *cb, void *ud)
 {
-	char head[SOCKETIO_MAX_NSP_LEN + 48];
 	uint64_t id;
-	size_t h;
 
 	if (s->sio.n_acks == SOCKETIO_MAX_PENDING_ACKS)
 		return -1;
 	id = s->sio.next_ack_id++;
 	s->sio.acks[s->sio.n_acks++] = (struct socketio_pending_ack){ id, cb, ud };
-	h = n ? (size_t)snprintf(head, sizeof(head), "45%u-", n)
-	      : (size_t)snprintf(head, sizeof(head), "42");
-	h += nsp_prefix(nsp, nsp_len, head + h, sizeof(head) - h);
-	h += (size_t)snprintf(head + h, sizeof(head) - h, "%llu", (unsigned long long)id);
-	send_packet(s, head, h, array_parts, nparts, att, n);
+	send_packet(s, SIO_EVENT, nsp, nsp_len, true, id, array_parts, nparts, att, n);
 	return 0;
 }
 
@@ -92,14 +92,7 @@ void socketio_ack(struct session *s, const char *nsp, size_t nsp_len, uint64_t i
 		  const struct ws_part *array_parts, size_t nparts,
 		  struct buf *const *att, unsigned n)
 {
-	char head[SOCKETIO_MAX_NSP_LEN + 64];
-	size_t h;
-
-	h = n ? (size_t)snprintf(head, sizeof(head), "46%u-", n)
-	      : (size_t)snprintf(head, sizeof(head), "43");
-	h += nsp_prefix(nsp, nsp_len, head + h, sizeof(head) - h);
-	h += (size_t)snprintf(head + h, sizeof(head) - h, "%llu", (unsigned long long)id);
-	send_packet(s, head, h, array_parts, nparts, att, n);
+	send_packet(s, SIO_ACK, nsp, nsp_len, true, id, array_parts, nparts, att, n);
 }
 
 size_t socketio_first_element_end(const char *a, size_t len)
