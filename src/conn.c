@@ -26,6 +26,7 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents);
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
 static void on_ctimer(struct ev_loop *loop, ev_timer *w, int revents);
 static void flush(struct conn *c);
+static void ws_fail(struct conn *c, uint16_t code, const char *reason);
 
 static const struct config *cfg_of(const struct conn *c)
 {
@@ -251,6 +252,21 @@ void conn_hold(struct conn *c)
 	ev_io_start(c->srv->loop, &c->rio);
 }
 
+/* The close handshake is over (or abandoned) and everything is written:
+ * shut our side and drain briefly, so that unread input does not make the
+ * kernel reset the connection and destroy our close frame in flight. */
+static void ws_finish(struct conn *c)
+{
+	struct ev_loop *loop = c->srv->loop;
+
+	shutdown(c->fd, SHUT_WR);
+	c->state = CONN_LINGER;
+	ev_io_start(loop, &c->rio);
+	ev_timer_stop(loop, &c->ctimer);
+	ev_timer_set(&c->ctimer, CONN_LINGER_SECS, 0);
+	ev_timer_start(loop, &c->ctimer);
+}
+
 static void after_flush(struct conn *c)
 {
 	struct ev_loop *loop = c->srv->loop;
@@ -267,7 +283,7 @@ static void after_flush(struct conn *c)
 		return;
 	}
 	if (c->state == CONN_WS && c->ws && !wslay_event_want_read(c->ws))
-		conn_close(c, c->closing ? "closed by server" : "closed by client");
+		ws_finish(c);
 }
 
 /* ---- WebSocket ---------------------------------------------------------- */
@@ -309,10 +325,12 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 		c->ws_read_budget -= (size_t)r;
 		return r;
 	}
-	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-	else
+	} else {
+		c->recv_failed = true; /* EOF or a socket error, not the peer's framing */
 		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+	}
 	return -1;
 }
 
@@ -410,8 +428,44 @@ static void ws_settle(struct conn *c)
 	if (c->state == CONN_WS && !wslay_event_want_read(c->ws)) {
 		ev_io_stop(c->srv->loop, &c->rio);
 		if (c->outq_len == 0)
-			conn_close(c, c->closing ? "closed by server" : "closed by client");
+			ws_finish(c);
 	}
+}
+
+/* Sends a close frame of our own, bypassing wslay (whose state no longer
+ * allows it), then closes once it is written. */
+static void ws_fail(struct conn *c, uint16_t code, const char *reason)
+{
+	struct session *s = c->sess;
+	uint8_t payload[2 + 123];
+	size_t rlen = strnlen(reason, 123);
+	struct buf *b;
+
+	if (c->closing) {
+		conn_close(c, reason);
+		return;
+	}
+	c->closing = true;
+	c->sess = NULL;
+	if (s)
+		session_conn_gone(s, c);
+	log_info("websocket protocol error peer=%s: %s", c->peer, reason);
+	payload[0] = (uint8_t)(code >> 8);
+	payload[1] = (uint8_t)code;
+	memcpy(payload + 2, reason, rlen);
+	b = ws_frame(WS_OP_CLOSE, payload, 2 + rlen);
+	wslay_event_shutdown_read(c->ws);
+	wslay_event_shutdown_write(c->ws);
+	if (!b || outq_push(c, b, false) < 0) {
+		buf_unref(b);
+		conn_close(c, reason);
+		return;
+	}
+	buf_unref(b);
+	ev_timer_stop(c->srv->loop, &c->ctimer);
+	ev_timer_set(&c->ctimer, CONN_LINGER_SECS, 0);
+	ev_timer_start(c->srv->loop, &c->ctimer);
+	flush(c);
 }
 
 void conn_ws_close(struct conn *c, uint16_t code, const char *reason)
@@ -705,14 +759,29 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
 	case CONN_LINGER:
 		drain(c, "response sent");
 		break;
-	case CONN_WS:
+	case CONN_WS: {
+		int rc;
+
 		c->ws_read_budget = CONN_READ_BUDGET;
-		if (wslay_event_recv(c->ws) < 0) {
+		c->recv_failed = false;
+		rc = wslay_event_recv(c->ws);
+		if (c->state != CONN_WS)
+			return; /* closed from a callback (a session closed it) */
+		if (rc < 0 && !c->recv_failed && rc != WSLAY_ERR_NOMEM) {
+			/* wslay refused a frame while parsing its header (a
+			 * fragmented or oversized control frame, a 2^63 length)
+			 * and reports it as a callback failure without sending
+			 * anything: answer 1002 ourselves (RFC 6455 §7.4.1). */
+			ws_fail(c, 1002, "protocol error");
+			return;
+		}
+		if (rc < 0) {
 			conn_close(c, "connection lost");
 			return;
 		}
 		ws_settle(c);
 		break;
+	}
 	default:
 		ev_io_stop(loop, w);
 		break;

@@ -75,6 +75,7 @@ struct conn {
 
 	wslay_event_context_ptr ws;
 	size_t ws_read_budget;
+	bool recv_failed;         /* the last wslay_event_recv ended on EOF/error */
 	bool closing;             /* WebSocket close sent; waiting for the peer */
 	bool deflate;             /* permessage-deflate negotiated */
 
