@@ -21,7 +21,8 @@ long files_map_path(const char *path, size_t len, char *out, size_t outlen)
 	size_t o = 0;
 	const char *p, *end;
 
-	if (len == 0 || path[0] != '/')
+	/* A raw NUL would cut the name short where files_read uses it. */
+	if (len == 0 || path[0] != '/' || memchr(path, '\0', len))
 		return FILES_ERR_BAD_PATH;
 	n = http_url_decode(path, len, decoded, sizeof(decoded));
 	if (n < 0)
