@@ -48,6 +48,7 @@ const opt = {
   stormSeconds: 20,
   stormClients: 1000,
   stormWriters: 8,
+  stormIdleSeconds: 10,
   insertSeconds: 5,
   perf: null,
   durable: false,
@@ -71,6 +72,7 @@ for (let i = 0; i < argv.length; i++) {
     case '--storm-seconds': opt.stormSeconds = Number(v()); break;
     case '--storm-clients': opt.stormClients = size(v()); break;
     case '--storm-writers': opt.stormWriters = Number(v()); break;
+    case '--storm-idle-seconds': opt.stormIdleSeconds = Number(v()); break;
     case '--insert-seconds': opt.insertSeconds = Number(v()); break;
     case '--concurrency': opt.concurrency = Number(v()); break;
     case '--perf': opt.perf = path.resolve(v()); break;
@@ -91,6 +93,7 @@ if (opt.quick) {
   if (!argv.includes('--samples')) opt.samples = 3;
   if (!argv.includes('--storm-seconds')) opt.stormSeconds = 5;
   if (!argv.includes('--storm-clients')) opt.stormClients = 200;
+  if (!argv.includes('--storm-idle-seconds')) opt.stormIdleSeconds = 3;
   if (!argv.includes('--insert-seconds')) opt.insertSeconds = 2;
 }
 for (const s of opt.servers) if (!['pgpushd', 'node'].includes(s)) throw new Error(`unknown server ${s}`);
@@ -136,7 +139,15 @@ function procStatus(pid) {
     return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM') };
   } catch { return { rssKb: null, hwmKb: null }; }
 }
+/** CPU time of a process, all threads (schedstat: ns; /proc/<pid>/stat ticks as a fallback). */
 function cpuSeconds(pid) {
+  try {
+    let ns = 0;
+    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+      ns += Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+    }
+    return ns / 1e9;
+  } catch { /* no schedstat */ }
   try {
     const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
@@ -621,6 +632,32 @@ async function scenarioStorm() {
       await srv.stop();
     }
   }
+  // The same storm with no client connected: what ingesting notifications
+  // and recomputing cost the daemon, without any fan-out.
+  if (opt.stormIdleSeconds > 0) {
+    for (const kind of opt.servers) {
+      await cleanupRows();
+      const srv = await startServer(kind, {});
+      try {
+        await sleep(1000);
+        const h0 = await srv.health();
+        const cpu0 = srv.cpu();
+        const t0 = Date.now();
+        const bench = await pgbench(['-n', '-c', String(opt.stormWriters), '-j', '2', '-T', String(opt.stormIdleSeconds), '-f', script],
+          { timeoutMs: (opt.stormIdleSeconds + 60) * 1000 });
+        const wall = (Date.now() - t0) / 1000;
+        const cpu1 = srv.cpu();
+        const h1 = await srv.health();
+        const r = results.storm.find((x) => x.server === kind) || { server: kind };
+        if (!results.storm.includes(r)) results.storm.push(r);
+        r.idle = { seconds: opt.stormIdleSeconds, commits: bench.tx, tps: bench.tps, recomputes: h1.recomputes - h0.recomputes,
+          notifications: h1.notifications - h0.notifications, cpuSec: cpu1 - cpu0, cpuPctOfCore: Math.round((cpu1 - cpu0) / wall * 1000) / 10 };
+        log(`storm without clients: ${kind}: ${bench.tx} commits, ${r.idle.notifications} notifications, ${r.idle.recomputes} recomputes, CPU ${r.idle.cpuPctOfCore} % of a core`);
+      } finally {
+        await srv.stop();
+      }
+    }
+  }
   await cleanupRows();
 }
 
@@ -675,16 +712,17 @@ function table() {
   if (results.latency.length) {
     L.push('1. Commit-to-client latency, ms over all clients and commits (p50 / p99 / max); node ÷ pgpushd. First/last client: when the first and the last client had the snapshot, after the commit; fan-out: last minus first');
     L.push('');
-    L.push('| clients | snapshot | pgpushd p50 / p99 / max | node p50 / p99 / max | p99 ratio | pgpushd first / last client, fan-out (medians) | node first / last client, fan-out (medians) |');
-    L.push('|---:|---:|---|---|---:|---|---|');
+    L.push('| clients | snapshot | pgpushd p50 / p99 / max | node p50 / p99 / max | p99 ratio | pgpushd first / last client, fan-out (medians) | node first / last client, fan-out (medians) | server CPU per broadcast, ms: pgpushd / node |');
+    L.push('|---:|---:|---|---|---:|---|---|---|');
     const keys = [...new Set(results.latency.map((r) => `${r.bytes}|${r.clients}`))];
     for (const k of keys) {
       const [bytes, n] = k.split('|').map(Number);
       const a = results.latency.find((r) => r.server === 'pgpushd' && r.bytes === bytes && r.clients === n);
       const b = results.latency.find((r) => r.server === 'node' && r.bytes === bytes && r.clients === n);
+      const cpb = (r) => (r && r.versions ? fmt(r.cpuSec * 1000 / r.versions) : '–');
       const fl = (r) => (r ? `${fmt(r.summary.first_p50_ms)} / ${fmt(r.summary.last_p50_ms)}, ${fmt(r.summary.spread_p50_ms)}` : '–');
       const cell = (r) => (r ? `${fmt(r.summary.lat_p50_ms)} / ${fmt(r.summary.lat_p99_ms)} / ${fmt(r.summary.lat_max_ms)}${r.joined < r.clients ? ` (${r.joined} joined)` : ''}${r.timeouts ? ` (${r.timeouts} timeouts)` : ''}` : '–');
-      L.push(`| ${n} | ${kb((a || b).wireBytes || bytes)} | ${cell(a)} | ${cell(b)} | ${ratio(b && b.summary.lat_p99_ms, a && a.summary.lat_p99_ms)} | ${fl(a)} | ${fl(b)} |`);
+      L.push(`| ${n} | ${kb((a || b).wireBytes || bytes)} | ${cell(a)} | ${cell(b)} | ${ratio(b && b.summary.lat_p99_ms, a && a.summary.lat_p99_ms)} | ${fl(a)} | ${fl(b)} | ${cpb(a)} / ${cpb(b)} |`);
     }
     L.push('');
   }
@@ -724,6 +762,10 @@ function table() {
     row('snapshots delivered (versions; per client)', (r) => `${r.versionsDelivered}; ${r.updatesPerClient}`);
     row('server CPU during the storm (s; % of one core)', (r) => `${fmt(r.cpuSec, 2)}; ${fmt(r.cpuPctOfCore)} %`);
     row('query time mean (node) or median (pgpushd) / max / last (ms)', (r) => `${fmt(r.queryMsMean ?? r.queryMsMedian, 1)} / ${fmt(r.queryMsMax, 1)} / ${fmt(r.queryMsLast, 1)}`);
+    if ((a || b).idle) {
+      row(`same storm, no client connected (${(a || b).idle.seconds} s): commits / notifications / recomputes`, (r) => (r.idle ? `${r.idle.commits} / ${r.idle.notifications} / ${r.idle.recomputes}` : '–'));
+      row('same storm, no client connected: server CPU (% of one core)', (r) => (r.idle ? `${fmt(r.idle.cpuPctOfCore)} %` : '–'));
+    }
     row('last commit → every client has the final state (ms)', (r) => (r.finalOk ? fmt(r.finalAfterLastCommitMs) : `not reached (${r.finalHave}/${r.finalOf})`));
     L.push('');
   }
