@@ -236,6 +236,7 @@ int server_start(struct server *s, struct ev_loop *loop, const struct config *cf
 	s->engineio_path = opts->engineio_path;
 	s->cors_any = opts->cors_any;
 	s->lfd = -1;
+	session_hb_init(s);
 	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	s->tok = sio_tokener_new();
 	s->ping_frame = ws_frame(WS_OP_TEXT, "2", 1);
@@ -311,6 +312,7 @@ void server_free(struct server *s)
 	ev_io_stop(s->loop, &s->accept_w);
 	ev_timer_stop(s->loop, &s->accept_retry);
 	ev_prepare_stop(s->loop, &s->reaper);
+	session_hb_stop(s);
 }
 
 /* ---- routes ---------------------------------------------------------------- */

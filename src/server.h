@@ -38,6 +38,13 @@ struct server_options {
 	bool cors_any;              /* Access-Control-Allow-Origin: * */
 };
 
+/* Sessions waiting for the same kind of heartbeat deadline, oldest first. */
+struct hb_list {
+	struct server *srv;
+	struct session *head, *tail;
+	ev_timer timer;          /* fires at head's deadline */
+};
+
 struct server {
 	struct ev_loop *loop;
 	const struct config *cfg;
@@ -57,6 +64,7 @@ struct server {
 	struct conn *reap;       /* closed, freed before the loop blocks */
 	struct session *sessions[SERVER_SESSION_BUCKETS];
 	size_t nsessions;
+	struct hb_list hb_ping, hb_pong; /* next ping due; pong due */
 	struct session *flush_list;
 	struct session *session_reap;
 	struct json_tokener *tok;/* reused for every Socket.IO packet */

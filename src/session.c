@@ -15,7 +15,6 @@
 #define UPGRADE_TIMEOUT 10.0 /* s for a probe to complete (reference default) */
 #define NOOP_TICK 0.1        /* s between noops that release a pending GET */
 
-static void on_hb(struct ev_loop *loop, ev_timer *w, int revents);
 static void on_upgrade_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
 static const struct config *cfg_of(const struct session *s)
@@ -62,22 +61,75 @@ static void table_remove(struct session *s)
 
 /* ---- heartbeat ----------------------------------------------------------- */
 
-/* The heartbeat runs on a schedule of its own, not on when the timer
+/* The heartbeat runs on a schedule of its own, not on when a timer
  * happened to fire: a ping due at T times out at T + pingTimeout even when
- * the loop was late to send it. */
-static void arm_hb_at(struct session *s, ev_tstamp due)
+ * the loop was late to send it.
+ *
+ * Every session waits in one of two lists, "next ping due" and "pong due",
+ * ordered by deadline: all deadlines in a list are now plus the same
+ * duration, so appending keeps the order. One timer per list fires at its
+ * head. Arming, disarming and firing are O(1) whatever the number of
+ * clients (libev's "be smart about timeouts", method 4). */
+static void hb_list_arm(struct server *srv, struct hb_list *l)
 {
-	ev_tstamp now = ev_time();
+	ev_timer_stop(srv->loop, &l->timer);
+	if (l->head) {
+		ev_tstamp now = ev_time();
 
-	ev_timer_stop(s->srv->loop, &s->hb);
-	ev_timer_set(&s->hb, due > now ? due - now : 0, 0);
-	ev_timer_start(s->srv->loop, &s->hb);
+		ev_timer_set(&l->timer, l->head->hb_deadline > now ? l->head->hb_deadline - now : 0, 0);
+		ev_timer_start(srv->loop, &l->timer);
+	}
+}
+
+static void hb_unlink(struct session *s)
+{
+	struct hb_list *l = s->hb_list;
+	bool was_head;
+
+	if (!l)
+		return;
+	was_head = l->head == s;
+	if (s->hb_prev)
+		s->hb_prev->hb_next = s->hb_next;
+	else
+		l->head = s->hb_next;
+	if (s->hb_next)
+		s->hb_next->hb_prev = s->hb_prev;
+	else
+		l->tail = s->hb_prev;
+	s->hb_prev = s->hb_next = NULL;
+	s->hb_list = NULL;
+	if (was_head)
+		hb_list_arm(s->srv, l);
+}
+
+static void arm_hb_at(struct session *s, struct hb_list *l, ev_tstamp due)
+{
+	struct session *after;
+
+	hb_unlink(s);
 	s->hb_deadline = due;
+	s->hb_list = l;
+	/* Nearly always the tail; walk back only if the clock went back. */
+	for (after = l->tail; after && after->hb_deadline > due; after = after->hb_prev)
+		;
+	s->hb_prev = after;
+	s->hb_next = after ? after->hb_next : l->head;
+	if (s->hb_next)
+		s->hb_next->hb_prev = s;
+	else
+		l->tail = s;
+	if (after)
+		after->hb_next = s;
+	else
+		l->head = s;
+	if (l->head == s)
+		hb_list_arm(s->srv, l);
 }
 
 static void arm_hb(struct session *s, uint64_t ms)
 {
-	arm_hb_at(s, ev_time() + ms / 1000.0);
+	arm_hb_at(s, &s->srv->hb_ping, ev_time() + ms / 1000.0);
 }
 
 /* Checks the heartbeat with the real clock, not the loop's cached one: a
@@ -92,10 +144,8 @@ static bool pong_overdue(struct session *s)
 	return now >= s->hb_deadline + cfg_of(s)->ping_timeout / 1000.0;
 }
 
-static void on_hb(struct ev_loop *loop, ev_timer *w, int revents)
+static void hb_due(struct session *s)
 {
-	struct session *s = w->data;
-
 	if (s->awaiting_pong) {
 		log_info("ping timeout sid=%s", s->sid);
 		session_close(s, "ping timeout");
@@ -107,7 +157,41 @@ static void on_hb(struct ev_loop *loop, ev_timer *w, int revents)
 	else
 		session_send_text(s, "2", 1);
 	if (!s->closed)
-		arm_hb_at(s, s->hb_deadline + cfg_of(s)->ping_timeout / 1000.0);
+		arm_hb_at(s, &s->srv->hb_pong, s->hb_deadline + cfg_of(s)->ping_timeout / 1000.0);
+}
+
+/* A list's timer: every session whose deadline has come, oldest first. */
+static void on_hb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct hb_list *l = w->data;
+	struct server *srv = l->srv;
+	ev_tstamp now = ev_time();
+
+	while (l->head && l->head->hb_deadline <= now) {
+		struct session *s = l->head;
+
+		hb_unlink(s);
+		hb_due(s);
+	}
+	hb_list_arm(srv, l);
+}
+
+void session_hb_init(struct server *srv)
+{
+	struct hb_list *lists[] = { &srv->hb_ping, &srv->hb_pong };
+
+	for (size_t i = 0; i < 2; i++) {
+		memset(lists[i], 0, sizeof(*lists[i]));
+		lists[i]->srv = srv;
+		ev_timer_init(&lists[i]->timer, on_hb, 0, 0);
+		lists[i]->timer.data = lists[i];
+	}
+}
+
+void session_hb_stop(struct server *srv)
+{
+	ev_timer_stop(srv->loop, &srv->hb_ping.timer);
+	ev_timer_stop(srv->loop, &srv->hb_pong.timer);
 }
 
 /* ---- sending --------------------------------------------------------------- */
@@ -507,9 +591,8 @@ static struct session *session_new(struct server *srv, enum session_kind kind, b
 	s->kind = kind;
 	s->opened = ev_now(srv->loop);
 	s->polling = polling;
-	ev_timer_init(&s->hb, on_hb, 0, 0);
 	ev_timer_init(&s->upgrade_timer, on_upgrade_timer, NOOP_TICK, NOOP_TICK);
-	s->hb.data = s->upgrade_timer.data = s;
+	s->upgrade_timer.data = s;
 	ev_timer_init(&s->ctimer, on_connect_timer, srv->cfg->connect_timeout / 1000.0, 0);
 	s->ctimer.data = s;
 	if (kind == SESSION_SOCKETIO)
@@ -536,7 +619,7 @@ void session_close_code(struct session *s, uint16_t code, const char *reason)
 	s->closed = true;
 	log_info("client disconnected peer=%s sid=%s transport=%s after=%.1fs reason=%s", s->peer,
 		 s->sid, s->polling ? "polling" : "websocket", ev_now(loop) - s->opened, reason);
-	ev_timer_stop(loop, &s->hb);
+	hb_unlink(s);
 	ev_timer_stop(loop, &s->upgrade_timer);
 	ev_timer_stop(loop, &s->ctimer);
 	table_remove(s);

@@ -56,8 +56,9 @@ struct session {
 	size_t out_bytes;
 	bool closed;
 
-	ev_timer hb;             /* ping interval, then pong timeout */
-	ev_tstamp hb_deadline;
+	struct hb_list *hb_list; /* the heartbeat list it waits in */
+	struct session *hb_prev, *hb_next;
+	ev_tstamp hb_deadline;   /* next ping due, or pong due */
 	bool awaiting_pong;
 	ev_timer upgrade_timer;  /* upgrade timeout; 100 ms noop ticks */
 	ev_tstamp upgrade_deadline;
@@ -119,6 +120,10 @@ void session_conn_gone(struct session *s, struct conn *c);
 /* Called by conn for each complete WebSocket message of s. */
 void session_ws_message(struct session *s, struct conn *c, bool binary,
 			const uint8_t *data, size_t len);
+
+/* Server hooks: the heartbeat lists' timers. */
+void session_hb_init(struct server *srv);
+void session_hb_stop(struct server *srv);
 
 /* Server hooks: write the polling responses queued this iteration; free. */
 void session_flush(struct session *s);
