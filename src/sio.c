@@ -3,6 +3,7 @@
 #include "sio.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <string.h>
 
 #define SIO_JSON_DEPTH 32
@@ -35,13 +36,163 @@ struct json_tokener *sio_tokener_new(void)
 	return tok;
 }
 
+/* RFC 8259 grammar, as JSON.parse applies it: json-c, even strict, lets
+ * NaN, Infinity, "1." and raw control characters in strings through, and a
+ * JavaScript client could not parse them back. Depth is json-c's to limit. */
+static bool strict_value(const char *s, size_t len, size_t *i, int depth);
+
+static void skip_ws(const char *s, size_t len, size_t *i)
+{
+	while (*i < len && (s[*i] == ' ' || s[*i] == '\t' || s[*i] == '\n' || s[*i] == '\r'))
+		(*i)++;
+}
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool strict_string(const char *s, size_t len, size_t *i)
+{
+	for ((*i)++; *i < len; (*i)++) {
+		unsigned char c = (unsigned char)s[*i];
+
+		if (c == '"') {
+			(*i)++;
+			return true;
+		}
+		if (c < 0x20)
+			return false;
+		if (c == '\\') {
+			if (++(*i) >= len)
+				return false;
+			c = (unsigned char)s[*i];
+			if (c == 'u') {
+				for (int k = 0; k < 4; k++) {
+					if (++(*i) >= len || !isxdigit((unsigned char)s[*i]))
+						return false;
+				}
+			} else if (!strchr("\"\\/bfnrt", c) || !c) {
+				return false;
+			}
+		}
+	}
+	return false;
+}
+
+static bool strict_number(const char *s, size_t len, size_t *i)
+{
+	if (*i < len && s[*i] == '-')
+		(*i)++;
+	if (*i >= len || !is_digit(s[*i]))
+		return false;
+	if (s[*i] == '0')
+		(*i)++;
+	else
+		while (*i < len && is_digit(s[*i]))
+			(*i)++;
+	if (*i < len && s[*i] == '.') {
+		(*i)++;
+		if (*i >= len || !is_digit(s[*i]))
+			return false;
+		while (*i < len && is_digit(s[*i]))
+			(*i)++;
+	}
+	if (*i < len && (s[*i] == 'e' || s[*i] == 'E')) {
+		(*i)++;
+		if (*i < len && (s[*i] == '+' || s[*i] == '-'))
+			(*i)++;
+		if (*i >= len || !is_digit(s[*i]))
+			return false;
+		while (*i < len && is_digit(s[*i]))
+			(*i)++;
+	}
+	return true;
+}
+
+static bool strict_literal(const char *s, size_t len, size_t *i, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if (len - *i < n || memcmp(s + *i, lit, n) != 0)
+		return false;
+	*i += n;
+	return true;
+}
+
+static bool strict_container(const char *s, size_t len, size_t *i, char close, bool object,
+			     int depth)
+{
+	if (depth >= SIO_JSON_DEPTH)
+		return false; /* recursion is bounded before json-c sees it */
+	(*i)++;
+	skip_ws(s, len, i);
+	if (*i < len && s[*i] == close) {
+		(*i)++;
+		return true;
+	}
+	for (;;) {
+		if (object) {
+			if (*i >= len || s[*i] != '"' || !strict_string(s, len, i))
+				return false;
+			skip_ws(s, len, i);
+			if (*i >= len || s[*i] != ':')
+				return false;
+			(*i)++;
+		}
+		if (!strict_value(s, len, i, depth + 1))
+			return false;
+		skip_ws(s, len, i);
+		if (*i < len && s[*i] == ',') {
+			(*i)++;
+			skip_ws(s, len, i);
+			continue;
+		}
+		if (*i < len && s[*i] == close) {
+			(*i)++;
+			return true;
+		}
+		return false;
+	}
+}
+
+static bool strict_value(const char *s, size_t len, size_t *i, int depth)
+{
+	skip_ws(s, len, i);
+	if (*i >= len)
+		return false;
+	switch (s[*i]) {
+	case '{': return strict_container(s, len, i, '}', true, depth);
+	case '[': return strict_container(s, len, i, ']', false, depth);
+	case '"': return strict_string(s, len, i);
+	case 't': return strict_literal(s, len, i, "true");
+	case 'f': return strict_literal(s, len, i, "false");
+	case 'n': return strict_literal(s, len, i, "null");
+	default: return strict_number(s, len, i);
+	}
+}
+
+bool sio_json_strict(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	if (!strict_value(s, len, &i, 0))
+		return false;
+	skip_ws(s, len, &i);
+	return i == len;
+}
+
 static int parse_json(const char *s, size_t len, struct json_tokener *tok, json_object **out)
 {
 	json_object *obj;
 
-	if (len > INT32_MAX - 1)
+	if (len > INT32_MAX - 1 || !sio_json_strict(s, len))
 		return SIO_ERR_JSON;
 	json_tokener_reset(tok);
+	/* json-c 0.16's reset keeps half a surrogate pair from the previous
+	 * input: one client's packet must never change how the next decodes. */
+	tok->ucs_char = 0;
+	tok->high_surrogate = 0;
 	obj = json_tokener_parse_ex(tok, s, (int)len);
 	if (json_tokener_get_error(tok) == json_tokener_continue) {
 		/* A bare number needs a terminator to be complete. */
@@ -143,6 +294,8 @@ int sio_decode(const char *s, size_t len, struct sio_packet *p, struct json_toke
 		rc = parse_json(s + i, len - i, tok, &p->data);
 		if (rc < 0)
 			return rc;
+		if (!p->data)
+			return SIO_ERR_PAYLOAD; /* "null": no packet type takes it */
 	}
 	rc = check_payload(p);
 	if (rc < 0) {

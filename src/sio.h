@@ -71,4 +71,9 @@ bool sio_is_main_nsp(const char *nsp, size_t len);
 
 const char *sio_error_message(int err);
 
+/* True when s[0..len) is one JSON value by RFC 8259's grammar (what
+ * JSON.parse accepts): no NaN or Infinity, no raw control characters in
+ * strings, no "1." or leading zeros. Exposed for tests. */
+bool sio_json_strict(const char *s, size_t len);
+
 #endif

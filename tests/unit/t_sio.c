@@ -53,6 +53,17 @@ static const struct {
 	{ "51[\"x\"]", SIO_ERR_ATTACHMENTS, 0, NULL, 0, 0, NULL },
 	{ "299999999999999999999[\"x\"]", SIO_ERR_ID, 0, NULL, 0, 0, NULL },
 	{ "2[\"x\",]", SIO_ERR_JSON, 0, NULL, 0, 0, NULL },
+	{ "2[\"a\",NaN]", SIO_ERR_JSON, 0, NULL, 0, 0, NULL },
+	{ "2[\"a\",Infinity]", SIO_ERR_JSON, 0, NULL, 0, 0, NULL },
+	{ "2[\"a\",-Infinity]", SIO_ERR_JSON, 0, NULL, 0, 0, NULL },
+	{ "2[\"a\",1.]", SIO_ERR_JSON, 0, NULL, 0, 0, NULL },
+	{ "2[\"a\",01]", SIO_ERR_JSON, 0, NULL, 0, 0, NULL },
+	{ "2[\"a\tb\"]", SIO_ERR_JSON, 0, NULL, 0, 0, NULL },
+	{ "2[\"a\\x\"]", SIO_ERR_JSON, 0, NULL, 0, 0, NULL },
+	{ "0{'a':1}", SIO_ERR_JSON, 0, NULL, 0, 0, NULL },
+	{ "0null ", SIO_ERR_PAYLOAD, 0, NULL, 0, 0, NULL },
+	{ "1 null\n", SIO_ERR_PAYLOAD, 0, NULL, 0, 0, NULL },
+	{ "2[\"a\",-1.5e+3,true,false,null,\"\\u00e9\\n\"]", 0, SIO_EVENT, "/", -1, 0, "a" },
 	{ "2[\"x\"] trailing", SIO_ERR_JSON, 0, NULL, 0, 0, NULL },
 	{ "2[\"x\"", SIO_ERR_JSON, 0, NULL, 0, 0, NULL },
 	{ "2[\"\xff\"]", SIO_ERR_JSON, 0, NULL, 0, 0, NULL },
@@ -89,6 +100,28 @@ int main(void)
 	ok(sio_is_reserved_event("removeListener", 14), "removeListener is reserved");
 	ok(!sio_is_reserved_event("dashboardDataUpdate", 19), "our events are not reserved");
 	ok(sio_is_main_nsp("/", 1) && !sio_is_main_nsp("/a", 2), "main namespace");
+	{
+		/* Half a surrogate pair must not leak into the next packet. */
+		struct sio_packet p;
+		static const char bad[] = "2[\"\\ud83d\\uzz\"]";
+		static const char next[] = "2[\"\\ude00\"]";
+
+		ok(sio_decode(bad, sizeof(bad) - 1, &p, tok) < 0, "broken surrogate pair refused");
+		if (ok(sio_decode(next, sizeof(next) - 1, &p, tok) == 0, "next packet decodes")) {
+			ok(p.event_len != 4, "a lone low surrogate is not completed by the previous packet (%zu bytes)",
+			   p.event_len);
+			sio_packet_clear(&p);
+		}
+	}
+	{
+		/* Deep nesting is refused without deep recursion. */
+		static char deep[1 << 20];
+		struct sio_packet p;
+
+		deep[0] = '2';
+		memset(deep + 1, '[', sizeof(deep) - 1);
+		is_int(sio_decode(deep, sizeof(deep), &p, tok), SIO_ERR_JSON, "1 MB of '[' refused");
+	}
 	json_tokener_free(tok);
 	return done_testing();
 }
