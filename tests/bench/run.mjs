@@ -2,27 +2,37 @@
 // The benchmark suite of issue 4: pgpushd against the Node.js reference
 // (tests/bench/reference-server.mjs), same machine, same run, same database.
 //
-//   tests/bench/run [--quick] [--scenarios LIST] [--sizes LIST] [--clients LIST]
-//                   [--samples N] [--servers pgpushd,node] [--out FILE]
-//                   [--storm-seconds S] [--storm-clients N] [--perf DIR]
+//   tests/bench/run [--quick] [--scenarios LIST] [--servers pgpushd,node]
+//       [--sizes 1k,10k,50k] [--clients 1,100,1000,10000] [--samples 10]
+//       [--mem-clients 1000,10000] [--concurrency 100] [--storm-seconds 20]
+//       [--storm-clients 1000] [--storm-writers 8] [--storm-idle-seconds 10]
+//       [--insert-seconds 5] [--perf DIR] [--durable] [--out FILE]
+//       [--max-minutes 90]
 //
-// Scenarios (--scenarios, comma-separated; default all):
-//   query      time of SELECT pgpush.dashboard() on the demo data (median of 20)
-//   latency    commit-to-client latency, p50/p99/max over all clients, for each
-//              --clients count and --sizes snapshot size (padded documents)
-//   memory     RSS per idle connection (VmRSS delta) at --mem-clients counts;
-//              the same connects give the Socket.IO handshake rate
-//   bytes      bytes on the wire per snapshot, raw and with permessage-deflate
-//   storm      pgbench inserting sales for --storm-seconds with --storm-clients
-//              connected: notifications, recomputes, daemon CPU, time from the
-//              last commit to every client having the final state
-//   insert     pgbench INSERT throughput with and without the doorbell trigger
+// Scenarios (--scenarios, comma-separated; default all, in this order):
+//   query    time of SELECT pgpush.dashboard() on the demo data (median of 20)
+//   latency  commit-to-client latency, p50/p99/max over all clients, for each
+//            --clients count and --sizes snapshot size (padded documents);
+//            with --perf DIR, extra broadcasts to the most clients at the
+//            second size run under `perf record` (not counted in the table)
+//   memory   RSS per idle connection (VmRSS delta) at --mem-clients; the same
+//            connects give the Socket.IO handshake rate (--concurrency in flight)
+//   bytes    bytes on the wire per snapshot, raw and with permessage-deflate
+//   storm    pgbench inserting sales for --storm-seconds with --storm-clients
+//            connected: notifications, recomputes, server CPU, time from the
+//            last commit to every client having the final state; then the
+//            same storm with no client (--storm-idle-seconds, 0 = skip)
+//   insert   pgbench INSERT throughput with and without the doorbell trigger
+// --quick: a 1-2 minute smoke run of every scenario (smaller counts).
+// --durable: PostgreSQL with fsync and synchronous_commit on (default: off,
+// like the integration tests).
 //
 // Everything runs on loopback, against a private throwaway PostgreSQL cluster
 // (tests/lib/pgcluster.mjs) loaded with sql/schema.sql, install.sql and
-// demo-data.sql, every wait is bounded, and all processes are stopped at the
+// demo-data.sql; every wait is bounded, and every process is stopped at the
 // end (or on Ctrl-C). Results: a table on stdout, every raw number in --out
-// (JSON, default bench-results.json in a temporary directory).
+// (JSON; default bench-results.json in a temporary directory).
+// Environment: PGPUSHD, LOADGEN (binaries to use), PGPUSHD_COMMIT (recorded).
 
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -79,7 +89,7 @@ for (let i = 0; i < argv.length; i++) {
     case '--durable': opt.durable = true; break;
     case '--max-minutes': opt.maxMinutes = Number(v()); break;
     case '-h': case '--help':
-      console.log(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 26).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+      console.log(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1).filter((l, i, a) => a.slice(0, i + 1).every((x) => x.startsWith('//'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
       process.exit(0);
       break;
     default: throw new Error(`unknown option ${a} (try --help)`);
