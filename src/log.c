@@ -7,13 +7,14 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Lines per second before the rest are counted instead of printed. */
+/* Lines per second, per level, before the rest are counted instead of
+ * printed: a flood of debug lines never hides a warning. */
 #define LOG_BUDGET_PER_SEC 200
 
 static enum log_level min_level = LOG_INFO;
 static int64_t window_sec;
-static unsigned window_lines;
-static unsigned long suppressed;
+static unsigned window_lines[LOG_ERROR + 1];
+static unsigned long suppressed[LOG_ERROR + 1];
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
@@ -53,16 +54,18 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		return;
 	if (now / 1000 != window_sec) {
 		window_sec = now / 1000;
-		window_lines = 0;
-		if (suppressed) {
-			util_iso_time(now, stamp);
-			fprintf(stderr, "%s warn log: %lu lines suppressed (over %d lines/s)\n",
-				stamp, suppressed, LOG_BUDGET_PER_SEC);
-			suppressed = 0;
+		for (int l = LOG_DEBUG; l <= LOG_ERROR; l++) {
+			window_lines[l] = 0;
+			if (suppressed[l]) {
+				util_iso_time(now, stamp);
+				fprintf(stderr, "%s warn log: %lu %s lines suppressed (over %d lines/s)\n",
+					stamp, suppressed[l], level_names[l], LOG_BUDGET_PER_SEC);
+				suppressed[l] = 0;
+			}
 		}
 	}
-	if (++window_lines > LOG_BUDGET_PER_SEC) {
-		suppressed++;
+	if (++window_lines[level] > LOG_BUDGET_PER_SEC) {
+		suppressed[level]++;
 		return;
 	}
 	va_start(ap, fmt);

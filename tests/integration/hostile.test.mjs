@@ -33,6 +33,9 @@ import {
   closeClients, summarize, sleep, now, WebSocket,
 } from '../lib/daemon.mjs';
 
+// The sanitizer pass of ./quickstart test runs this file against an ASan build.
+const SANITIZED = !!process.env.ASAN_OPTIONS;
+
 // ------------------------------------------------------------- limits ------
 
 const REQUEST_TIMEOUT = 1000;
@@ -651,7 +654,9 @@ test('a client that stops reading while 1 MB snapshots are pushed is dropped; th
   assert.ok(drop, `the daemon dropped the client that stopped reading\n${daemon.logTail(20)}`);
   assert.ok(tDrop <= PING_INTERVAL + PING_TIMEOUT + 2000, `dropped in time (${Math.round(tDrop)} ms)`);
   assert.ok(Math.max(...lat) < ON_TIME_MS, 'the good client stayed on time');
-  assert.ok(peak - rss0 < 32 * 1024, `the daemon's memory stayed bounded (+${mb(peak - rss0)} MB)`);
+  // Under AddressSanitizer freed memory sits in quarantine and RSS says
+  // nothing about leaks (LeakSanitizer does): the bound is for real builds.
+  if (!SANITIZED) assert.ok(peak - rss0 < 32 * 1024, `the daemon's memory stayed bounded (+${mb(peak - rss0)} MB)`);
 });
 
 test('1,000 WebSocket connect/disconnect cycles (handshake, 40, close) in a few seconds', { timeout: 60000 }, async () => {
@@ -827,7 +832,15 @@ test('polling sessions abandoned mid-way are reaped; a stalled POST body gets 40
   console.log(`polling (c) POST body stalled at 32 of 100 bytes: "${r.head()}" at ${r.tData} ms, closed at ${r.tEnd} ms; ` +
     `good client ${lat} ms`);
   assert.ok(goneA && goneA.ms <= PING_INTERVAL + PING_TIMEOUT + 1500, 'an abandoned polling session is closed by the ping timeout');
-  assert.ok(goneB && goneB.ms <= PING_INTERVAL + PING_TIMEOUT + 1500, 'a session whose held GET vanished is closed by the ping timeout');
+  // The daemon caps its log at 200 lines a second per level; when lines were
+  // suppressed the disconnect line may be among them: then the session must
+  // at least be gone.
+  if (!goneB && daemon.logs.slice(mark).some((l) => /lines suppressed/.test(l))) {
+    console.log('polling (b): its disconnect line fell under the log rate limit; checking that the session is gone instead');
+    assert.equal(laterB.status, 400, 'the vanished session is gone');
+  } else {
+    assert.ok(goneB && goneB.ms <= PING_INTERVAL + PING_TIMEOUT + 1500, 'a session whose held GET vanished is closed by the ping timeout');
+  }
   assert.equal(laterA.status, 400);
   assert.deepEqual(JSON.parse(laterA.body), { code: 1, message: 'Session ID unknown' });
   assert.equal(laterB.status, 400);
@@ -894,7 +907,7 @@ test('after the battery: RSS near the start, no descriptor leak, the good client
   console.log(`daemon RSS: before ${mb(baseline.rss)} MB, after ${mb(rss)} MB (${rss >= baseline.rss ? '+' : ''}${mb(rss - baseline.rss)} MB); ` +
     `open fds: before ${baseline.fds}, after ${fds} (settled ${(now() - t0).toFixed(0)} ms after the battery); ` +
     `last sale ${last} ms; sanitizer reports: ${daemon.sanitizerReport().length}`);
-  assert.ok(rss <= baseline.rss + 20 * 1024, `RSS back near the start: +${mb(rss - baseline.rss)} MB`);
+  if (!SANITIZED) assert.ok(rss <= baseline.rss + 20 * 1024, `RSS back near the start: +${mb(rss - baseline.rss)} MB`);
   assert.ok(Math.abs(fds - baseline.fds) <= 5, `no descriptor leak: ${baseline.fds} -> ${fds}`);
   assert.deepEqual(missing, [], 'the good client saw every sale');
   assert.deepEqual(notIncreasing, [], 'versions strictly increase');
