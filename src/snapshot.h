@@ -50,6 +50,11 @@ static inline struct snapshot *snapshot_ref(struct snapshot *s)
 /* snapshot_unref(NULL) is a no-op. */
 void snapshot_unref(struct snapshot *s);
 
+/* Copies valid JSON text to out (room for len bytes) without the
+ * whitespace between tokens; strings are copied as they are. Returns the
+ * new length. */
+size_t snapshot_compact_json(const char *in, size_t len, char *out);
+
 /* Builds the frame of 42["<event>",<json>] (json must be valid JSON). */
 struct buf *snapshot_event_frame(const char *event, const char *json, size_t json_len);
 

@@ -13,8 +13,8 @@ int main(void)
 	char reason[64];
 
 	is_int(snapshot_new(doc, strlen(doc), 42, 0, "notify:sales", &s), 0, "snapshot built");
-	is_str(s->doc, "{\"version\":42,\"generatedAt\":\"1970-01-01T00:00:00.000Z\",\"reason\":\"notify:sales\",\"summary\" : {\"salesToday\" : 3}}",
-	       "keys spliced in front, the DBA's text kept byte for byte");
+	is_str(s->doc, "{\"version\":42,\"generatedAt\":\"1970-01-01T00:00:00.000Z\",\"reason\":\"notify:sales\",\"summary\":{\"salesToday\":3}}",
+	       "keys spliced in front, the DBA's tokens kept, whitespace between them dropped");
 	{
 		const char *want_payload = "42[\"dashboardDataUpdate\",";
 		size_t plen = s->frame->len - 4; /* 16-bit length header */
@@ -34,6 +34,15 @@ int main(void)
 	is_int(snapshot_new("  {\"a\":1}\n", 10, 1, 0, "a\"b", &s), 0, "whitespace around the object");
 	ok(strstr(s->doc, "\"reason\":\"a\\\"b\"") != NULL, "reason is escaped: %s", s->doc);
 	snapshot_unref(s);
+
+	{
+		static const char in[] = "{ \"a b\" : [ 1 , 2.50 ] ,\n\t\"q\\\" x\" : \"  keep  \\\\\" }";
+		char out[sizeof(in)];
+		size_t n = snapshot_compact_json(in, sizeof(in) - 1, out);
+
+		is_mem(out, n, "{\"a b\":[1,2.50],\"q\\\" x\":\"  keep  \\\\\"}",
+		       "whitespace inside strings and escaped quotes survive compaction");
+	}
 
 	is_int(snapshot_new("[1,2]", 5, 1, 0, "x", &s), SNAPSHOT_ERR_NOT_OBJECT, "array refused");
 	is_int(snapshot_new("{\"a\":", 5, 1, 0, "x", &s), SNAPSHOT_ERR_NOT_JSON, "truncated JSON refused");
