@@ -59,7 +59,9 @@ void conn_free(struct conn *c)
 	if (!c)
 		return;
 	for (unsigned i = 0; i < c->outq_len; i++)
-		buf_unref(c->outq[(c->outq_head + i) % CONN_OUTQ_MAX].b);
+		buf_unref(c->outq[(c->outq_head + i) % c->outq_cap].b);
+	free(c->outq);
+	free(c->cors);
 	if (c->ws)
 		wslay_event_context_free(c->ws);
 	free(c->in);
@@ -96,7 +98,7 @@ void conn_close(struct conn *c, const char *why)
 
 static struct conn_out *outq_at(struct conn *c, unsigned i)
 {
-	return &c->outq[(c->outq_head + i) % CONN_OUTQ_MAX];
+	return &c->outq[(c->outq_head + i) % c->outq_cap];
 }
 
 static void outq_remove(struct conn *c, unsigned i)
@@ -108,6 +110,24 @@ static void outq_remove(struct conn *c, unsigned i)
 	for (; i + 1 < c->outq_len; i++)
 		*outq_at(c, i) = *outq_at(c, i + 1);
 	c->outq_len--;
+}
+
+/* The queue starts small and doubles up to CONN_OUTQ_MAX: an idle client
+ * costs a few entries, not the cap. */
+static int outq_grow(struct conn *c)
+{
+	unsigned cap = c->outq_cap ? c->outq_cap * 2 : CONN_OUTQ_INITIAL;
+	struct conn_out *q = malloc(cap * sizeof(*q));
+
+	if (!q)
+		return -1;
+	for (unsigned i = 0; i < c->outq_len; i++)
+		q[i] = *outq_at(c, i);
+	free(c->outq);
+	c->outq = q;
+	c->outq_cap = cap;
+	c->outq_head = 0;
+	return 0;
 }
 
 /* Returns 0, or -1 when the client is over its caps (and was closed). */
@@ -131,6 +151,10 @@ static int outq_push(struct conn *c, struct buf *b, bool snapshot)
 		log_warn("client not reading, dropped peer=%s pending=%zu bytes", c->peer,
 			 c->out_bytes);
 		conn_close(c, "output overflow");
+		return -1;
+	}
+	if (c->outq_len == c->outq_cap && outq_grow(c) < 0) {
+		conn_close(c, "out of memory");
 		return -1;
 	}
 	e = outq_at(c, c->outq_len++);
@@ -179,7 +203,7 @@ static void flush(struct conn *c)
 			}
 			w -= (ssize_t)left;
 			buf_unref(e->b);
-			c->outq_head = (c->outq_head + 1) % CONN_OUTQ_MAX;
+			c->outq_head = (c->outq_head + 1) % c->outq_cap;
 			c->outq_len--;
 		}
 	}
@@ -220,7 +244,7 @@ void conn_respond(struct conn *c, int status, const char *extra_headers,
 		     "%s%s"
 		     "\r\n",
 		     status, http_reason(status), content_type, body_len,
-		     extra_headers ? extra_headers : "", c->cors);
+		     extra_headers ? extra_headers : "", c->cors ? c->cors : "");
 	if (n < 0 || (size_t)n >= sizeof(head)) {
 		conn_close(c, "response too large");
 		return;

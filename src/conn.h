@@ -40,7 +40,8 @@ enum conn_frame_kind {
 	CONN_FRAME_SNAPSHOT, /* a snapshot: a newer one replaces it while unsent */
 };
 
-#define CONN_OUTQ_MAX 64 /* entries; beyond it the client is not reading */
+#define CONN_OUTQ_MAX 64     /* entries; beyond it the client is not reading */
+#define CONN_OUTQ_INITIAL 4  /* entries allocated at first */
 
 struct conn_out {
 	struct buf *b;
@@ -66,11 +67,11 @@ struct conn {
 	bool head_only;           /* a HEAD request: no body in the response */
 	char *body;
 	size_t body_len, body_need;
-	char cors[320];           /* CORS headers for this request's responses */
+	char *cors;               /* CORS headers for this request's responses, or NULL */
 	bool origin_refused;
 
-	struct conn_out outq[CONN_OUTQ_MAX];
-	unsigned outq_head, outq_len;
+	struct conn_out *outq;    /* a ring of outq_cap entries, grown on demand */
+	unsigned outq_head, outq_len, outq_cap;
 	size_t out_bytes;
 
 	wslay_event_context_ptr ws;

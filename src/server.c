@@ -371,7 +371,8 @@ static void check_origin(struct server *s, struct conn *c, const struct http_req
 {
 	const struct http_header *origin = http_find_header(req, "Origin");
 
-	c->cors[0] = '\0';
+	free(c->cors);
+	c->cors = NULL;
 	if (!origin)
 		return;
 	if (!config_origin_allowed(s->cfg, origin->value, origin->value_len)) {
@@ -380,13 +381,17 @@ static void check_origin(struct server *s, struct conn *c, const struct http_req
 		c->origin_refused = true;
 		return;
 	}
-	if (s->cors_any || !s->cfg->allowed_origin)
-		snprintf(c->cors, sizeof(c->cors), "Access-Control-Allow-Origin: *\r\n");
-	else if (origin->value_len < 200)
-		snprintf(c->cors, sizeof(c->cors),
+	if (s->cors_any || !s->cfg->allowed_origin) {
+		c->cors = strdup("Access-Control-Allow-Origin: *\r\n");
+	} else if (origin->value_len < 200) {
+		char buf[320];
+
+		snprintf(buf, sizeof(buf),
 			 "Access-Control-Allow-Origin: %.*s\r\n"
 			 "Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n",
 			 (int)origin->value_len, origin->value);
+		c->cors = strdup(buf);
+	}
 }
 
 static void preflight(struct server *s, struct conn *c, const struct http_request *req)

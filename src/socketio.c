@@ -82,6 +82,9 @@ int socketio_emit_with_ack(struct session *s, const char *nsp, size_t nsp_len,
 
 	if (s->sio.n_acks == SOCKETIO_MAX_PENDING_ACKS)
 		return -1;
+	if (!s->sio.acks &&
+	    !(s->sio.acks = malloc(SOCKETIO_MAX_PENDING_ACKS * sizeof(*s->sio.acks))))
+		return -1;
 	id = s->sio.next_ack_id++;
 	s->sio.acks[s->sio.n_acks++] = (struct socketio_pending_ack){ id, cb, ud };
 	send_packet(s, SIO_EVENT, nsp, nsp_len, true, id, array_parts, nparts, att, n);
@@ -139,6 +142,9 @@ void socketio_on_close(struct session *s)
 {
 	while (s->sio.n_nsp)
 		leave(s, s->sio.n_nsp - 1);
+	free(s->sio.acks);
+	s->sio.acks = NULL;
+	s->sio.n_acks = 0;
 	free(s->sio.pending);
 	s->sio.pending = NULL;
 	for (unsigned i = 0; i < s->sio.att_have; i++)

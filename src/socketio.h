@@ -67,7 +67,7 @@ struct socketio_pending_ack {
 struct socketio_state {
 	uint64_t next_ack_id;
 	unsigned n_acks;
-	struct socketio_pending_ack acks[SOCKETIO_MAX_PENDING_ACKS];
+	struct socketio_pending_ack *acks; /* allocated at the first ack asked */
 	unsigned n_nsp;
 	char *nsp[SOCKETIO_MAX_NSP];
 	bool ever_joined;
