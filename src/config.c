@@ -56,6 +56,8 @@ static const struct option_def options[] = {
 	  "concurrent connections (capped by the descriptor limit); beyond it new ones get 503" },
 	{ "max-header-bytes", "PGPUSH_MAX_HEADER_BYTES", OPT_U64, OFF(max_header_bytes), "8192", 256, 1048576,
 	  "largest HTTP request head (request line and headers), bytes" },
+	{ "max-headers", "PGPUSH_MAX_HEADERS", OPT_U64, OFF(max_headers), "64", 1, 64,
+	  "header lines in an HTTP request (431 beyond)" },
 	{ "request-timeout", "PGPUSH_REQUEST_TIMEOUT", OPT_U64, OFF(request_timeout), "10000", 10, 3600000,
 	  "ms a client has to send a complete HTTP request head" },
 	{ "max-pending-bytes", "PGPUSH_MAX_PENDING_BYTES", OPT_U64, OFF(max_pending_bytes), "8388608", 4096, 1073741824,

@@ -740,6 +740,11 @@ static void read_http(struct conn *c)
 				     "HTTP Version Not Supported\n", 27);
 			return;
 		default:
+			if (req.num_headers > cfg_of(c)->max_headers) {
+				conn_respond(c, 431, NULL, "text/plain; charset=utf-8",
+					     "Request Header Fields Too Large\n", 32);
+				return;
+			}
 			start_body(c, &req, (size_t)rc);
 			return;
 		}

@@ -43,6 +43,7 @@ int main(void)
 	ok(cfg.db == NULL, "no database: libpq's PG* variables");
 	is_int(cfg.ping_interval, 25000, "default ping interval");
 	is_int(cfg.max_payload, 1000000, "default max payload");
+	is_int(cfg.max_headers, 64, "default max headers");
 	config_free(&cfg);
 
 	is_int(run(&cfg, fake_env, err, NULL, NULL, NULL), CONFIG_OK, "environment");
@@ -75,6 +76,8 @@ int main(void)
 	ok(strstr(err, "--refresh-interval") && strstr(err, "soon"), "error names option and value: %s", err);
 	config_free(&cfg);
 	is_int(run(&cfg, NULL, err, "--max-clients", "0", NULL), CONFIG_ERROR, "below the minimum");
+	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, "--max-headers", "65", NULL), CONFIG_ERROR, "more headers than the parser holds");
 	config_free(&cfg);
 	is_int(run(&cfg, NULL, err, "--ping-interval", "12x", NULL), CONFIG_ERROR, "not a number");
 	config_free(&cfg);
