@@ -295,7 +295,8 @@ bool config_origin_allowed(const struct config *cfg, const char *origin, size_t 
 		n = (size_t)(end - p);
 		while (n && p[n - 1] == ' ')
 			n--;
-		if ((n == 1 && *p == '*') || (n == len && strncasecmp(p, origin, n) == 0))
+		/* An empty entry ("a,,b") allows nothing, not an empty Origin. */
+		if (n && ((n == 1 && *p == '*') || (n == len && strncasecmp(p, origin, n) == 0)))
 			return true;
 		p = *end ? end + 1 : end;
 	}

@@ -108,6 +108,11 @@ int main(void)
 	ok(config_origin_allowed(&cfg, "https://b.example", 17), "listed origin allowed");
 	ok(!config_origin_allowed(&cfg, "http://evil.example", 19), "other origin refused");
 	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, "--allowed-origin", "http://a.example,,http://b.example", NULL),
+	       CONFIG_OK, "origin list with an empty entry");
+	ok(!config_origin_allowed(&cfg, "", 0), "an empty entry does not allow an empty Origin");
+	ok(config_origin_allowed(&cfg, "http://b.example", 16), "entries after it still count");
+	config_free(&cfg);
 	is_int(run(&cfg, NULL, err, NULL, NULL, NULL), CONFIG_OK, "default origins");
 	ok(config_origin_allowed(&cfg, "http://any", 10), "any origin by default");
 	config_free(&cfg);
