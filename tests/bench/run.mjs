@@ -7,7 +7,7 @@
 //       [--mem-clients 1000,10000] [--concurrency 100] [--storm-seconds 20]
 //       [--storm-clients 1000] [--storm-writers 8] [--storm-idle-seconds 10]
 //       [--insert-seconds 5] [--perf DIR] [--durable] [--out FILE]
-//       [--max-minutes 90]
+//       [--max-minutes 90] [--baseline FILE]
 //
 // Scenarios (--scenarios, comma-separated; default all, in this order):
 //   query    time of SELECT pgpush.dashboard() on the demo data (median of 20)
@@ -32,7 +32,12 @@
 // demo-data.sql; every wait is bounded, and every process is stopped at the
 // end (or on Ctrl-C). Results: a table on stdout, every raw number in --out
 // (JSON; default bench-results.json in a temporary directory).
-// Environment: PGPUSHD, LOADGEN (binaries to use), PGPUSHD_COMMIT (recorded).
+// --baseline FILE: also run FILE, another pgpushd binary (say the build of an
+// earlier commit), as the server `baseline`, in the same run and on the same
+// database, and print a before/after table (baseline ÷ pgpushd): how a change
+// is shown to be no slower. --servers may then name baseline,pgpushd.
+// Environment: PGPUSHD, LOADGEN (binaries to use), PGPUSHD_COMMIT (recorded),
+// PGPUSHD_BASELINE (the same as --baseline).
 
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -64,6 +69,7 @@ const opt = {
   durable: false,
   maxMinutes: 90,
   concurrency: 100,
+  baseline: process.env.PGPUSHD_BASELINE || null,
 };
 const list = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
 const size = (s) => { const m = /^(\d+(?:\.\d+)?)([kK])?$/.exec(s); if (!m) throw new Error(`bad size ${s}`); return Math.round(Number(m[1]) * (m[2] ? 1000 : 1)); };
@@ -88,6 +94,7 @@ for (let i = 0; i < argv.length; i++) {
     case '--perf': opt.perf = path.resolve(v()); break;
     case '--durable': opt.durable = true; break;
     case '--max-minutes': opt.maxMinutes = Number(v()); break;
+    case '--baseline': opt.baseline = path.resolve(v()); break;
     case '-h': case '--help':
       console.log(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1).filter((l, i, a) => a.slice(0, i + 1).every((x) => x.startsWith('//'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
       process.exit(0);
@@ -106,12 +113,16 @@ if (opt.quick) {
   if (!argv.includes('--storm-idle-seconds')) opt.stormIdleSeconds = 3;
   if (!argv.includes('--insert-seconds')) opt.insertSeconds = 2;
 }
-for (const s of opt.servers) if (!['pgpushd', 'node'].includes(s)) throw new Error(`unknown server ${s}`);
+if (opt.baseline && !argv.includes('--servers')) opt.servers = ['baseline', ...opt.servers];
+for (const s of opt.servers) if (!['pgpushd', 'node', 'baseline'].includes(s)) throw new Error(`unknown server ${s}`);
+if (opt.servers.includes('baseline') && !opt.baseline) throw new Error('server baseline needs --baseline FILE');
+/** Both pgpushd kinds: the binary under test and the baseline build. */
+const isPgpushd = (kind) => kind === 'pgpushd' || kind === 'baseline';
 
 const PGPUSHD = process.env.PGPUSHD || path.join(repoRoot, 'src', 'pgpushd');
 const LOADGEN = process.env.LOADGEN || path.join(repoRoot, 'tests', 'bench', 'loadgen');
 const REFSRV = path.join(repoRoot, 'tests', 'bench', 'reference-server.mjs');
-for (const f of [PGPUSHD, LOADGEN]) {
+for (const f of [PGPUSHD, LOADGEN, ...(opt.baseline ? [opt.baseline] : [])]) {
   if (!fs.existsSync(f)) throw new Error(`${f} is missing: build it (make && make tests/bench/loadgen), or use tests/bench/run`);
 }
 const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgpush-bench-'));
@@ -228,8 +239,8 @@ async function startServer(kind, { query, logLevel = 'warn', extra = [] } = {}) 
   const logFile = path.join(workDir, `${kind}-${port}.log`);
   const out = fs.openSync(logFile, 'a');
   let cmd, args;
-  if (kind === 'pgpushd') {
-    cmd = PGPUSHD;
+  if (isPgpushd(kind)) {
+    cmd = kind === 'baseline' ? opt.baseline : PGPUSHD;
     args = ['--listen', `127.0.0.1:${port}`, '--db', pg.conninfo, '--log-level', logLevel,
       '--max-clients', '30000', '--refresh-interval', '30', ...extra];
     if (query) args.push('--query', query);
@@ -629,7 +640,7 @@ async function scenarioStorm() {
         closedClients: st1.closed,
         queryMsMean: h1 && h1.queryMsMean, queryMsMax: h1 && h1.queryMsMax, queryMsLast: h1 && h1.queryMsLast,
       };
-      if (kind === 'pgpushd') {
+      if (isPgpushd(kind)) {
         const qms = [...srv.logText().matchAll(/recompute done .*query_ms=([\d.]+)/g)].map((m) => Number(m[1]));
         if (qms.length) { r.queryMsMedian = median(qms); r.queryMsMax = Math.max(...qms); r.queryMsLast = qms.at(-1); }
       }
@@ -706,6 +717,35 @@ function fmt(x, d = 1) {
 function ratio(a, b) { return a && b ? `${(a / b).toFixed(1)}×` : '–'; }
 const kb = (b) => (b >= 1000 ? `${Math.round(b / 100) / 10} KB` : `${b} B`);
 
+// Before/after: the baseline build against the binary under test, cell by
+// cell, with after ÷ before (above 1 is slower or bigger).
+function beforeAfter() {
+  const L = ['0. Before (baseline) and after (pgpushd), same run; after ÷ before', ''];
+  const rel = (a, b) => (a && b ? `${(a / b).toFixed(2)}` : '–');
+  const lat = results.latency.filter((r) => r.server === 'baseline');
+  if (lat.length) {
+    L.push('| clients | snapshot | p50 ms before / after | p99 ms before / after | last client ms (median) before / after | CPU per broadcast ms before / after | p99 after ÷ before |');
+    L.push('|---:|---:|---|---|---|---|---:|');
+    for (const b of lat) {
+      const a = results.latency.find((r) => r.server === 'pgpushd' && r.bytes === b.bytes && r.clients === b.clients);
+      if (!a) continue;
+      const cpb = (r) => (r.versions ? fmt(r.cpuSec * 1000 / r.versions) : '–');
+      L.push(`| ${b.clients} | ${kb(b.wireBytes || b.bytes)} | ${fmt(b.summary.lat_p50_ms)} / ${fmt(a.summary.lat_p50_ms)} | ${fmt(b.summary.lat_p99_ms)} / ${fmt(a.summary.lat_p99_ms)} | ${fmt(b.summary.last_p50_ms)} / ${fmt(a.summary.last_p50_ms)} | ${cpb(b)} / ${cpb(a)} | ${rel(a.summary.lat_p99_ms, b.summary.lat_p99_ms)} |`);
+    }
+    L.push('');
+  }
+  const mem = results.memory.filter((r) => r.server === 'baseline');
+  if (mem.length) {
+    L.push('| clients | B/client before / after | handshakes/s before / after | B/client after ÷ before |');
+    L.push('|---:|---|---|---:|');
+    for (const b of mem) {
+      const a = results.memory.find((r) => r.server === 'pgpushd' && r.clients === b.clients);
+      if (a) L.push(`| ${b.clients} | ${b.bytesPerClient} / ${a.bytesPerClient} | ${fmt(b.handshake.rate, 0)} / ${fmt(a.handshake.rate, 0)} | ${rel(a.bytesPerClient, b.bytesPerClient)} |`);
+    }
+  }
+  return L;
+}
+
 function table() {
   const L = [];
   const m = results.machine;
@@ -713,7 +753,9 @@ function table() {
   if (results.pgpushd) L.push(`pgpushd: ${results.pgpushd.path} (commit ${results.pgpushd.commit}, sha256 ${String(results.pgpushd.sha256).slice(0, 12)})`);
   if (results.foreignCores) L.push(`CPU used by processes outside the benchmark, average cores during each scenario (0 = the machine was ours): ${Object.entries(results.foreignCores).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   if (results.loadavg) L.push(`Load average (1/5/15 min) when each scenario started: ${Object.entries(results.loadavg).map(([k, v]) => `${k} ${v.split(' ').slice(0, 3).join('/')}`).join(', ')}`);
+  if (results.baseline) L.push(`baseline: ${results.baseline.path} (commit ${results.baseline.commit || 'not given: PGPUSHD_BASELINE_COMMIT'}, sha256 ${String(results.baseline.sha256).slice(0, 12)})`);
   L.push('');
+  if (results.baseline) L.push(...beforeAfter(), '');
   if (results.query) {
     const q = results.query;
     L.push(`pgpush.dashboard() on the demo data (${q.sales} sales, ${q.docBytes} B document): median ${fmt(q.medianMs, 2)} ms of 20 (min ${fmt(q.minMs, 2)}, max ${fmt(q.maxMs, 2)}; first call ${fmt(q.firstMs, 2)} ms)`);
@@ -818,6 +860,7 @@ async function main() {
   await db.query('VACUUM ANALYZE');
   results.machine = machineInfo();
   results.pgpushd = binaryInfo(PGPUSHD);
+  if (opt.baseline) results.baseline = { ...binaryInfo(opt.baseline), commit: process.env.PGPUSHD_BASELINE_COMMIT || null };
   results.machine.pgSettings = { fsync: opt.durable ? 'on' : 'off', synchronous_commit: opt.durable ? 'on' : 'off' };
   const order = ['query', 'latency', 'memory', 'bytes', 'storm', 'insert'];
   const fns = { query: scenarioQuery, latency: scenarioLatency, memory: scenarioMemory, bytes: scenarioBytes, storm: scenarioStorm, insert: scenarioInsert };
