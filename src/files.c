@@ -65,6 +65,15 @@ long files_map_path(const char *path, size_t len, char *out, size_t outlen)
 	return (long)o;
 }
 
+bool files_hidden(const char *rel)
+{
+	for (const char *p = rel; *p; p++) {
+		if (*p == '.' && (p == rel || p[-1] == '/'))
+			return true;
+	}
+	return false;
+}
+
 const char *files_content_type(const char *name)
 {
 	static const struct { const char *ext, *type; } types[] = {
@@ -106,6 +115,8 @@ int files_read(const char *root, const char *rel, struct buf **out)
 	size_t rlen;
 	int fd;
 
+	if (files_hidden(rel))
+		return FILES_ERR_NOT_FOUND;
 	if (!realpath(root, rroot))
 		return FILES_ERR_IO;
 	if ((size_t)snprintf(full, sizeof(full), "%s/%s", rroot, rel) >= sizeof(full))
@@ -115,6 +126,10 @@ int files_read(const char *root, const char *rel, struct buf **out)
 	/* Symlinks may point anywhere: serve only what resolves below root. */
 	rlen = strlen(rroot);
 	if (strncmp(real, rroot, rlen) != 0 || (real[rlen] != '/' && real[rlen] != '\0'))
+		return FILES_ERR_NOT_FOUND;
+	/* ... and never to a hidden file (a link "env.txt" -> ".env"); the
+	 * root itself may sit below a dot-directory. */
+	if (real[rlen] == '/' && files_hidden(real + rlen + 1))
 		return FILES_ERR_NOT_FOUND;
 	fd = open(real, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
