@@ -65,6 +65,15 @@ long files_map_path(const char *path, size_t len, char *out, size_t outlen)
 	return (long)o;
 }
 
+bool files_hidden(const char *rel)
+{
+	for (const char *p = rel; *p; p++) {
+		if (*p == '.' && (p == rel || p[-1] == '/'))
+			return true;
+	}
+	return false;
+}
+
 const char *files_content_type(const char *name)
 {
 	static const struct { const char *ext, *type; } types[] = {
@@ -97,25 +106,32 @@ const char *files_content_type(const char *name)
 	return "application/octet-stream";
 }
 
-int files_read(const char *root, const char *rel, struct buf **out)
+int files_open(const char *root, const char *rel, struct files_file *out)
 {
 	char rroot[PATH_MAX], full[PATH_MAX], real[PATH_MAX];
 	struct stat st;
-	struct buf *b;
-	size_t got = 0;
 	size_t rlen;
 	int fd;
 
+	out->fd = -1;
+	out->size = 0;
+	if (files_hidden(rel))
+		return FILES_ERR_NOT_FOUND;
 	if (!realpath(root, rroot))
 		return FILES_ERR_IO;
 	if ((size_t)snprintf(full, sizeof(full), "%s/%s", rroot, rel) >= sizeof(full))
 		return FILES_ERR_NOT_FOUND;
 	if (!realpath(full, real))
 		return FILES_ERR_NOT_FOUND;
-	/* Symlinks may point anywhere: serve only what resolves below root. */
+	/* Symlinks may point anywhere: serve only what resolves below root... */
 	rlen = strlen(rroot);
 	if (strncmp(real, rroot, rlen) != 0 || (real[rlen] != '/' && real[rlen] != '\0'))
 		return FILES_ERR_NOT_FOUND;
+	/* ... and never to a hidden file (a link "env.txt" -> ".env"); the
+	 * root itself may sit below a dot-directory. */
+	if (real[rlen] == '/' && files_hidden(real + rlen + 1))
+		return FILES_ERR_NOT_FOUND;
+	/* O_NONBLOCK: a FIFO put in the root must not hang the loop in open. */
 	fd = open(real, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return errno == ENOENT || errno == EACCES ? FILES_ERR_NOT_FOUND : FILES_ERR_IO;
@@ -127,22 +143,69 @@ int files_read(const char *root, const char *rel, struct buf **out)
 		close(fd);
 		return FILES_ERR_TOO_LARGE;
 	}
-	b = buf_new((size_t)st.st_size);
-	if (!b) {
-		close(fd);
+#ifdef POSIX_FADV_SEQUENTIAL
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+	out->fd = fd;
+	out->size = (uint64_t)st.st_size;
+	return 0;
+}
+
+long files_read_chunk(const struct files_file *f, uint64_t off, void *dst, size_t len)
+{
+	size_t got = 0;
+
+	if (f->fd < 0)
 		return FILES_ERR_IO;
-	}
-	while (got < b->len) {
-		ssize_t r = read(fd, b->data + got, b->len - got);
+	if (off >= f->size)
+		return 0;
+	if (len > f->size - off)
+		len = (size_t)(f->size - off);
+	if (len > LONG_MAX)
+		len = LONG_MAX;
+	while (got < len) {
+		ssize_t r = pread(f->fd, (char *)dst + got, len - got, (off_t)(off + got));
 
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
-			break;
+		if (r < 0)
+			return FILES_ERR_IO;
+		if (r == 0)
+			break; /* shrank since files_open */
 		got += (size_t)r;
 	}
-	close(fd);
-	b->len = got;
+	return (long)got;
+}
+
+void files_close(struct files_file *f)
+{
+	if (f && f->fd >= 0) {
+		close(f->fd);
+		f->fd = -1;
+	}
+}
+
+int files_read(const char *root, const char *rel, struct buf **out)
+{
+	struct files_file f;
+	struct buf *b;
+	long got;
+	int rc = files_open(root, rel, &f);
+
+	if (rc < 0)
+		return rc;
+	b = buf_new((size_t)f.size);
+	if (!b) {
+		files_close(&f);
+		return FILES_ERR_IO;
+	}
+	got = files_read_chunk(&f, 0, b->data, b->len);
+	files_close(&f);
+	if (got < 0) {
+		buf_unref(b);
+		return FILES_ERR_IO;
+	}
+	b->len = (size_t)got;
 	*out = b;
 	return 0;
 }

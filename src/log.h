@@ -3,11 +3,14 @@
  *   2026-11-26T10:00:00.123Z info client connected peer=127.0.0.1:5000
  * A flood (thousands of clients connecting at once) is cut to a budget of
  * lines per second; what was dropped is counted in one summary line.
+ * Messages carry text from peers and databases: every line is escaped
+ * (log_escape) so that it is one line of well-formed UTF-8.
  */
 #ifndef PGPUSH_LOG_H
 #define PGPUSH_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum log_level {
 	LOG_DEBUG,
@@ -20,6 +23,17 @@ enum log_level {
 bool log_parse_level(const char *s, enum log_level *out);
 void log_set_level(enum log_level level);
 bool log_enabled(enum log_level level);
+
+/* Copies in[0..len) to out as text safe for one log line: well-formed UTF-8
+ * passes unchanged except the C0 controls, DEL and the C1 controls
+ * (U+0080..U+009F); each byte of those, and each byte that is not part of a
+ * well-formed sequence (stray continuation, truncated or overlong sequence,
+ * surrogate, above U+10FFFF), becomes the four characters \xNN (lower-case
+ * hex), and a backslash becomes \\ so that no escape can be forged.
+ * out always ends with a NUL (outlen must be at least 1); when out is too
+ * small the text stops before the first unit (character or escape) that does
+ * not fit. Returns the length written, without the NUL. Pure. */
+size_t log_escape(const char *in, size_t len, char *out, size_t outlen);
 
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -9,7 +9,11 @@
  *    (no bad escape, no %00), drop empty segments, refuse "." and "..", add
  *    "index.html" after a trailing '/'. Whenever the model's answer fits
  *    comfortably, files_map_path must give exactly it; whenever
- *    files_map_path gives a name, the model must agree.
+ *    files_map_path gives a name, the model must agree;
+ *  - files_hidden says a mapped name is hidden exactly when the model saw a
+ *    segment starting with '.' (so /.env, /%2egit/config, /a//.b/ are
+ *    refused by files_read), and files_hidden of the raw input agrees with
+ *    a byte-by-byte model.
  * It runs with the server's 1024-byte buffer and with a size the input
  * picks, each an exact-size heap block.
  */
@@ -31,8 +35,9 @@ static int hex(char c)
 	return -1;
 }
 
-/* The model: the mapped name into a malloc'd string, or NULL. */
-static char *model(const char *path, size_t len, size_t *out_len)
+/* The model: the mapped name into a malloc'd string, or NULL; *hidden set
+ * when a segment starts with '.'. */
+static char *model(const char *path, size_t len, size_t *out_len, bool *hidden)
 {
 	char *dec = fuzz_alloc(len + 1), *out = fuzz_alloc(len + sizeof("/index.html"));
 	size_t n = 0, o = 0, i = 0;
@@ -68,6 +73,8 @@ static char *model(const char *path, size_t len, size_t *out_len)
 			goto bad;
 		if (memchr(dec + s, '\\', i - s))
 			goto bad;
+		if (dec[s] == '.')
+			*hidden = true;
 		if (o)
 			out[o++] = '/';
 		memcpy(out + o, dec + s, i - s);
@@ -93,7 +100,8 @@ static void check_map(const char *path, size_t len, size_t outlen)
 {
 	char *out = fuzz_alloc(outlen);
 	size_t want_len = 0;
-	char *want = model(path, len, &want_len);
+	bool hidden = false;
+	char *want = model(path, len, &want_len, &hidden);
 	long n;
 
 	n = files_map_path(path, len, out, outlen);
@@ -109,6 +117,7 @@ static void check_map(const char *path, size_t len, size_t outlen)
 		FUZZ_CHECK(n < 2 || strcmp(out + n - 2, "/.") != 0);
 		FUZZ_CHECK(files_content_type(out) != NULL);
 		FUZZ_CHECK(want != NULL && want_len == (size_t)n && memcmp(want, out, want_len) == 0);
+		FUZZ_CHECK(files_hidden(out) == hidden);
 	} else if (want && want_len + 3 < outlen && len < 4000) {
 		/* The model says yes with room to spare: so must the real thing. */
 		fprintf(stderr, "model maps to '%s', files_map_path refuses\n", want);
@@ -118,10 +127,27 @@ static void check_map(const char *path, size_t len, size_t outlen)
 	free(out);
 }
 
+/* files_hidden on any string (the input up to its first NUL): a '.' at
+ * the start or after a '/'. */
+static void check_hidden(const uint8_t *data, size_t size)
+{
+	char *s = fuzz_alloc(size + 1);
+	bool want = false;
+
+	if (size)
+		memcpy(s, data, size);
+	s[size] = '\0';
+	for (size_t i = 0; s[i]; i++)
+		want |= s[i] == '.' && (i == 0 || s[i - 1] == '/');
+	FUZZ_CHECK(files_hidden(s) == want);
+	free(s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *buf = fuzz_dup(data, size);
 
+	check_hidden(data, size);
 	check_map(buf, size, SERVER_OUTLEN);
 	check_map(buf, size, size ? data[size - 1] % 64u : 0);
 	free(buf);
