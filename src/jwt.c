@@ -655,7 +655,9 @@ static bool aud_contains(json_object *aud, const char *want)
 }
 
 /* In order: issuer and audience (a token meant for someone else is
- * invalid, whatever its age), exp, nbf, then the role. */
+ * invalid, whatever its age), exp, nbf, iat, then the role. exp, nbf and
+ * iat, when present, must be numbers: PostgREST ignores a claim of another
+ * type, which would make a string exp a token that never expires. */
 static int check_claims(json_object *pl, const struct jwt_policy *p, int64_t now,
 			struct jwt_claims *out)
 {
@@ -680,6 +682,14 @@ static int check_claims(json_object *pl, const struct jwt_policy *p, int64_t now
 		out->exp = t;
 	}
 	if (json_object_object_get_ex(pl, "nbf", &v)) {
+		if (!numeric_date(v, &t))
+			return JWT_MALFORMED;
+		if (now < sub_sat(t, leeway))
+			return JWT_NOT_YET_VALID;
+	}
+	/* Issued in the future: the issuer's clock or the token is wrong.
+	 * PostgREST refuses it too. */
+	if (json_object_object_get_ex(pl, "iat", &v)) {
 		if (!numeric_date(v, &t))
 			return JWT_MALFORMED;
 		if (now < sub_sat(t, leeway))

@@ -40,7 +40,7 @@ enum jwt_result {
 	JWT_BAD_ALG = -2,           /* token_invalid: alg missing, "none", or outside the key's family */
 	JWT_BAD_SIGNATURE = -3,     /* token_invalid */
 	JWT_EXPIRED = -4,           /* token_expired: exp (+ leeway) passed */
-	JWT_NOT_YET_VALID = -5,     /* token_expired: nbf (- leeway) not reached */
+	JWT_NOT_YET_VALID = -5,     /* token_expired: nbf or iat (- leeway) not reached */
 	JWT_BAD_AUDIENCE = -6,      /* token_invalid: policy names an audience the token lacks */
 	JWT_BAD_ISSUER = -7,        /* token_invalid: policy names an issuer, the token has another */
 	JWT_NO_ROLE = -8,           /* role_invalid: no role claim, or not a usable role name */
@@ -112,7 +112,8 @@ enum jwt_family jwt_key_family(const struct jwt_key *k);
  * under policy p (NULL: defaults) at Unix time now_sec. In order:
  * size and framing (three base64url segments, no padding, canonical),
  * the header (a JSON object; alg in the key's family; no crit), the
- * signature, then the payload (a JSON object): exp, nbf, iss, aud, role.
+ * signature, then the payload (a JSON object): iss, aud, exp, nbf, iat,
+ * role.
  * The payload is parsed only once the signature is good.
  * Returns JWT_OK and fills *out (release with jwt_claims_clear), or a
  * negative enum jwt_result and *out holds nothing. */

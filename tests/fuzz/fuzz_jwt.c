@@ -19,8 +19,9 @@
  *  - JWT_OK only for a canonical token (three base64url segments, no
  *    padding) whose HMAC the harness recomputes to the same bytes (HS), or
  *    which the harness also verifies with libcrypto (RS, ES); the role is
- *    1..63 bytes without NUL; exp, nbf, aud and iss hold by the harness's
- *    own reading of the payload (doubles, not jwt.c's integer rounding);
+ *    1..63 bytes without NUL; exp, nbf, iat, aud and iss hold by the
+ *    harness's own reading of the payload (doubles, not jwt.c's integer
+ *    rounding);
  *  - a token the harness signed is never JWT_BAD_SIGNATURE;
  *  - the projection is strict JSON, an object whose keys are sorted and
  *    are "role" (the verified role) or declared names, and is the same
@@ -286,6 +287,8 @@ static void check_ok(const char *tok, size_t len, const struct jwt_key *k,
 		FUZZ_CHECK(!c->has_exp && c->exp == 0);
 	}
 	if (json_object_object_get_ex(c->payload, "nbf", &v))
+		FUZZ_CHECK(numeric(v, &d) && ((double)FUZZ_NOW >= d - (double)p->leeway_sec || d <= -9.2e18));
+	if (json_object_object_get_ex(c->payload, "iat", &v))
 		FUZZ_CHECK(numeric(v, &d) && ((double)FUZZ_NOW >= d - (double)p->leeway_sec || d <= -9.2e18));
 	if (p->issuer) {
 		FUZZ_CHECK(json_object_object_get_ex(c->payload, "iss", &v));

@@ -291,6 +291,9 @@ static const struct tcase {
 	{ "nbf = now + 30.5: not yet", K_HS, H_HS256, "{\"role\":\"a\",\"nbf\":1800000030.5}", SIG_HS256, M_NONE, P_DEFAULT, JWT_NOT_YET_VALID, NULL },
 	{ "nbf = now + 1, no leeway: not yet", K_HS, H_HS256, "{\"role\":\"a\",\"nbf\":1800000001}", SIG_HS256, M_NONE, P_NO_LEEWAY, JWT_NOT_YET_VALID, NULL },
 	{ "nbf = now, no leeway: valid", K_HS, H_HS256, "{\"role\":\"a\",\"nbf\":1800000000}", SIG_HS256, M_NONE, P_NO_LEEWAY, JWT_OK, "a" },
+	{ "iat = now + 31: issued in the future", K_HS, H_HS256, "{\"role\":\"a\",\"iat\":1800000031}", SIG_HS256, M_NONE, P_DEFAULT, JWT_NOT_YET_VALID, NULL },
+	{ "iat = now + 30: within the leeway", K_HS, H_HS256, "{\"role\":\"a\",\"iat\":1800000030}", SIG_HS256, M_NONE, P_DEFAULT, JWT_OK, "a" },
+	{ "iat a string", K_HS, H_HS256, "{\"role\":\"a\",\"iat\":\"now\"}", SIG_HS256, M_NONE, P_DEFAULT, JWT_MALFORMED, NULL },
 	{ "nbf a boolean", K_HS, H_HS256, "{\"role\":\"a\",\"nbf\":true}", SIG_HS256, M_NONE, P_DEFAULT, JWT_MALFORMED, NULL },
 	/* alg none */
 	{ "alg none, empty signature", K_HS, H_NONE, "{\"role\":\"a\"}", SIG_EMPTY, M_NONE, P_DEFAULT, JWT_BAD_ALG, NULL },
