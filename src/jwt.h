@@ -26,7 +26,7 @@
 #include <json-c/json.h>
 
 #define JWT_MAX_TOKEN 8192         /* bytes of the compact form; longer is malformed */
-#define JWT_MAX_KEY_FILE 65536     /* bytes of the key file jwt_key_load accepts */
+#define JWT_MAX_KEY_FILE 65536     /* the largest key file jwt_key_load accepts */
 #define JWT_MIN_HMAC_SECRET 32     /* RFC 7518 §3.2: at least the hash size of HS256 */
 #define JWT_MAX_ROLE 63            /* NAMEDATALEN - 1 */
 #define JWT_DEFAULT_LEEWAY 30      /* seconds of clock skew allowed on exp and nbf */
@@ -106,6 +106,7 @@ int jwt_key_load(const char *data, size_t len, struct jwt_key **out, char *err, 
 /* Wipes the secret and frees. NULL is a no-op. */
 void jwt_key_free(struct jwt_key *k);
 
+/* The algorithm family the key accepts (k not NULL). */
 enum jwt_family jwt_key_family(const struct jwt_key *k);
 
 /* Verifies token[0..len) (the compact form, nothing around it) with key k
