@@ -769,6 +769,124 @@ static void test_limits(void)
 	is_int(bad, 0, "every error has a message");
 }
 
+/* ---- a real stream -------------------------------------------------------------- */
+
+/* What tests/integration/pgoutput.test.mjs did, one line per commit
+ * (names sorted). */
+static const char *const real_commits[] = {
+	"public.sales",
+	"public.sales,public.stock",
+	"public.stock",
+	"public.sales",
+	"public.sales",
+	"public.sales",
+	"public.stock",
+	"public.stock",
+	"public.sales,public.stock",
+	"public.sales",
+	"public.stock",
+	"public.stock",
+};
+
+static int by_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *data = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
+	    (data = malloc((size_t)n)) && fread(data, 1, (size_t)n, f) != (size_t)n) {
+		free(data);
+		data = NULL;
+	}
+	*len = data ? (size_t)n : 0;
+	fclose(f);
+	return data;
+}
+
+static void test_real_stream(const char *file)
+{
+	char path[1024];
+	uint8_t *data;
+	size_t len = 0, off = 0, ncommit = 0, nmsg = 0, bad_prefix = 0, bad = 0;
+	unsigned long kinds[256] = { 0 };
+	struct pgoutput_decoder *d = new_decoder(0);
+	bool commits_ok = true;
+
+	snprintf(path, sizeof(path), "%s/%s", FIXTURE_DIR, file);
+	data = slurp(path, &len);
+	if (!ok(data != NULL, "%s: read", file)) {
+		pgoutput_decoder_free(d);
+		return;
+	}
+	while (len - off >= 4) {
+		uint32_t n = (uint32_t)data[off] << 24 | (uint32_t)data[off + 1] << 16 |
+			     (uint32_t)data[off + 2] << 8 | data[off + 3];
+		const uint8_t *m = data + off + 4;
+		struct pgoutput_event ev;
+		char before[512], after[512];
+
+		if (n > len - off - 4)
+			break;
+		off += 4 + n;
+		nmsg++;
+		/* Every proper prefix of every real message is refused and
+		 * leaves the decoder as it was. */
+		snap(d, before, sizeof(before));
+		for (size_t k = 0; k < n; k++) {
+			uint8_t *copy = malloc(k ? k : 1);
+
+			memcpy(copy, m, k);
+			bad_prefix += pgoutput_feed(d, copy, k, &ev) >= 0;
+			free(copy);
+		}
+		snap(d, after, sizeof(after));
+		bad_prefix += strcmp(before, after) != 0;
+		if (pgoutput_feed(d, m, n, &ev) < 0) {
+			bad++;
+			continue;
+		}
+		kinds[ev.msg == 'k' ? 'k' : (uint8_t)ev.kind]++;
+		if (ev.type == PGOUTPUT_EV_COMMIT) {
+			const char *names_[8];
+			char line[512] = "";
+			size_t used = 0;
+
+			for (size_t i = 0; i < ev.ntables && i < 8; i++)
+				names_[i] = ev.tables[i]->name;
+			qsort(names_, ev.ntables < 8 ? ev.ntables : 8, sizeof(names_[0]), by_str);
+			for (size_t i = 0; i < ev.ntables && i < 8; i++)
+				used += (size_t)snprintf(line + used, sizeof(line) - used, "%s%s", i ? "," : "",
+							 names_[i]);
+			if (ncommit >= sizeof(real_commits) / sizeof(real_commits[0]) ||
+			    strcmp(line, real_commits[ncommit]) != 0) {
+				printf("#   commit %zu: %s\n", ncommit, line);
+				commits_ok = false;
+			}
+			ncommit++;
+		}
+	}
+	is_int(off, len, "%s: %zu messages, whole", file, nmsg);
+	is_int(bad, 0, "%s: every message decodes", file);
+	is_int(bad_prefix, 0, "%s: every proper prefix of each is refused, harmlessly", file);
+	ok(commits_ok && ncommit == sizeof(real_commits) / sizeof(real_commits[0]),
+	   "%s: %zu commits, each with the tables its transaction changed", file, ncommit);
+	ok(kinds['B'] == ncommit && kinds['R'] && kinds['Y'] && kinds['O'] && kinds['I'] && kinds['U'] &&
+	   kinds['D'] && kinds['T'] && kinds['M'] == 2 && kinds['k'],
+	   "%s: B R Y O I U D T M and keepalives seen", file);
+	ok(!pgoutput_decoder_in_transaction(d) && pgoutput_decoder_relations(d) == 2,
+	   "%s: ends between transactions, two relations known", file);
+	pgoutput_decoder_free(d);
+	free(data);
+}
+
 int main(void)
 {
 	test_status();
@@ -777,5 +895,7 @@ int main(void)
 	test_errors();
 	test_transactions();
 	test_limits();
+	test_real_stream("pgoutput-stream.bin");
+	test_real_stream("pgoutput-stream-binary.bin");
 	return done_testing();
 }
