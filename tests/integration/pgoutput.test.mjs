@@ -1,11 +1,11 @@
 // The pgoutput decoder (src/pgoutput.c) against a real logical replication
 // stream: a throwaway cluster with wal_level=logical, a publication of two
-// tables, and tests/integration/pgoutput-capture (built by make check),
-// which streams from a temporary slot, decodes with the daemon's code and
-// prints each committed transaction's tables. Two captures run at once on
+// tables, and tests/pgoutput-capture (tests/tools/pgoutput-capture.c, built
+// by make check), which streams from a temporary slot, decodes with the
+// daemon's code and prints each committed transaction's tables. Two captures run at once on
 // the same workload, one with text columns and one with binary 'true'.
 //
-//   PGOUTPUT_CAPTURE        the capture binary (default <repo>/tests/integration/pgoutput-capture)
+//   PGOUTPUT_CAPTURE        the capture binary (default <repo>/tests/pgoutput-capture)
 //   PGOUTPUT_CAPTURE_SAVE   a directory: keep the raw streams there as
 //                           pgoutput-stream.bin and pgoutput-stream-binary.bin
 //                           (how tests/unit/pgoutput-stream*.bin were made)
@@ -18,7 +18,7 @@ import path from 'node:path';
 import { startCluster, repoRoot } from '../lib/pgcluster.mjs';
 
 const capturePath = process.env.PGOUTPUT_CAPTURE ||
-  path.join(repoRoot, 'tests', 'integration', 'pgoutput-capture');
+  path.join(repoRoot, 'tests', 'pgoutput-capture');
 const saveDir = process.env.PGOUTPUT_CAPTURE_SAVE;
 
 let pg;
@@ -109,7 +109,7 @@ const expected = [
 ];
 
 test('a real pgoutput stream gives each transaction its tables', async () => {
-  assert.ok(fs.existsSync(capturePath), `${capturePath} is missing: run make check (or make tests/integration/pgoutput-capture)`);
+  assert.ok(fs.existsSync(capturePath), `${capturePath} is missing: run make check (or make tests/pgoutput-capture)`);
   const outDir = saveDir || fs.mkdtempSync(path.join(os.tmpdir(), 'pgoutput-'));
   const text = await capture('cap_text', { out: path.join(outDir, 'pgoutput-stream.bin') });
   const bin = await capture('cap_binary', { binary: true, out: path.join(outDir, 'pgoutput-stream-binary.bin') });

@@ -2,7 +2,7 @@
  * kind, every proper prefix, trailing bytes, bad values, transactions over
  * several tables, relation replacement) and on a stream captured from a
  * real PostgreSQL 15 (tests/unit/pgoutput-stream.bin, see
- * tests/pgoutput_capture.c). */
+ * tests/tools/pgoutput-capture.c). */
 #include "autoconfig.h"
 
 #include "pgoutput.h"
