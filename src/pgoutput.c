@@ -2,6 +2,7 @@
 
 #include "pgoutput.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,9 +18,8 @@
 struct pgoutput_decoder {
 	size_t max_relations;
 	size_t nrel;
-	unsigned bits;                     /* slots has 1 << bits entries, 0 when none */
-	struct pgoutput_relation **slots;  /* open addressing on id, at most half full */
-	struct rel_names **names;          /* parallel to slots: each relation's storage */
+	unsigned bits;                     /* slots has 1 << bits places, 0 when none */
+	struct entry **slots;              /* open addressing on id, at most half full */
 	/* The current transaction's relations, first change first: as many
 	 * places as slots, so that marking one never allocates. */
 	struct pgoutput_relation **touched;
@@ -29,7 +29,7 @@ struct pgoutput_decoder {
 };
 
 /* A relation and the one block that holds its names ("nsp\0rel\0nsp.rel\0"). */
-struct rel_names {
+struct entry {
 	struct pgoutput_relation rel;
 	char *buf;
 };
@@ -167,14 +167,16 @@ static size_t find_slot(const struct pgoutput_decoder *d, uint32_t id)
 {
 	size_t mask = ((size_t)1 << d->bits) - 1, i = slot_of(d->bits, id);
 
-	while (d->slots[i] && d->slots[i]->id != id)
+	while (d->slots[i] && d->slots[i]->rel.id != id)
 		i = (i + 1) & mask;
 	return i;
 }
 
 static struct pgoutput_relation *lookup(const struct pgoutput_decoder *d, uint32_t id)
 {
-	return d->bits ? d->slots[find_slot(d, id)] : NULL;
+	struct entry *e = d->bits ? d->slots[find_slot(d, id)] : NULL;
+
+	return e ? &e->rel : NULL;
 }
 
 /* Makes room for one more relation: doubles the table when it would be
@@ -184,20 +186,17 @@ static int reserve(struct pgoutput_decoder *d)
 {
 	unsigned bits = d->bits ? d->bits + 1 : 4;
 	size_t cap = (size_t)1 << bits;
-	struct pgoutput_relation **slots;
-	struct rel_names **names;
+	struct entry **slots;
 	struct pgoutput_relation **touched;
 
 	if (d->bits && (d->nrel + 1) * 2 <= ((size_t)1 << d->bits))
 		return 0;
 	slots = calloc(cap, sizeof(*slots));
-	names = calloc(cap, sizeof(*names));
 	touched = realloc(d->touched, cap * sizeof(*touched));
 	if (touched)
 		d->touched = touched;
-	if (!slots || !names || !touched) {
+	if (!slots || !touched) {
 		free(slots);
-		free(names);
 		return PGOUTPUT_ERR_NOMEM;
 	}
 	for (size_t i = 0; d->bits && i < ((size_t)1 << d->bits); i++) {
@@ -205,15 +204,12 @@ static int reserve(struct pgoutput_decoder *d)
 
 		if (!d->slots[i])
 			continue;
-		for (j = slot_of(bits, d->slots[i]->id); slots[j]; j = (j + 1) & (cap - 1))
+		for (j = slot_of(bits, d->slots[i]->rel.id); slots[j]; j = (j + 1) & (cap - 1))
 			;
 		slots[j] = d->slots[i];
-		names[j] = d->names[i];
 	}
 	free(d->slots);
-	free(d->names);
 	d->slots = slots;
-	d->names = names;
 	d->bits = bits;
 	return 0;
 }
@@ -315,7 +311,8 @@ static int msg_relation(struct pgoutput_decoder *d, struct rd *r, struct pgoutpu
 	uint8_t replident;
 	uint16_t ncols;
 	struct pgoutput_relation *rel;
-	struct rel_names *rn = NULL;
+	struct entry *e = NULL;
+	size_t buf_len;
 	char *buf;
 	int rc;
 
@@ -350,42 +347,35 @@ static int msg_relation(struct pgoutput_decoder *d, struct rd *r, struct pgoutpu
 	rel = lookup(d, id);
 	if (!rel && d->nrel >= d->max_relations)
 		return PGOUTPUT_ERR_TOO_MANY;
-	buf = malloc(2 * (nsp_len + 1 + name_len + 1));
+	buf_len = 2 * (nsp_len + 1 + name_len + 1);
+	buf = malloc(buf_len);
 	if (!buf)
 		return PGOUTPUT_ERR_NOMEM;
 	if (!rel) {
-		rn = calloc(1, sizeof(*rn));
-		if (!rn || reserve(d) < 0) {
-			free(rn);
+		e = calloc(1, sizeof(*e));
+		if (!e || reserve(d) < 0) {
+			free(e);
 			free(buf);
 			return PGOUTPUT_ERR_NOMEM;
 		}
 	}
-	/* Nothing can fail from here on. */
-	memcpy(buf, nsp, nsp_len);
-	buf[nsp_len] = '\0';
-	memcpy(buf + nsp_len + 1, name, name_len);
-	buf[nsp_len + 1 + name_len] = '\0';
-	memcpy(buf + nsp_len + 1 + name_len + 1, nsp, nsp_len);
-	buf[nsp_len + 1 + name_len + 1 + nsp_len] = '.';
-	memcpy(buf + nsp_len + 1 + name_len + 1 + nsp_len + 1, name, name_len);
-	buf[2 * (nsp_len + 1 + name_len + 1) - 1] = '\0';
-	if (rn) {
-		size_t i = find_slot(d, id);
-
-		d->slots[i] = &rn->rel;
-		d->names[i] = rn;
+	/* Nothing can fail from here on. The names are short (the caps
+	 * above), and free of NUL by how they were read. */
+	snprintf(buf, buf_len, "%.*s%c%.*s%c%.*s.%.*s", (int)nsp_len, nsp, 0, (int)name_len, name, 0,
+		 (int)nsp_len, nsp, (int)name_len, name);
+	if (e) {
+		d->slots[find_slot(d, id)] = e;
 		d->nrel++;
-		rel = &rn->rel;
+		rel = &e->rel;
 		rel->id = id;
 	} else {
 		/* A known id: the relation changed (ALTER TABLE, RENAME) or the
 		 * walsender's cache was invalidated. Replace it in place, so that
 		 * the touched list and earlier pointers stay valid. */
-		rn = d->names[find_slot(d, id)];
-		free(rn->buf);
+		e = d->slots[find_slot(d, id)];
+		free(e->buf);
 	}
-	rn->buf = buf;
+	e->buf = buf;
 	rel->nspname = buf;
 	rel->relname = buf + nsp_len + 1;
 	rel->name = buf + nsp_len + 1 + name_len + 1;
@@ -586,16 +576,14 @@ int pgoutput_decoder_new(struct pgoutput_decoder **out, size_t max_relations)
 void pgoutput_decoder_reset(struct pgoutput_decoder *d)
 {
 	for (size_t i = 0; d->bits && i < ((size_t)1 << d->bits); i++) {
-		if (d->names[i]) {
-			free(d->names[i]->buf);
-			free(d->names[i]);
+		if (d->slots[i]) {
+			free(d->slots[i]->buf);
+			free(d->slots[i]);
 		}
 	}
 	free(d->slots);
-	free(d->names);
 	free(d->touched);
 	d->slots = NULL;
-	d->names = NULL;
 	d->touched = NULL;
 	d->bits = 0;
 	d->nrel = 0;
