@@ -182,6 +182,22 @@ bool sio_json_strict(const char *s, size_t len)
 	return i == len;
 }
 
+/* After a failed parse the tokener may still hold half a surrogate pair
+ * (json-c 0.16's json_tokener_reset keeps it), and one client's packet must
+ * never change how the next one decodes. Its fields are private, and the
+ * caller owns the tokener, so it is cleaned through the public API: a
+ * complete pair, parsed from a reset, leaves nothing pending; the result is
+ * a fresh tokener's state as far as strings are concerned. t_sio checks it
+ * (a broken pair, then a lone low surrogate). */
+static void tokener_scrub(struct json_tokener *tok)
+{
+	static const char pair[] = "\"\\ud800\\udc00\"";
+
+	json_tokener_reset(tok);
+	json_object_put(json_tokener_parse_ex(tok, pair, (int)sizeof(pair) - 1));
+	json_tokener_reset(tok);
+}
+
 static int parse_json(const char *s, size_t len, struct json_tokener *tok, json_object **out)
 {
 	json_object *obj;
@@ -189,10 +205,6 @@ static int parse_json(const char *s, size_t len, struct json_tokener *tok, json_
 	if (len > INT32_MAX - 1 || !sio_json_strict(s, len))
 		return SIO_ERR_JSON;
 	json_tokener_reset(tok);
-	/* json-c 0.16's reset keeps half a surrogate pair from the previous
-	 * input: one client's packet must never change how the next decodes. */
-	tok->ucs_char = 0;
-	tok->high_surrogate = 0;
 	obj = json_tokener_parse_ex(tok, s, (int)len);
 	if (json_tokener_get_error(tok) == json_tokener_continue) {
 		/* A bare number needs a terminator to be complete. */
@@ -201,6 +213,7 @@ static int parse_json(const char *s, size_t len, struct json_tokener *tok, json_
 	if (json_tokener_get_error(tok) != json_tokener_success ||
 	    json_tokener_get_parse_end(tok) < len) {
 		json_object_put(obj);
+		tokener_scrub(tok);
 		return SIO_ERR_JSON;
 	}
 	*out = obj;

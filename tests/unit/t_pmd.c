@@ -126,8 +126,27 @@ static void test_negotiation(void)
 	r = pmd_negotiate("permessage-deflate", 18, &p, resp, 40);
 	is_int(r, 0, "small response buffer: declined");
 	is_str(resp, "", "  and nothing written");
-	ok(strlen(BASE "; server_max_window_bits=15") < PMD_RESPONSE_MAX,
-	   "PMD_RESPONSE_MAX holds the longest response");
+	{
+		/* The longest response, written into a buffer of exactly
+		 * PMD_RESPONSE_MAX bytes (the size callers use) followed by a
+		 * guard: accepted, complete, NUL-terminated, nothing past it. */
+		static const char longest[] = "permessage-deflate; server_no_context_takeover; "
+			"client_no_context_takeover; server_max_window_bits=15; client_max_window_bits=15";
+		char guarded[PMD_RESPONSE_MAX + 32];
+		size_t n, past = 0;
+
+		memset(guarded, 'x', sizeof(guarded));
+		memset(&p, 0, sizeof(p));
+		r = pmd_negotiate(longest, strlen(longest), &p, guarded, PMD_RESPONSE_MAX);
+		is_int(r, 1, "the longest response: accepted into PMD_RESPONSE_MAX bytes");
+		n = strnlen(guarded, PMD_RESPONSE_MAX);
+		ok(n < PMD_RESPONSE_MAX, "  NUL-terminated within them (%zu bytes)", n);
+		ok(n < PMD_RESPONSE_MAX && strcmp(guarded, BASE "; server_max_window_bits=15") == 0,
+		   "  complete: \"%.*s\"", (int)n, guarded);
+		for (size_t i = PMD_RESPONSE_MAX; i < sizeof(guarded); i++)
+			past += guarded[i] != 'x';
+		is_int(past, 0, "  nothing written past them");
+	}
 }
 
 /* ---- helpers ---- */
