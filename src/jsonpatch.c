@@ -483,6 +483,8 @@ static void json_str(struct out *o, const char *s, size_t len)
 	static const char hex[] = "0123456789abcdef";
 	size_t run = 0;
 
+	if (!len)
+		return; /* s may be NULL: the root's path is empty */
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		char e[8];
