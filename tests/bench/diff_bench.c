@@ -8,7 +8,11 @@
  * database (tests/unit/data, 29 KB), and a model dashboard shaped like
  * docs/protocol.md with 36 products (tests/unit/dashboard_model.h). For
  * scale, it also times what json-c alone takes to parse the same two
- * documents, and jsonpatch_apply.
+ * documents, and jsonpatch_apply. Then the bytes on the wire, as frames
+ * of 42["dashboardDataUpdate",<doc>] against
+ * 42["dashboardDataPatch",{"from":..,"to":..,"patch":<patch>}] (the event
+ * issue 10 adds), plain and compressed as the daemon compresses a snapshot
+ * (permessage-deflate, level 1, once for all clients).
  *
  * Built on demand, never by make or make check:
  *   make tests/bench/diff_bench && tests/bench/diff_bench [OLD NEW]...
@@ -24,6 +28,7 @@
 #include <json-c/json.h>
 
 #include "jsonpatch.h"
+#include "pmd.h"
 
 #include "../unit/dashboard_model.h"
 
@@ -64,6 +69,40 @@ static void jc_parse(const char *s, size_t len)
 		exit(1);
 	json_object_put(o);
 	json_tokener_free(tok);
+}
+
+/* Length of the WebSocket frame of 42[<head><body><tail>], plain and
+ * compressed (level 1, as dashboard.c compresses snapshots). */
+static void frame_sizes(const char *head, const char *body, size_t len, const char *tail,
+			size_t *plain, size_t *z)
+{
+	struct ws_part parts[] = {
+		{ head, strlen(head) }, { body, len }, { tail, strlen(tail) },
+	};
+	struct buf *f = pmd_frame(WS_OP_TEXT, parts, 3, 1);
+	size_t n = parts[0].len + len + parts[2].len;
+
+	if (!f)
+		exit(1);
+	*plain = n + (n < 126 ? 2 : n < 65536 ? 4 : 10);
+	*z = f->len;
+	buf_unref(f);
+}
+
+/* The frames a client would get for b: the full document or the patch. */
+static void frames(const char *name, const char *a, size_t alen, const char *b, size_t blen)
+{
+	struct jsonpatch p;
+	size_t fp, fz, pp, pz;
+
+	if (jsonpatch_diff(a, alen, b, blen, &p) != 0)
+		exit(1);
+	frame_sizes("42[\"dashboardDataUpdate\",", b, blen, "]", &fp, &fz);
+	frame_sizes("42[\"dashboardDataPatch\",{\"from\":1764525600000,\"to\":1764525600001,"
+		    "\"patch\":", p.text, p.len, "}]", &pp, &pz);
+	printf("%-20s full %6zu B, deflated %5zu B; patch %5zu B (%4.1f %%), deflated %5zu B "
+	       "(%4.1f %%)\n", name, fp, fz, pp, 100.0 * pp / fp, pz, 100.0 * pz / fz);
+	jsonpatch_clear(&p);
 }
 
 static void bench(const char *name, const char *a, size_t alen, const char *b, size_t blen)
@@ -132,7 +171,9 @@ static char *slurp(const char *path, size_t *len)
 	return s;
 }
 
-static void bench_files(const char *old, const char *new)
+typedef void run_fn(const char *name, const char *a, size_t alen, const char *b, size_t blen);
+
+static void run_files(run_fn *run, const char *old, const char *new)
 {
 	size_t alen, blen;
 	char *a = slurp(old, &alen), *b = slurp(new, &blen);
@@ -142,12 +183,12 @@ static void bench_files(const char *old, const char *new)
 		fprintf(stderr, "cannot read %s or %s\n", old, new);
 		exit(1);
 	}
-	bench(name ? name + 1 : new, a, alen, b, blen);
+	run(name ? name + 1 : new, a, alen, b, blen);
 	free(a);
 	free(b);
 }
 
-int main(int argc, char **argv)
+static void run_all(run_fn *run, int argc, char **argv)
 {
 	struct dm m;
 	size_t alen, blen;
@@ -155,21 +196,30 @@ int main(int argc, char **argv)
 
 	if (argc > 2) {
 		for (int i = 1; i + 1 < argc; i += 2)
-			bench_files(argv[i], argv[i + 1]);
-		return 0;
+			run_files(run, argv[i], argv[i + 1]);
+		return;
 	}
 #ifdef DATA_DIR
-	bench_files(DATA_DIR "/dashboard-0.json", DATA_DIR "/dashboard-1.json");
-	bench_files(DATA_DIR "/dashboard-4.json", DATA_DIR "/dashboard-5.json");
-	bench_files(DATA_DIR "/dashboard-5.json", DATA_DIR "/dashboard-6.json");
+	run_files(run, DATA_DIR "/dashboard-0.json", DATA_DIR "/dashboard-1.json");
+	run_files(run, DATA_DIR "/dashboard-4.json", DATA_DIR "/dashboard-5.json");
+	run_files(run, DATA_DIR "/dashboard-5.json", DATA_DIR "/dashboard-6.json");
 #endif
 	dm_init(&m, 36, 1);
 	a = dm_json(&m, &alen);
 	dm_sale(&m);
 	b = dm_json(&m, &blen);
-	bench("model, one sale", a, alen, b, blen);
-	bench("model, unchanged", a, alen, a, alen);
+	run("model, one sale", a, alen, b, blen);
+	run("model, unchanged", a, alen, a, alen);
 	free(a);
 	free(b);
+}
+
+int main(int argc, char **argv)
+{
+	printf("CPU time per call (median of %d rounds, best round):\n", ROUNDS);
+	run_all(bench, argc, argv);
+	printf("Bytes on the wire per client (WebSocket frames):\n");
+	run_all(frames, argc, argv);
+	pmd_cleanup();
 	return 0;
 }
