@@ -1,0 +1,94 @@
+/*
+ * jsonpatch: RFC 6902 JSON Patch from one JSON text to another (sans-I/O).
+ *
+ * jsonpatch_diff takes the previous and the new document as the daemon
+ * holds them (JSON text, byte for byte the DBA's) and writes the patch as
+ * compact JSON text. It works on the text, not on json-c objects: every
+ * scalar in the patch is the new document's own text, so a number such as
+ * 1234.50 or 18446744073709551616 reaches the client as it was written
+ * (json-c would print 1234.50 back, but 18446744073709551615 and -0 as 0).
+ *
+ * The rules (docs/protocol.md, "Patch rule"):
+ *  - objects are diffed member by member (add, remove, or recurse);
+ *  - scalars are compared by their text and replaced when it differs;
+ *  - arrays of objects with an identity are diffed by it: the key is the
+ *    first of "id", "productId", "day" that every element of both arrays
+ *    has, with a scalar value unique within each array. Removed elements
+ *    go first (highest index down), then moves, then inserts (lowest index
+ *    up), then the changed elements at their new index;
+ *  - other arrays are diffed by index: the common prefix element by
+ *    element, then removals at the tail (highest index first) or adds;
+ *  - wherever one "replace" of a whole object or array is shorter than the
+ *    operations inside it, that replace is written instead.
+ * Operations apply in order, each against the document as the previous
+ * ones left it (RFC 6902 section 3), so indexes are those of that moment.
+ *
+ * jsonpatch_apply and jsonpatch_equal are a strict RFC 6902 applier and a
+ * canonical comparison (what a client would hold after JSON.parse), used by
+ * the tests and the fuzz target to check the diff.
+ *
+ * Duplicate member names follow JSON.parse: the last value wins, at the
+ * place of the first. Strings are compared by their text in the diff (an
+ * escaped and an unescaped spelling of one string make a needless but
+ * correct replace) and by their value in jsonpatch_equal.
+ *
+ * Nothing here keeps state between calls; every call allocates what it
+ * needs and frees it before returning, except the output it hands over.
+ */
+#ifndef PGPUSH_JSONPATCH_H
+#define PGPUSH_JSONPATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Deepest nesting of containers accepted in a document (the daemon's own
+ * limit on query results is 64). */
+#define JSONPATCH_MAX_DEPTH 128
+
+enum jsonpatch_error {
+	JSONPATCH_ERR_NOMEM = -1,
+	JSONPATCH_ERR_JSON = -2,   /* an input is not one JSON value in UTF-8 */
+	JSONPATCH_ERR_DEPTH = -3,  /* nesting deeper than JSONPATCH_MAX_DEPTH */
+	JSONPATCH_ERR_PATCH = -4,  /* apply: not an array of well-formed operations */
+	JSONPATCH_ERR_PATH = -5,   /* apply: a path or from that does not resolve */
+	JSONPATCH_ERR_TEST = -6,   /* apply: a "test" operation failed */
+};
+
+struct jsonpatch {
+	char *text;   /* owned: the patch, compact JSON, NUL-terminated */
+	size_t len;   /* strlen(text) */
+	size_t ops;   /* operations in it; 0 when the documents are equal */
+	bool full;    /* len >= the new document's length: send that instead */
+};
+
+/* Computes the patch that turns from[0..from_len) into to[0..to_len).
+ * Both must be one JSON value each (RFC 8259, UTF-8; whitespace allowed).
+ * On success returns 0 and fills *out (release with jsonpatch_clear);
+ * otherwise JSONPATCH_ERR_NOMEM, _JSON or _DEPTH, and *out holds nothing.
+ * The patch is never longer than one "replace" of the whole document. */
+int jsonpatch_diff(const char *from, size_t from_len, const char *to, size_t to_len,
+		   struct jsonpatch *out)
+	__attribute__((warn_unused_result));
+
+/* Frees p->text and zeroes *p; a zeroed struct is fine. */
+void jsonpatch_clear(struct jsonpatch *p);
+
+/* Applies patch (an RFC 6902 JSON array of operations) to doc, atomically:
+ * every operation succeeds or nothing is returned. On success returns 0
+ * and *out holds the resulting document as compact JSON (malloc'd,
+ * NUL-terminated, *out_len bytes; owned by the caller); otherwise a
+ * negative jsonpatch_error. Scalars keep their text; member names are
+ * written as their value (escapes only where JSON needs them). */
+int jsonpatch_apply(const char *doc, size_t doc_len, const char *patch, size_t patch_len,
+		    char **out, size_t *out_len)
+	__attribute__((warn_unused_result));
+
+/* True when a and b are both valid JSON and hold the same value: member
+ * order ignored, duplicate members resolved as JSON.parse does, strings
+ * compared by value, numbers and literals by their exact text (1.50 is not
+ * 1.5: the client must see the DBA's digits). */
+bool jsonpatch_equal(const char *a, size_t a_len, const char *b, size_t b_len);
+
+const char *jsonpatch_error_message(int err);
+
+#endif
