@@ -183,6 +183,15 @@ static void publish(struct dashboard *d, const char *json, size_t len)
 		query_failed(d, ERR_BAD_RESULT, "the dashboard document is larger than 64 MiB");
 		return;
 	}
+	/* client_encoding is UTF8, but a SQL_ASCII database converts nothing:
+	 * its high bytes would reach clients as invalid text frames. */
+	if (!util_utf8_valid((const uint8_t *)json, len)) {
+		log_error("the dashboard document is not valid UTF-8 (server_encoding=%s; a SQL_ASCII "
+			  "database stores bytes unchecked: store UTF-8 text, or use a UTF8 database)",
+			  pgconn_parameter(d->query, "server_encoding"));
+		query_failed(d, ERR_BAD_RESULT, "the dashboard document is not valid UTF-8");
+		return;
+	}
 	/* Versions only grow, across restarts too: never below the clock. */
 	d->version = d->version + 1 > now ? d->version + 1 : now;
 	rc = snapshot_new(json, len, d->version, now, d->running_reason, &s);
@@ -233,7 +242,16 @@ static void on_result(struct pgconn *pc, const PGresult *res, void *ud)
 		msg[strcspn(msg, "\n")] = '\0';
 		if (state)
 			snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " (SQLSTATE %s)", state);
-		query_failed(d, ERR_QUERY_FAILED, *msg ? msg : "the dashboard query failed");
+		if (state && (strcmp(state, "22021") == 0 || strcmp(state, "22P05") == 0)) {
+			/* The result has text that UTF-8 cannot carry: PostgreSQL
+			 * checks raw bytes of a SQL_ASCII database on the way out. */
+			log_error("the dashboard document cannot be sent as UTF-8 (server_encoding=%s; a "
+				  "SQL_ASCII database stores bytes unchecked: store UTF-8 text, or use a "
+				  "UTF8 database): %s", pgconn_parameter(d->query, "server_encoding"), msg);
+			query_failed(d, ERR_BAD_RESULT, "the dashboard document is not valid UTF-8");
+		} else {
+			query_failed(d, ERR_QUERY_FAILED, *msg ? msg : "the dashboard query failed");
+		}
 	} else if (PQntuples(res) != 1 || PQnfields(res) != 1 || PQgetisnull(res, 0, 0)) {
 		query_failed(d, ERR_BAD_RESULT, "the dashboard query must return one row with one non-null column");
 	} else {

@@ -141,7 +141,7 @@ static void notice_receiver(void *arg, const PGresult *res)
 
 static void connect_now(struct pgconn *pc)
 {
-	const char *keys[8], *vals[8];
+	const char *keys[10], *vals[10];
 	int n = 0;
 
 	/* Our defaults come first so that the user's conninfo overrides them. */
@@ -154,6 +154,10 @@ static void connect_now(struct pgconn *pc)
 		keys[n] = "dbname";
 		vals[n++] = pc->conninfo;
 	}
+	/* After the user's conninfo, so that nothing overrides it (nor
+	 * PGCLIENTENCODING): the documents clients get must be UTF-8 whatever
+	 * the database encoding, and PostgreSQL converts for us. */
+	keys[n] = "client_encoding"; vals[n++] = "UTF8";
 	keys[n] = NULL;
 	vals[n] = NULL;
 	pc->pg = PQconnectStartParams(keys, vals, 1);
@@ -394,6 +398,13 @@ bool pgconn_is_busy(const struct pgconn *pc)
 const char *pgconn_name(const struct pgconn *pc)
 {
 	return pc->name;
+}
+
+const char *pgconn_parameter(const struct pgconn *pc, const char *name)
+{
+	const char *v = pc->pg ? PQparameterStatus(pc->pg, name) : NULL;
+
+	return v ? v : "";
 }
 
 const char *pgconn_last_error(const struct pgconn *pc)

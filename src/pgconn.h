@@ -55,6 +55,8 @@ bool pgconn_is_ready(const struct pgconn *pc); /* connected and set up */
 bool pgconn_is_busy(const struct pgconn *pc);  /* a query is running */
 const char *pgconn_name(const struct pgconn *pc);
 const char *pgconn_last_error(const struct pgconn *pc);
+/* A server parameter (server_encoding, ...) of the live connection, or "". */
+const char *pgconn_parameter(const struct pgconn *pc, const char *name);
 int64_t pgconn_next_attempt_ms(const struct pgconn *pc);
 
 /* Closes and frees; pgconn_free(NULL) is a no-op. */

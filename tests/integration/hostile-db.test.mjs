@@ -67,3 +67,60 @@ test('a trojan json_build_object in public is never called by pgpush.dashboard()
     await admin.query('REVOKE CREATE ON SCHEMA public FROM PUBLIC');
   }
 });
+
+// -------------------------------------------------------------- encodings --
+
+async function databaseIn(name, encoding) {
+  await admin.query(`CREATE DATABASE ${name} ENCODING '${encoding}' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'`);
+  for (const f of ['sql/schema.sql', 'sql/install.sql']) await pg.psqlFile(f, { db: name });
+  const c = await pg.client({ database: name });
+  return c;
+}
+
+test('a LATIN1 database with non-ASCII text gives a UTF-8 document', { timeout: 30000 }, async () => {
+  const c = await databaseIn('latin', 'LATIN1');
+  await c.query("INSERT INTO products (sku, name, unit_price) VALUES ('L-1', 'Café crème à 5 ¤', 1)");
+  await c.end();
+  const d = await startDaemon({ db: `${pg.conninfo} dbname=latin`, args: ['--refresh-interval', '300'],
+    env: { PGCLIENTENCODING: 'LATIN1' } });
+  try {
+    const s = connectClient(d.url); sockets.push(s);
+    await waitConnected(s);
+    const { data } = await waitForUpdate(s, () => true, 10000);
+    // No stock row, so no prediction: check the summary came, then the name
+    // through a sale.
+    assert.equal(typeof data.version, 'number');
+    const w = await pg.client({ database: 'latin' });
+    await w.query("INSERT INTO sales (product_id, quantity, unit_price, customer_name) SELECT id, 1, 1, 'Zoë' FROM products WHERE sku = 'L-1'");
+    await w.end();
+    const { data: doc } = await waitForUpdate(s, (x) => x.recentSales.length > 0, 10000);
+    assert.equal(doc.recentSales[0].product, 'Café crème à 5 ¤');
+    assert.equal(doc.recentSales[0].customerName, 'Zoë');
+    assert.deepEqual(s.rec.errors, []);
+    s.close();
+  } finally {
+    await d.stopClean();
+  }
+});
+
+test('a SQL_ASCII database holding raw high bytes gives bad_result, never a broken frame', { timeout: 30000 }, async () => {
+  const c = await databaseIn('ascii', 'SQL_ASCII');
+  // 0xE9 alone: Latin-1 'é', invalid as UTF-8. SQL_ASCII stores it unchecked.
+  await c.query("INSERT INTO products (sku, name, unit_price) VALUES ('A-1', E'caf\\xe9', 1)");
+  await c.query("INSERT INTO sales (product_id, quantity, unit_price) SELECT id, 1, 1 FROM products");
+  await c.end();
+  const d = await startDaemon({ db: `${pg.conninfo} dbname=ascii`, args: ['--refresh-interval', '300'] });
+  try {
+    const s = connectClient(d.url); sockets.push(s);
+    await waitConnected(s);
+    const { data: e } = await waitForError(s, () => true, 10000);
+    assert.equal(e.code, 'bad_result');
+    assert.ok(d.grep(/(not valid UTF-8|cannot be sent as UTF-8) \(server_encoding=SQL_ASCII/).length > 0, 'the log says why');
+    assert.equal(s.rec.updates.length, 0);
+    assert.ok(s.connected);
+    assert.deepEqual(s.rec.disconnects, []);
+    s.close();
+  } finally {
+    await d.stopClean();
+  }
+});
