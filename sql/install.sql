@@ -147,6 +147,26 @@ $$;
 COMMENT ON FUNCTION pgpush.attached() IS
     'tables with the pgpush doorbell; channel NULL means the default, pgpush.channel()';
 
+-- ---------------------------------------------------------------- versions --
+
+-- The version of every document pgpushd publishes: drawn with nextval() on
+-- pgpushd's listener connection (a read-write session on the primary), so
+-- it never goes backwards across restarts, clock steps and several daemons
+-- on one database. pgpushd's role needs USAGE on it. Created starting at the
+-- current Unix time in ms, so versions stay above those of the releases that
+-- took them from the clock.
+DO $$
+BEGIN
+    IF pg_catalog.to_regclass('pgpush.version_seq') IS NULL THEN
+        CREATE SEQUENCE pgpush.version_seq AS bigint;
+        PERFORM pg_catalog.setval('pgpush.version_seq',
+            (pg_catalog.date_part('epoch', pg_catalog.clock_timestamp()) * 1000)::bigint);
+    END IF;
+END
+$$;
+COMMENT ON SEQUENCE pgpush.version_seq IS
+    'versions of the documents pgpushd publishes (nextval on its listener connection)';
+
 -- --------------------------------------------------------------- dashboard --
 
 -- The document of docs/protocol.md. "Today" and day boundaries follow the
@@ -327,6 +347,7 @@ $$;
 --   GRANT USAGE ON SCHEMA pgpush TO pgpushd;
 --   GRANT EXECUTE ON FUNCTION pgpush.dashboard() TO pgpushd;  -- PUBLIC has it by default
 --   GRANT SELECT ON public.products, public.stock, public.sales TO pgpushd;
+--   GRANT USAGE ON SEQUENCE pgpush.version_seq TO pgpushd;     -- nextval() of versions
 -- LISTEN needs no privilege.
 
 COMMIT;

@@ -32,6 +32,8 @@ static const struct option_def options[] = {
 	  "NOTIFY channel the triggers ring" },
 	{ "refresh-interval", "PGPUSH_REFRESH_INTERVAL", OPT_SECONDS, OFF(refresh_interval), "30", 0, 0,
 	  "seconds without a notification before a fallback recompute" },
+	{ "min-refresh-interval", "PGPUSH_MIN_REFRESH_INTERVAL", OPT_U64, OFF(min_refresh_interval), "50", 0, 3600000,
+	  "least ms between the starts of two recomputes: a flood of notifications gets at most one per interval" },
 	{ "query", "PGPUSH_QUERY", OPT_STR, OFF(query), "SELECT pgpush.dashboard()", 0, 0,
 	  "SQL returning one JSON object: the dashboard document" },
 	{ "query-timeout", "PGPUSH_QUERY_TIMEOUT", OPT_SECONDS, OFF(query_timeout), "10", 0, 0,

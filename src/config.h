@@ -18,6 +18,7 @@ struct config {
 	char *db;                /* libpq conninfo or URI; NULL = PG* variables */
 	char *channel;
 	double refresh_interval; /* seconds */
+	uint64_t min_refresh_interval; /* ms between the starts of two recomputes */
 	char *query;
 	char *allowed_origin;    /* comma-separated list; NULL = any */
 	char *static_dir;        /* NULL = no static files */

@@ -9,12 +9,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
 #define TABLES_MAX 256          /* bytes of coalesced table names */
 #define SNAPSHOT_MAX (64u << 20) /* largest document accepted from the query */
 #define RETRY_MIN 1.0           /* s before re-running a failed query */
+#define ATTACHED_MAX 64         /* attached table names kept for `reason` */
+#define NAME_MAX_BYTES 63       /* NAMEDATALEN - 1 */
+
+/* Drawn on the listener, a read-write session on the primary: the read-only
+ * query session cannot call nextval(). The attached tables come with it, so
+ * the set that `reason` may name is refreshed at every recompute. Every name
+ * is qualified: this runs with the role's search_path. */
+static const char version_sql[] =
+	"SELECT pg_catalog.nextval('pgpush.version_seq'),"
+	" (SELECT pg_catalog.json_agg(DISTINCT c.relname) FROM pgpush.attached() a"
+	"  JOIN pg_catalog.pg_class c ON c.oid = a.relation)";
 
 struct dashboard {
 	struct ev_loop *loop;
@@ -27,7 +39,14 @@ struct dashboard {
 	ev_prepare kick;        /* starts pending work once per loop iteration */
 	unsigned retry_failures;
 
-	bool in_flight;
+	ev_timer throttle;      /* --min-refresh-interval */
+	bool in_flight;         /* the query, then the version draw */
+	bool started_once;
+	double last_start_mono; /* s, CLOCK_MONOTONIC */
+	char *doc;              /* the query's document, waiting for its version */
+	size_t doc_len;
+	char attached[ATTACHED_MAX][NAME_MAX_BYTES + 1];
+	size_t n_attached;
 	ev_tstamp started;
 	char running_reason[TABLES_MAX + 16];
 	unsigned pending;       /* DASHBOARD_REASON_* bits; 0 = none */
@@ -50,10 +69,33 @@ void dashboard_format_reason(unsigned bits, const char *tables, char *out, size_
 		snprintf(out, outlen, "startup");
 	else if (bits & DASHBOARD_REASON_RECONNECT)
 		snprintf(out, outlen, "reconnect");
-	else if (bits & DASHBOARD_REASON_NOTIFY)
+	else if ((bits & DASHBOARD_REASON_NOTIFY) && *tables)
 		snprintf(out, outlen, "notify:%s", tables);
+	else if (bits & DASHBOARD_REASON_NOTIFY)
+		snprintf(out, outlen, "notify");
 	else
 		snprintf(out, outlen, "timer");
+}
+
+bool dashboard_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > NAME_MAX_BYTES || !util_utf8_valid((const uint8_t *)name, n))
+		return false;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f || *p == ',' || *p == '"' || *p == '\\')
+			return false;
+	}
+	return true;
+}
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Adds table to the comma-separated set, once. */
@@ -114,8 +156,25 @@ static void clear_error(struct dashboard *d)
 
 static void run_pending(struct dashboard *d)
 {
-	if (d->in_flight || !d->pending || !pgconn_is_ready(d->query) || pgconn_is_busy(d->query))
+	double now, gap;
+
+	if (d->in_flight || !d->pending || !pgconn_is_ready(d->query) || pgconn_is_busy(d->query) ||
+	    !pgconn_is_ready(d->listener) || pgconn_is_busy(d->listener))
 		return;
+	/* --min-refresh-interval: a flood of notifications (NOTIFY needs no
+	 * privilege) gets at most one recompute per interval; a lone change
+	 * after a quiet period still starts at once. */
+	now = mono_now();
+	gap = (double)d->cfg->min_refresh_interval / 1000.0;
+	if (d->started_once && now - d->last_start_mono < gap) {
+		if (!ev_is_active(&d->throttle)) {
+			ev_timer_set(&d->throttle, d->last_start_mono + gap - now, 0);
+			ev_timer_start(d->loop, &d->throttle);
+		}
+		return;
+	}
+	d->started_once = true;
+	d->last_start_mono = now;
 	dashboard_format_reason(d->pending, d->pending_tables, d->running_reason,
 				sizeof(d->running_reason));
 	d->pending = 0;
@@ -173,27 +232,20 @@ static void query_failed(struct dashboard *d, int code, const char *message)
 	set_error(d, code, message, util_now_ms() + (int64_t)(delay * 1000));
 }
 
-static void publish(struct dashboard *d, const char *json, size_t len)
+static void publish(struct dashboard *d, const char *json, size_t len, int64_t version)
 {
 	int64_t now = util_now_ms();
 	struct snapshot *s;
 	int rc;
 
-	if (len > SNAPSHOT_MAX) {
-		query_failed(d, ERR_BAD_RESULT, "the dashboard document is larger than 64 MiB");
-		return;
+	/* The sequence only grows; should someone setval() it backwards, the
+	 * clients still never see a version go down. */
+	if (version <= d->version) {
+		log_warn("pgpush.version_seq gave %lld, not above %lld: was it reset?",
+			 (long long)version, (long long)d->version);
+		version = d->version + 1;
 	}
-	/* client_encoding is UTF8, but a SQL_ASCII database converts nothing:
-	 * its high bytes would reach clients as invalid text frames. */
-	if (!util_utf8_valid((const uint8_t *)json, len)) {
-		log_error("the dashboard document is not valid UTF-8 (server_encoding=%s; a SQL_ASCII "
-			  "database stores bytes unchecked: store UTF-8 text, or use a UTF8 database)",
-			  pgconn_parameter(d->query, "server_encoding"));
-		query_failed(d, ERR_BAD_RESULT, "the dashboard document is not valid UTF-8");
-		return;
-	}
-	/* Versions only grow, across restarts too: never below the clock. */
-	d->version = d->version + 1 > now ? d->version + 1 : now;
+	d->version = version;
 	rc = snapshot_new(json, len, d->version, now, d->running_reason, &s);
 	if (rc == SNAPSHOT_ERR_NOT_JSON || rc == SNAPSHOT_ERR_NOT_OBJECT) {
 		query_failed(d, ERR_BAD_RESULT, rc == SNAPSHOT_ERR_NOT_JSON
@@ -221,11 +273,100 @@ static void publish(struct dashboard *d, const char *json, size_t len)
 	ev_timer_again(d->loop, &d->refresh);
 }
 
+static void drop_doc(struct dashboard *d)
+{
+	free(d->doc);
+	d->doc = NULL;
+	d->doc_len = 0;
+}
+
+/* The document passed its checks: draw its version on the listener. */
+static void draw_version(struct dashboard *d, const char *json, size_t len)
+{
+	if (len > SNAPSHOT_MAX) {
+		query_failed(d, ERR_BAD_RESULT, "the dashboard document is larger than 64 MiB");
+		return;
+	}
+	/* client_encoding is UTF8, but a SQL_ASCII database converts nothing:
+	 * its high bytes would reach clients as invalid text frames. */
+	if (!util_utf8_valid((const uint8_t *)json, len)) {
+		log_error("the dashboard document is not valid UTF-8 (server_encoding=%s; a SQL_ASCII "
+			  "database stores bytes unchecked: store UTF-8 text, or use a UTF8 database)",
+			  pgconn_parameter(d->query, "server_encoding"));
+		query_failed(d, ERR_BAD_RESULT, "the dashboard document is not valid UTF-8");
+		return;
+	}
+	d->doc = malloc(len + 1);
+	if (!d->doc) {
+		log_error("out of memory keeping a document");
+		return;
+	}
+	memcpy(d->doc, json, len);
+	d->doc[len] = '\0';
+	d->doc_len = len;
+	if (pgconn_query(d->listener, version_sql) < 0) {
+		/* The listener is gone: its reconnect recomputes. */
+		drop_doc(d);
+		d->pending |= DASHBOARD_REASON_RECONNECT;
+		return;
+	}
+	d->in_flight = true;
+}
+
+/* Keeps the attached tables that may appear in `reason`. */
+static void load_attached(struct dashboard *d, const char *json)
+{
+	json_object *arr = json ? json_tokener_parse(json) : NULL;
+	size_t n = 0;
+
+	if (arr && json_object_is_type(arr, json_type_array)) {
+		size_t len = json_object_array_length(arr);
+
+		for (size_t i = 0; i < len && n < ATTACHED_MAX; i++) {
+			const char *name = json_object_get_string(json_object_array_get_idx(arr, i));
+
+			if (name && dashboard_name_ok(name))
+				snprintf(d->attached[n++], sizeof(d->attached[0]), "%s", name);
+		}
+	}
+	d->n_attached = n;
+	json_object_put(arr);
+}
+
+static void on_version(struct dashboard *d, const PGresult *res)
+{
+	if (!res) {
+		/* Listener lost: its reconnect recomputes. */
+		drop_doc(d);
+		d->pending |= DASHBOARD_REASON_RECONNECT;
+		return;
+	}
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 2 ||
+	    PQgetisnull(res, 0, 0)) {
+		const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+		drop_doc(d);
+		log_error("drawing a version from pgpush.version_seq failed: %s (rerun sql/install.sql; "
+			  "pgpushd's role needs USAGE on the sequence, see sql/README.md)",
+			  primary ? primary : "unexpected result");
+		query_failed(d, ERR_QUERY_FAILED, "drawing a version failed");
+		return;
+	}
+	load_attached(d, PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1));
+	publish(d, d->doc, d->doc_len, strtoll(PQgetvalue(res, 0, 0), NULL, 10));
+	drop_doc(d);
+}
+
 static void on_result(struct pgconn *pc, const PGresult *res, void *ud)
 {
 	struct dashboard *d = ud;
 
 	d->in_flight = false;
+	if (pc == d->listener) {
+		on_version(d, res);
+		run_pending(d);
+		return;
+	}
 	if (!res) {
 		/* Connection lost mid-query: run it again once reconnected. */
 		d->pending |= DASHBOARD_REASON_RECONNECT;
@@ -255,7 +396,7 @@ static void on_result(struct pgconn *pc, const PGresult *res, void *ud)
 	} else if (PQntuples(res) != 1 || PQnfields(res) != 1 || PQgetisnull(res, 0, 0)) {
 		query_failed(d, ERR_BAD_RESULT, "the dashboard query must return one row with one non-null column");
 	} else {
-		publish(d, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+		draw_version(d, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
 	}
 	run_pending(d);
 }
@@ -290,16 +431,16 @@ static void on_lost(struct pgconn *pc, const char *error, int64_t next_ms, void 
 static void on_notify(struct pgconn *pc, const char *channel, const char *payload, void *ud)
 {
 	struct dashboard *d = ud;
-	char table[64];
+	const char *table = NULL;
 
 	d->notifications++;
-	/* The payload is the table name; keep it short and printable. */
-	snprintf(table, sizeof(table), "%s", *payload ? payload : channel);
-	for (char *p = table; *p; p++) {
-		if ((unsigned char)*p < 0x20 || *p == ',' || *p == '"' || *p == '\\')
-			*p = '_';
+	/* NOTIFY needs no privilege: the payload is anyone's bytes. Only the
+	 * name of a table that really has the doorbell reaches `reason`. */
+	for (size_t i = 0; i < d->n_attached && !table; i++) {
+		if (strcmp(payload, d->attached[i]) == 0)
+			table = d->attached[i];
 	}
-	log_debug("notification channel=%s payload=%s", channel, table);
+	log_debug("notification channel=%s table=%s", channel, table ? table : "(not attached)");
 	request(d, DASHBOARD_REASON_NOTIFY, table);
 }
 
@@ -318,10 +459,16 @@ static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 	request(d, DASHBOARD_REASON_TIMER, NULL);
 }
 
+static void on_throttle(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	run_pending(w->data);
+}
+
 static const struct pgconn_callbacks listener_cb = {
 	.on_ready = on_ready,
 	.on_lost = on_lost,
 	.on_notify = on_notify,
+	.on_result = on_result,
 };
 
 static const struct pgconn_callbacks query_cb = {
@@ -340,7 +487,6 @@ struct dashboard *dashboard_new(struct ev_loop *loop, const struct config *cfg, 
 	d->loop = loop;
 	d->cfg = cfg;
 	d->hub = hub;
-	d->version = util_now_ms() - 1;
 	snprintf(setup, sizeof(setup), "SET statement_timeout = %.0f",
 		 cfg->query_timeout * 1000.0);
 	d->listener = pgconn_new(loop, cfg->db, "pgpushd-listener", cfg->channel, NULL,
@@ -352,8 +498,9 @@ struct dashboard *dashboard_new(struct ev_loop *loop, const struct config *cfg, 
 	}
 	ev_timer_init(&d->refresh, on_refresh, 0, cfg->refresh_interval);
 	ev_timer_init(&d->retry, on_retry, 0, 0);
+	ev_timer_init(&d->throttle, on_throttle, 0, 0);
 	ev_prepare_init(&d->kick, on_kick);
-	d->refresh.data = d->retry.data = d->kick.data = d;
+	d->refresh.data = d->retry.data = d->kick.data = d->throttle.data = d;
 	ev_timer_again(loop, &d->refresh);
 	pgconn_start(d->query);
 	pgconn_start(d->listener);
@@ -366,12 +513,13 @@ void dashboard_free(struct dashboard *d)
 		return;
 	ev_timer_stop(d->loop, &d->refresh);
 	ev_timer_stop(d->loop, &d->retry);
+	ev_timer_stop(d->loop, &d->throttle);
 	ev_prepare_stop(d->loop, &d->kick);
 	pgconn_free(d->listener);
 	pgconn_free(d->query);
+	free(d->doc);
 	free(d);
 }
-
 bool dashboard_health(void *ud, char *out, size_t outlen)
 {
 	struct dashboard *d = ud;

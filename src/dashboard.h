@@ -34,8 +34,13 @@ bool dashboard_health(void *d, char *out, size_t outlen);
 #define DASHBOARD_REASON_TIMER 4u
 #define DASHBOARD_REASON_NOTIFY 8u
 
-/* Formats a reason ("startup", "reconnect", "timer", "notify:a,b") from the
- * bits and the comma-separated table list. Exposed for tests. */
+/* Formats a reason ("startup", "reconnect", "timer", "notify:a,b", or
+ * "notify" when no attached table was named) from the bits and the
+ * comma-separated table list. Exposed for tests. */
 void dashboard_format_reason(unsigned bits, const char *tables, char *out, size_t outlen);
+
+/* True when an attached table's name may appear in `reason`: 1 to 63 bytes
+ * of valid UTF-8, no control character, comma, quote or backslash. */
+bool dashboard_name_ok(const char *name);
 
 #endif

@@ -4,9 +4,13 @@
 // well-behaved clients must stay connected and get clean documents.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { startCluster } from '../lib/pgcluster.mjs';
 import {
   startDaemon, connectClient, waitConnected, waitForUpdate, waitForError, closeClients, seedShop,
+  rawEngineIO, sleep, now,
 } from '../lib/daemon.mjs';
 
 let pg;
@@ -113,7 +117,7 @@ test('a SQL_ASCII database holding raw high bytes gives bad_result, never a brok
   try {
     const s = connectClient(d.url); sockets.push(s);
     await waitConnected(s);
-    const { data: e } = await waitForError(s, () => true, 10000);
+    const { data: e } = await waitForError(s, (x) => x.code === 'bad_result', 10000);
     assert.equal(e.code, 'bad_result');
     assert.ok(d.grep(/(not valid UTF-8|cannot be sent as UTF-8) \(server_encoding=SQL_ASCII/).length > 0, 'the log says why');
     assert.equal(s.rec.updates.length, 0);
@@ -122,5 +126,174 @@ test('a SQL_ASCII database holding raw high bytes gives bad_result, never a brok
     s.close();
   } finally {
     await d.stopClean();
+  }
+});
+
+// ---------------------------------------------------------- notifications --
+
+const CLEAN_REASON = /^(startup|reconnect|timer|notify|notify:(sales|stock)(,(sales|stock))?)$/;
+
+async function health(d) {
+  const r = await fetch(`${d.url}/healthz`, { headers: { connection: 'close' } });
+  return r.json();
+}
+
+test('NOTIFY from an unprivileged role with any payload: clients stay connected, reason stays clean', { timeout: 60000 }, async () => {
+  const d = await startDaemon({ db: pg.conninfo, args: ['--refresh-interval', '300'] });
+  try {
+    const s = connectClient(d.url); sockets.push(s);
+    await waitConnected(s);
+    await waitForUpdate(s, () => true, 10000);
+    // A raw WebSocket (ws checks UTF-8 and closes with 1007 on a bad frame).
+    const raw = await rawEngineIO(d.port);
+    const payloads = [
+      ['a'.repeat(62) + 'é', "repeat('a', 62) || 'é'"],           // é split by a 63-byte cut
+      ['a'.repeat(61) + '€', "repeat('a', 61) || '€'"],           // € split by a 63-byte cut
+      ['control', "E'sales\\x01\\x1b[31m\\n\\t'"],
+      ['json', `'","version":1e99,"evil":{"a":"'`],
+      ['json2', `'{"summary":null}'`],
+      ['unattached', "'products'"],
+      ['empty', "''"],
+      ['long', "repeat('x', 7999)"],
+      ['quote', `'sales"'`],
+      ['backslash', "'sales\\'"],
+      ['case', "'SALES'"],
+    ];
+    for (const [name, expr] of payloads) {
+      const before = s.rec.updates.length;
+      await mallory.query(`SELECT pg_notify('pgpush', ${expr})`);
+      const { data } = await waitForUpdate(s, () => true, 5000, { since: before });
+      assert.match(data.reason, CLEAN_REASON, `payload ${name}: reason ${JSON.stringify(data.reason)}`);
+      assert.equal(data.reason, 'notify', `payload ${name} names no attached table`);
+    }
+    // A real attached table is still named, also when mallory forges it.
+    const before = s.rec.updates.length;
+    await mallory.query(`SELECT pg_notify('pgpush', 'sales')`);
+    const { data } = await waitForUpdate(s, () => true, 5000, { since: before });
+    assert.equal(data.reason, 'notify:sales');
+    await sleep(200);
+    for (const u of s.rec.updates) assert.match(u.data.reason, CLEAN_REASON);
+    assert.ok(s.connected);
+    assert.deepEqual(s.rec.disconnects, []);
+    assert.equal(raw.closeInfo, null, 'the raw WebSocket was never closed (no invalid UTF-8 frame)');
+    for (const m of raw.messages) {
+      if (typeof m === 'string' && m.startsWith('42')) JSON.parse(m.slice(2));
+    }
+    raw.ws.close();
+    s.close();
+  } finally {
+    await d.stopClean();
+  }
+});
+
+test('a table attached while pgpushd runs is named from then on; a detached one is not', { timeout: 30000 }, async () => {
+  const d = await startDaemon({ db: pg.conninfo, args: ['--refresh-interval', '300'] });
+  try {
+    const s = connectClient(d.url); sockets.push(s);
+    await waitConnected(s);
+    await waitForUpdate(s, () => true, 10000);
+    const ring = async (sql = 'UPDATE products SET name = name WHERE false') => {
+      const before = s.rec.updates.length;
+      await admin.query(sql);
+      return (await waitForUpdate(s, () => true, 5000, { since: before })).data.reason;
+    };
+    assert.equal(await ring("SELECT pg_notify('pgpush', 'products')"), 'notify', 'products is not attached');
+    await admin.query("SELECT pgpush.attach('products')");
+    // The set is re-read with every recompute: after one, products counts.
+    await ring();
+    assert.equal(await ring(), 'notify:products');
+    await admin.query("SELECT pgpush.detach('products')");
+    await mallory.query(`SELECT pg_notify('pgpush', 'products')`);
+    await sleep(100);
+    const before = s.rec.updates.length;
+    await mallory.query(`SELECT pg_notify('pgpush', 'products')`);
+    const { data } = await waitForUpdate(s, () => true, 5000, { since: before });
+    assert.equal(data.reason, 'notify', 'detached: no longer named');
+    s.close();
+  } finally {
+    await d.stopClean();
+  }
+});
+
+function pgbench(args, env) {
+  return new Promise((resolve, reject) => {
+    execFile(path.join(pg.bindir, 'pgbench'), args, { env: { ...process.env, ...pg.env, ...env } },
+      (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout + stderr)));
+  });
+}
+
+test('a NOTIFY flood from an unprivileged role: at most 20 recomputes/s, a well-behaved client stays', { timeout: 60000 }, async () => {
+  const d = await startDaemon({ db: pg.conninfo, args: ['--refresh-interval', '300'] });
+  const script = path.join(pg.dir, 'flood.pgb');
+  fs.writeFileSync(script, "SELECT pg_notify('pgpush', 'sales');\n");
+  fs.chmodSync(script, 0o644);
+  try {
+    const s = connectClient(d.url); sockets.push(s);
+    await waitConnected(s);
+    await waitForUpdate(s, () => true, 10000);
+    const h0 = await health(d);
+    const t0 = now();
+    const out = await pgbench(['-n', '-f', script, '-c', '2', '-j', '2', '-T', '3'], { PGUSER: 'mallory' });
+    await sleep(300);
+    const h1 = await health(d);
+    const secs = (now() - t0) / 1000;
+    const recomputes = h1.recomputes - h0.recomputes;
+    const notes = h1.notifications - h0.notifications;
+    const tx = Number((out.match(/number of transactions actually processed: (\d+)/) || [])[1]);
+    console.log(`flood: ${tx} NOTIFYs sent, ${notes} received, ${recomputes} recomputes in ${secs.toFixed(2)} s ` +
+      `(${(recomputes / secs).toFixed(1)}/s)`);
+    assert.ok(notes > 1000, `the flood arrived (${notes} notifications)`);
+    assert.ok(recomputes / secs <= 20, `${recomputes} recomputes in ${secs.toFixed(2)} s`);
+    assert.ok(recomputes >= 10, 'the dashboard kept being recomputed during the flood');
+    assert.ok(s.connected);
+    assert.deepEqual(s.rec.disconnects, []);
+    // A lone change after a quiet period still goes at once.
+    await sleep(200);
+    const before = s.rec.updates.length;
+    const t1 = now();
+    await admin.query('UPDATE stock SET quantity = quantity WHERE false');
+    const { t } = await waitForUpdate(s, (x) => x.reason === 'notify:stock', 5000, { since: before });
+    console.log(`lone change after the flood: ${(t - t1).toFixed(1)} ms`);
+    assert.ok(t - t1 < 40, 'not delayed by the minimum refresh interval');
+    s.close();
+  } finally {
+    await d.stopClean();
+  }
+});
+
+// --------------------------------------------------------------- versions --
+
+const FAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+
+test('version never goes backwards: a restart, with the clock 2 minutes behind', { timeout: 60000 }, async () => {
+  const lastVersion = async (d) => {
+    const s = connectClient(d.url); sockets.push(s);
+    await waitConnected(s);
+    const { data } = await waitForUpdate(s, () => true, 10000);
+    const before = s.rec.updates.length;
+    await admin.query('UPDATE stock SET quantity = quantity WHERE false');
+    const { data: next } = await waitForUpdate(s, () => true, 5000, { since: before });
+    assert.ok(next.version > data.version, 'versions grow');
+    s.close();
+    return [data.version, next.version];
+  };
+  const a = await startDaemon({ db: pg.conninfo, args: ['--refresh-interval', '300'] });
+  let va;
+  try { va = await lastVersion(a); } finally { await a.stopClean(); }
+
+  const env = {};
+  if (fs.existsSync(FAKETIME)) {
+    // ASan refuses a preload ahead of itself unless told otherwise.
+    Object.assign(env, { LD_PRELOAD: FAKETIME, FAKETIME: '-120', ASAN_OPTIONS: `${process.env.ASAN_OPTIONS || ''}:verify_asan_link_order=0` });
+  } else {
+    console.log(`# ${FAKETIME} not found (Debian package faketime): restart without a clock step`);
+  }
+  const b = await startDaemon({ db: pg.conninfo, args: ['--refresh-interval', '300'], env });
+  try {
+    const vb = await lastVersion(b);
+    console.log(`versions before the restart ${va}, after it (clock -120 s) ${vb}`);
+    assert.ok(vb[0] > va[1], `first version after the restart ${vb[0]} is above the last before it ${va[1]}`);
+  } finally {
+    await b.stopClean();
   }
 });

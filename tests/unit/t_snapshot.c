@@ -55,5 +55,28 @@ int main(void)
 	is_str(reason, "reconnect", "a reconnect outranks notifications");
 	dashboard_format_reason(DASHBOARD_REASON_TIMER, "", reason, sizeof(reason));
 	is_str(reason, "timer", "timer");
+	dashboard_format_reason(DASHBOARD_REASON_NOTIFY, "", reason, sizeof(reason));
+	is_str(reason, "notify", "a notification naming no attached table is just notify");
+
+	ok(dashboard_name_ok("sales"), "a table name is fine");
+	ok(dashboard_name_ok("caf\xc3\xa9"), "UTF-8 names are fine");
+	ok(!dashboard_name_ok(""), "empty refused");
+	ok(!dashboard_name_ok("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3"),
+	   "a UTF-8 sequence cut at 63 bytes refused");
+	ok(!dashboard_name_ok("a\xe9"), "Latin-1 byte refused");
+	ok(!dashboard_name_ok("a\x01b"), "control character refused");
+	ok(!dashboard_name_ok("a\x7f"), "DEL refused");
+	ok(!dashboard_name_ok("a,b"), "comma refused");
+	ok(!dashboard_name_ok("a\"b"), "quote refused");
+	ok(!dashboard_name_ok("a\\b"), "backslash refused");
+	{
+		char big[80];
+
+		memset(big, 'a', 64);
+		big[64] = '\0';
+		ok(!dashboard_name_ok(big), "64 bytes refused");
+		big[63] = '\0';
+		ok(dashboard_name_ok(big), "63 bytes fine");
+	}
 	return done_testing();
 }
