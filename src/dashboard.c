@@ -480,14 +480,17 @@ static const struct pgconn_callbacks query_cb = {
 struct dashboard *dashboard_new(struct ev_loop *loop, const struct config *cfg, struct hub *hub)
 {
 	struct dashboard *d = calloc(1, sizeof(*d));
-	char setup[64];
+	char setup[128];
 
 	if (!d)
 		return NULL;
 	d->loop = loop;
 	d->cfg = cfg;
 	d->hub = hub;
-	snprintf(setup, sizeof(setup), "SET statement_timeout = %.0f",
+	/* Only the dashboard query runs on this session, and it only reads:
+	 * whatever the query or a function it calls tries to write fails. */
+	snprintf(setup, sizeof(setup),
+		 "SET default_transaction_read_only = on; SET statement_timeout = %.0f",
 		 cfg->query_timeout * 1000.0);
 	d->listener = pgconn_new(loop, cfg->db, "pgpushd-listener", cfg->channel, NULL,
 				 &listener_cb, d);

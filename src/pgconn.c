@@ -183,11 +183,15 @@ void pgconn_start(struct pgconn *pc)
 		connect_now(pc);
 }
 
-static int send_command(struct pgconn *pc, const char *sql)
+/* Setup (our own text) goes through the simple protocol, which runs
+ * several statements; queries through the extended protocol, which runs
+ * exactly one. */
+static int send_command(struct pgconn *pc, const char *sql, bool one_statement)
 {
 	int f;
 
-	if (!PQsendQuery(pc->pg, sql))
+	if (!(one_statement ? PQsendQueryParams(pc->pg, sql, 0, NULL, NULL, NULL, NULL, 0)
+			    : PQsendQuery(pc->pg, sql)))
 		return -1;
 	f = PQflush(pc->pg);
 	if (f < 0)
@@ -232,7 +236,7 @@ static void start_setup(struct pgconn *pc)
 		return;
 	}
 	pc->state = PGC_SETUP;
-	if (send_command(pc, sql) < 0)
+	if (send_command(pc, sql, false) < 0)
 		lost(pc, PQerrorMessage(pc->pg));
 	free(sql);
 }
@@ -377,7 +381,7 @@ int pgconn_query(struct pgconn *pc, const char *sql)
 	if (pc->state != PGC_READY)
 		return PGCONN_ERR_NOT_READY;
 	pc->state = PGC_BUSY;
-	if (send_command(pc, sql) < 0) {
+	if (send_command(pc, sql, true) < 0) {
 		pc->state = PGC_READY;
 		lost(pc, PQerrorMessage(pc->pg));
 		return PGCONN_ERR_SEND;

@@ -48,7 +48,8 @@ struct pgconn *pgconn_new(struct ev_loop *loop, const char *conninfo, const char
 /* Starts the first connection attempt. */
 void pgconn_start(struct pgconn *pc);
 
-/* Sends sql when ready and idle. Returns 0 or a negative pgconn_error. */
+/* Sends sql when ready and idle, with the extended protocol: one statement
+ * only. Returns 0 or a negative pgconn_error. */
 int pgconn_query(struct pgconn *pc, const char *sql) __attribute__((warn_unused_result));
 
 bool pgconn_is_ready(const struct pgconn *pc); /* connected and set up */

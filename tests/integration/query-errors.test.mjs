@@ -52,3 +52,33 @@ for (const [code, query] of [
     }
   });
 }
+
+// The query session is read-only and takes one statement (extended
+// protocol): a --query that writes, or that smuggles a second statement, is
+// refused and writes nothing.
+for (const [what, query] of [
+  ['two statements', "SELECT pgpush.dashboard(); SELECT pgpush.dashboard()"],
+  ['a write before the document', "UPDATE public.stock SET quantity = -777; SELECT pgpush.dashboard()"],
+  ['a write in a CTE', "WITH w AS (UPDATE public.stock SET quantity = -777 RETURNING 1) SELECT pgpush.dashboard() FROM w LIMIT 1"],
+  ['a write in a function', 'SELECT public.write_then_dashboard()'],
+]) {
+  test(`--query with ${what} is refused and writes nothing`, { timeout: 30000 }, async () => {
+    await pg.psql(`INSERT INTO products (sku, name, unit_price) VALUES ('RO-1', 'ro', 1) ON CONFLICT DO NOTHING;
+      INSERT INTO stock (product_id, quantity) SELECT id, 5 FROM products WHERE sku = 'RO-1' ON CONFLICT DO NOTHING;
+      CREATE OR REPLACE FUNCTION public.write_then_dashboard() RETURNS json LANGUAGE plpgsql AS $$
+      BEGIN UPDATE public.stock SET quantity = -777; RETURN pgpush.dashboard(); END $$;`);
+    const d = await startDaemon({ db: pg.conninfo, args: ['--refresh-interval', '300', '--query', query] });
+    try {
+      const s = connectClient(d.url); sockets.push(s);
+      await waitConnected(s);
+      const { data: e } = await waitForError(s, () => true, 10000);
+      assert.equal(e.code, 'query_failed');
+      assert.equal(s.rec.updates.length, 0, 'nothing published');
+      assert.equal((await pg.psql('SELECT count(*) FROM stock WHERE quantity = -777')).trim(), '0', 'nothing written');
+      assert.ok(s.connected);
+      s.close();
+    } finally {
+      await d.stopClean();
+    }
+  });
+}
