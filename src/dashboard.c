@@ -58,9 +58,17 @@ struct dashboard {
 
 	bool in_error;
 	int64_t error_since;
+	char detail[512];       /* the last error as logged; /healthz (detailed) only */
 };
 
 static const char *const error_codes[] = { "db_unavailable", "query_failed", "bad_result" };
+/* What clients read: never PostgreSQL's message (it names hosts, roles,
+ * tables); the details go to the log and to loopback /healthz. */
+static const char *const error_messages[] = {
+	"the database is unavailable",
+	"the dashboard query failed",
+	"the dashboard query returned an unusable result",
+};
 enum { ERR_DB_UNAVAILABLE, ERR_QUERY_FAILED, ERR_BAD_RESULT };
 
 void dashboard_format_reason(unsigned bits, const char *tables, char *out, size_t outlen)
@@ -121,7 +129,30 @@ static void add_table(char *set, const char *table)
 	snprintf(set + sl, TABLES_MAX - sl, "%s%s", sl ? "," : "", table);
 }
 
-static void set_error(struct dashboard *d, int code, const char *message, int64_t next_ms)
+/* Keeps detail for /healthz: valid UTF-8 (anything else becomes '?'), one
+ * line, cut on a character boundary. */
+static void keep_detail(struct dashboard *d, const char *detail)
+{
+	size_t n;
+
+	snprintf(d->detail, sizeof(d->detail), "%s", detail);
+	n = strcspn(d->detail, "\r\n");
+	d->detail[n] = '\0';
+	while (n > 0 && ((unsigned char)d->detail[n - 1] & 0xc0) == 0x80)
+		n--;
+	if (n > 0 && (unsigned char)d->detail[n - 1] >= 0xc0)
+		n--;
+	if (!util_utf8_valid((const uint8_t *)d->detail, strlen(d->detail)))
+		d->detail[n] = '\0';
+	if (!util_utf8_valid((const uint8_t *)d->detail, strlen(d->detail))) {
+		for (char *p = d->detail; *p; p++) {
+			if ((unsigned char)*p >= 0x80)
+				*p = '?';
+		}
+	}
+}
+
+static void set_error(struct dashboard *d, int code, const char *detail, int64_t next_ms)
 {
 	json_object *o = json_object_new_object();
 	char since[UTIL_ISO_TIME_LEN], next[UTIL_ISO_TIME_LEN];
@@ -134,7 +165,8 @@ static void set_error(struct dashboard *d, int code, const char *message, int64_
 	util_iso_time(next_ms, next);
 	if (!o)
 		return;
-	json_object_object_add(o, "message", json_object_new_string(message));
+	keep_detail(d, detail);
+	json_object_object_add(o, "message", json_object_new_string(error_messages[code]));
 	json_object_object_add(o, "code", json_object_new_string(error_codes[code]));
 	json_object_object_add(o, "since", json_object_new_string(since));
 	json_object_object_add(o, "nextAttemptAt", json_object_new_string(next));
@@ -150,6 +182,7 @@ static void clear_error(struct dashboard *d)
 	if (!d->in_error)
 		return;
 	d->in_error = false;
+	d->detail[0] = '\0';
 	(void)hub_set_error(d->hub, NULL);
 	log_info("dashboard recovered after %.1fs", (util_now_ms() - d->error_since) / 1000.0);
 }
@@ -523,18 +556,55 @@ void dashboard_free(struct dashboard *d)
 	free(d->doc);
 	free(d);
 }
-bool dashboard_health(void *ud, char *out, size_t outlen)
+static bool health_fits(json_object *o, char *out, size_t outlen)
+{
+	size_t n;
+	const char *txt = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
+							    JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+
+	if (!txt || n >= outlen)
+		return false;
+	memcpy(out, txt, n + 1);
+	return true;
+}
+
+bool dashboard_health(void *ud, bool detailed, char *out, size_t outlen)
 {
 	struct dashboard *d = ud;
 	bool listening = pgconn_is_ready(d->listener);
 	bool ok = listening && d->hub->snap;
+	const char *status = ok ? "ok" : "unavailable";
+	json_object *o = detailed ? json_object_new_object() : NULL;
+	json_object *err = NULL;
 
-	snprintf(out, outlen,
-		 "{\"status\":\"%s\",\"listener\":%s,\"query\":%s,\"snapshotVersion\":%lld,"
-		 "\"clients\":%zu,\"recomputes\":%lu,\"notifications\":%lu,\"error\":%s}",
-		 ok ? "ok" : "unavailable", listening ? "true" : "false",
-		 pgconn_is_ready(d->query) ? "true" : "false",
-		 d->hub->snap ? (long long)d->hub->snap->version : 0LL, d->hub->count,
-		 d->recomputes, d->notifications, d->hub->error_json ? d->hub->error_json : "null");
+	if (o) {
+		json_object_object_add(o, "status", json_object_new_string(status));
+		json_object_object_add(o, "listener", json_object_new_boolean(listening));
+		json_object_object_add(o, "query", json_object_new_boolean(pgconn_is_ready(d->query)));
+		json_object_object_add(o, "snapshotVersion",
+				       json_object_new_int64(d->hub->snap ? d->hub->snap->version : 0));
+		json_object_object_add(o, "clients", json_object_new_int64((int64_t)d->hub->count));
+		json_object_object_add(o, "recomputes", json_object_new_int64((int64_t)d->recomputes));
+		json_object_object_add(o, "notifications",
+				       json_object_new_int64((int64_t)d->notifications));
+		if (d->hub->error_json)
+			err = json_tokener_parse(d->hub->error_json);
+		json_object_object_add(o, "error", err);
+		json_object_object_add(o, "lastError",
+				       d->in_error ? json_object_new_string(d->detail) : NULL);
+		/* Every part is bounded but the detail; drop it rather than cut
+		 * the JSON when out is small. */
+		if (health_fits(o, out, outlen)) {
+			json_object_put(o);
+			return ok;
+		}
+		json_object_object_add(o, "lastError", json_object_new_string("(too long)"));
+		if (health_fits(o, out, outlen)) {
+			json_object_put(o);
+			return ok;
+		}
+		json_object_put(o);
+	}
+	snprintf(out, outlen, "{\"status\":\"%s\"}", status);
 	return ok;
 }

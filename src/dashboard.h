@@ -24,9 +24,12 @@ struct dashboard;
 struct dashboard *dashboard_new(struct ev_loop *loop, const struct config *cfg, struct hub *hub);
 void dashboard_free(struct dashboard *d);
 
-/* Fills a JSON status object; true when healthy (listener connected and a
+/* Fills out with a JSON status object, always complete and NUL-terminated
+ * (outlen >= 32): {"status"} only, or with detailed, the connections,
+ * counters, the error clients see and the last error's detail (PostgreSQL's
+ * message, shortened to fit). True when healthy (listener connected and a
  * snapshot exists). Matches server_health_fn. */
-bool dashboard_health(void *d, char *out, size_t outlen);
+bool dashboard_health(void *d, bool detailed, char *out, size_t outlen);
 
 /* Bits of the reason for the next recompute. */
 #define DASHBOARD_REASON_STARTUP 1u
