@@ -90,6 +90,11 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return 2;
 	}
+	if (config_read_db_file(&cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pgpushd: %s\n", err);
+		config_free(&cfg);
+		return 2;
+	}
 	log_set_level(cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(&cfg);
