@@ -343,11 +343,7 @@ $$;
 -- ------------------------------------------------------------------ grants --
 
 -- Writers need nothing (pgpush.doorbell() is SECURITY DEFINER). pgpushd's
--- role needs, for the reference dashboard:
---   GRANT USAGE ON SCHEMA pgpush TO pgpushd;
---   GRANT EXECUTE ON FUNCTION pgpush.dashboard() TO pgpushd;  -- PUBLIC has it by default
---   GRANT SELECT ON public.products, public.stock, public.sales TO pgpushd;
---   GRANT USAGE ON SEQUENCE pgpush.version_seq TO pgpushd;     -- nextval() of versions
+-- role needs the grants of sql/grant.sql and nothing more (sql/README.md).
 -- LISTEN needs no privilege.
 
 COMMIT;

@@ -77,6 +77,7 @@ test('a trojan json_build_object in public is never called by pgpush.dashboard()
 async function databaseIn(name, encoding) {
   await admin.query(`CREATE DATABASE ${name} ENCODING '${encoding}' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'`);
   for (const f of ['sql/schema.sql', 'sql/install.sql']) await pg.psqlFile(f, { db: name });
+  await pg.grantDaemon({ db: name });
   const c = await pg.client({ database: name });
   return c;
 }
