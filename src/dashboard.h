@@ -1,10 +1,14 @@
 /*
  * dashboard: when to recompute, and what clients learn about it. Owns the
- * two database connections (a listener that only LISTENs, so that no query
- * delays notifications, and a query connection), the fallback timer and
- * the refresh policy: at most one query in flight plus one pending, whatever
- * the number of notifications. Results become snapshots published through
- * the hub; failures become dashboardDataError.
+ * two database connections: a listener (LISTEN, and once per recompute the
+ * version draw from pgpush.version_seq with the set of attached tables: a
+ * read-write session, kept free of long queries so that notifications are
+ * not delayed) and a read-only query connection that runs only the
+ * dashboard query. Also the fallback timer and the refresh policy: at most
+ * one query in flight plus one pending, starts at least
+ * --min-refresh-interval apart, whatever the number of notifications.
+ * Results become snapshots published through the hub; failures become
+ * dashboardDataError with a code and a fixed message (details: the log).
  */
 #ifndef PGPUSH_DASHBOARD_H
 #define PGPUSH_DASHBOARD_H
