@@ -40,7 +40,11 @@ struct dashboard {
 	unsigned retry_failures;
 
 	ev_timer throttle;      /* --min-refresh-interval */
-	bool in_flight;         /* the query, then the version draw */
+	bool in_flight;         /* a recompute: the query and the version draw */
+	bool query_wait;        /* its query has not answered yet */
+	bool version_wait;      /* its version draw has not answered yet */
+	bool have_version;
+	int64_t drawn_version;
 	bool started_once;
 	double last_start_mono; /* s, CLOCK_MONOTONIC */
 	char *doc;              /* the query's document, waiting for its version */
@@ -213,14 +217,16 @@ static void run_pending(struct dashboard *d)
 	d->pending = 0;
 	d->pending_tables[0] = '\0';
 	d->started = ev_time();
-	d->in_flight = true;
 	ev_timer_stop(d->loop, &d->retry);
 	if (pgconn_query(d->query, d->cfg->query) < 0) {
 		/* on_lost has run; the work stays pending for the reconnect. */
-		d->in_flight = false;
 		d->pending |= DASHBOARD_REASON_RECONNECT;
 		return;
 	}
+	d->in_flight = d->query_wait = true;
+	/* The version is drawn while the query runs, so it costs no latency.
+	 * Recomputes never overlap: versions grow in publish order. */
+	d->version_wait = pgconn_query(d->listener, version_sql) == 0;
 	log_debug("recompute started reason=%s", d->running_reason);
 }
 
@@ -313,8 +319,9 @@ static void drop_doc(struct dashboard *d)
 	d->doc_len = 0;
 }
 
-/* The document passed its checks: draw its version on the listener. */
-static void draw_version(struct dashboard *d, const char *json, size_t len)
+/* Keeps the query's document until its version is known, once it passed
+ * the checks that make it safe to send. */
+static void keep_doc(struct dashboard *d, const char *json, size_t len)
 {
 	if (len > SNAPSHOT_MAX) {
 		query_failed(d, ERR_BAD_RESULT, "the dashboard document is larger than 64 MiB");
@@ -337,13 +344,6 @@ static void draw_version(struct dashboard *d, const char *json, size_t len)
 	memcpy(d->doc, json, len);
 	d->doc[len] = '\0';
 	d->doc_len = len;
-	if (pgconn_query(d->listener, version_sql) < 0) {
-		/* The listener is gone: its reconnect recomputes. */
-		drop_doc(d);
-		d->pending |= DASHBOARD_REASON_RECONNECT;
-		return;
-	}
-	d->in_flight = true;
 }
 
 /* Keeps the attached tables that may appear in `reason`. */
@@ -370,7 +370,6 @@ static void on_version(struct dashboard *d, const PGresult *res)
 {
 	if (!res) {
 		/* Listener lost: its reconnect recomputes. */
-		drop_doc(d);
 		d->pending |= DASHBOARD_REASON_RECONNECT;
 		return;
 	}
@@ -378,7 +377,6 @@ static void on_version(struct dashboard *d, const PGresult *res)
 	    PQgetisnull(res, 0, 0)) {
 		const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 
-		drop_doc(d);
 		log_error("drawing a version from pgpush.version_seq failed: %s (rerun sql/install.sql; "
 			  "pgpushd's role needs USAGE on the sequence, see sql/README.md)",
 			  primary ? primary : "unexpected result");
@@ -386,20 +384,12 @@ static void on_version(struct dashboard *d, const PGresult *res)
 		return;
 	}
 	load_attached(d, PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1));
-	publish(d, d->doc, d->doc_len, strtoll(PQgetvalue(res, 0, 0), NULL, 10));
-	drop_doc(d);
+	d->drawn_version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	d->have_version = true;
 }
 
-static void on_result(struct pgconn *pc, const PGresult *res, void *ud)
+static void on_query(struct dashboard *d, const PGresult *res)
 {
-	struct dashboard *d = ud;
-
-	d->in_flight = false;
-	if (pc == d->listener) {
-		on_version(d, res);
-		run_pending(d);
-		return;
-	}
 	if (!res) {
 		/* Connection lost mid-query: run it again once reconnected. */
 		d->pending |= DASHBOARD_REASON_RECONNECT;
@@ -429,8 +419,35 @@ static void on_result(struct pgconn *pc, const PGresult *res, void *ud)
 	} else if (PQntuples(res) != 1 || PQnfields(res) != 1 || PQgetisnull(res, 0, 0)) {
 		query_failed(d, ERR_BAD_RESULT, "the dashboard query must return one row with one non-null column");
 	} else {
-		draw_version(d, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+		keep_doc(d, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
 	}
+}
+
+static void on_result(struct pgconn *pc, const PGresult *res, void *ud)
+{
+	struct dashboard *d = ud;
+
+	if (pc == d->listener) {
+		if (!d->version_wait)
+			return;
+		d->version_wait = false;
+		on_version(d, res);
+	} else {
+		if (!d->query_wait)
+			return;
+		d->query_wait = false;
+		on_query(d, res);
+	}
+	if (d->query_wait || d->version_wait)
+		return;
+	/* Both answered: the recompute is over. */
+	/* Without a version nothing is published: the draw failed (the retry
+	 * timer runs) or the listener is gone (its reconnect recomputes). */
+	if (d->doc && d->have_version)
+		publish(d, d->doc, d->doc_len, d->drawn_version);
+	drop_doc(d);
+	d->have_version = false;
+	d->in_flight = false;
 	run_pending(d);
 }
 

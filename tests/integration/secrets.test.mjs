@@ -125,3 +125,24 @@ test('the daemon role (documented grants only) cannot write the application tabl
     await d.stopClean();
   }
 });
+
+test('without USAGE on pgpush.version_seq: query_failed, a log line that says so, retried with backoff', { timeout: 30000 }, async () => {
+  await admin.query('CREATE ROLE noseq LOGIN');
+  await pg.grantDaemon({ role: 'noseq' });
+  await admin.query('REVOKE USAGE ON SEQUENCE pgpush.version_seq FROM noseq');
+  const d = await startDaemon({ db: `${pg.conninfo} user=noseq`, args: ['--refresh-interval', '300'] });
+  try {
+    const s = connectClient(d.url); sockets.push(s);
+    await waitConnected(s);
+    const { data: e } = await waitForError(s, () => true, 10000);
+    assert.equal(e.code, 'query_failed');
+    await new Promise((r) => setTimeout(r, 2500));
+    const draws = d.grep(/drawing a version from pgpush\.version_seq failed: permission denied.*USAGE on the sequence/);
+    assert.ok(draws.length >= 1, 'the log names the sequence and the grant');
+    assert.ok(draws.length <= 3, `retried with backoff, not in a loop (${draws.length} attempts in 2.5 s)`);
+    assert.equal(s.rec.updates.length, 0, 'nothing published without a version');
+    s.close();
+  } finally {
+    await d.stopClean();
+  }
+});
