@@ -36,6 +36,7 @@ CREATE OR REPLACE FUNCTION pgpush.channel()
 RETURNS text
 LANGUAGE sql
 STABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
     -- The fallback keeps writers working even if the row was deleted.
     SELECT coalesce((SELECT s.channel FROM pgpush.settings s), 'pgpush')
@@ -87,7 +88,7 @@ BEGIN
         SELECT t.tgname FROM pg_catalog.pg_trigger t
         WHERE t.tgrelid = tbl AND t.tgfoid = 'pgpush.doorbell()'::regprocedure
     LOOP
-        EXECUTE format('DROP TRIGGER %I ON %s', trg, tbl);
+        EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', trg, tbl);
     END LOOP;
 END
 $$;
@@ -106,7 +107,7 @@ BEGIN
     END IF;
     -- Same rule as pgpush.settings: a bad name must fail now, not inside
     -- every later write to the table.
-    IF channel = '' OR octet_length(channel) >= 64 THEN
+    IF channel = '' OR pg_catalog.octet_length(channel) >= 64 THEN
         RAISE EXCEPTION 'pgpush.attach: invalid channel name "%" (1 to 63 bytes)', channel;
     END IF;
 
@@ -114,11 +115,11 @@ BEGIN
     -- the channel.
     PERFORM pgpush.detach(tbl);
     -- TRUNCATE fires no DELETE trigger, so it is listed on its own.
-    EXECUTE format(
+    EXECUTE pg_catalog.format(
         'CREATE TRIGGER pgpush_doorbell'
         ' AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s'
         ' FOR EACH STATEMENT EXECUTE FUNCTION pgpush.doorbell(%s)',
-        tbl, CASE WHEN channel IS NULL THEN '' ELSE quote_literal(channel) END);
+        tbl, CASE WHEN channel IS NULL THEN '' ELSE pg_catalog.quote_literal(channel) END);
 END
 $$;
 COMMENT ON FUNCTION pgpush.attach(regclass, text) IS
@@ -135,8 +136,9 @@ AS $$
     SELECT DISTINCT
            t.tgrelid::regclass,
            CASE WHEN t.tgnargs > 0 THEN
-               convert_from(substring(t.tgargs FROM 1 FOR position('\x00'::bytea IN t.tgargs) - 1),
-                            current_setting('server_encoding'))
+               pg_catalog.convert_from(
+                   pg_catalog.substring(t.tgargs, 1, pg_catalog.position(t.tgargs, '\x00'::bytea) - 1),
+                   pg_catalog.current_setting('server_encoding'))
            END
     FROM pg_catalog.pg_trigger t
     WHERE t.tgfoid = 'pgpush.doorbell()'::regprocedure
@@ -144,6 +146,26 @@ AS $$
 $$;
 COMMENT ON FUNCTION pgpush.attached() IS
     'tables with the pgpush doorbell; channel NULL means the default, pgpush.channel()';
+
+-- ---------------------------------------------------------------- versions --
+
+-- The version of every document pgpushd publishes: drawn with nextval() on
+-- pgpushd's listener connection (a read-write session on the primary), so
+-- it never goes backwards across restarts, clock steps and several daemons
+-- on one database. pgpushd's role needs USAGE on it. Created starting at the
+-- current Unix time in ms, so versions stay above those of the releases that
+-- took them from the clock.
+DO $$
+BEGIN
+    IF pg_catalog.to_regclass('pgpush.version_seq') IS NULL THEN
+        CREATE SEQUENCE pgpush.version_seq AS bigint;
+        PERFORM pg_catalog.setval('pgpush.version_seq',
+            (pg_catalog.date_part('epoch', pg_catalog.clock_timestamp()) * 1000)::bigint);
+    END IF;
+END
+$$;
+COMMENT ON SEQUENCE pgpush.version_seq IS
+    'versions of the documents pgpushd publishes (nextval on its listener connection)';
 
 -- --------------------------------------------------------------- dashboard --
 
@@ -165,6 +187,7 @@ CREATE OR REPLACE FUNCTION pgpush.dashboard()
 RETURNS json
 LANGUAGE plpgsql
 STABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     today         date        := current_date;
@@ -181,9 +204,9 @@ WITH
 agg AS (
     SELECT s.sold_at::date                 AS day,
            s.product_id,
-           sum(s.quantity * s.unit_price)  AS revenue,
-           count(*)                        AS sales,
-           sum(s.quantity)                 AS units,
+           pg_catalog.sum(s.quantity * s.unit_price)  AS revenue,
+           pg_catalog.count(*)                        AS sales,
+           pg_catalog.sum(s.quantity)                 AS units,
            grouping(s.product_id) = 1      AS per_day
     FROM public.sales s
     WHERE s.sold_at >= window_start
@@ -200,7 +223,7 @@ stocked AS (
     SELECT p.id, p.sku, p.name, st.quantity, st.reorder_level,
            -- Rounded first, and then used as rounded, so that a reader of the
            -- document can recompute the prediction from the fields it shows.
-           round(coalesce(bp.units, 0) / 30.0, 2) AS avg_daily
+           pg_catalog.round(coalesce(bp.units, 0) / 30.0, 2) AS avg_daily
     FROM public.stock st
     JOIN public.products p ON p.id = st.product_id
     LEFT JOIN by_product bp ON bp.product_id = st.product_id
@@ -210,35 +233,35 @@ predicted AS (
            -- Stock at or below zero has already run out: 0 days, not a
            -- negative count.
            CASE WHEN k.avg_daily > 0
-                THEN round(greatest(k.quantity, 0) / k.avg_daily, 1)
+                THEN pg_catalog.round(greatest(k.quantity, 0) / k.avg_daily, 1)
            END AS days_left
     FROM stocked k
 )
-SELECT json_build_object(
+SELECT pg_catalog.json_build_object(
     'summary', (
-        SELECT json_build_object(
-            'revenueToday',     round(coalesce(sum(d.revenue) FILTER (WHERE d.day = today), 0), 2),
-            'salesToday',       coalesce(sum(d.sales) FILTER (WHERE d.day = today), 0),
-            'revenue30d',       round(coalesce(sum(d.revenue), 0), 2),
-            'sales30d',         coalesce(sum(d.sales), 0),
-            'avgOrderValue30d', CASE WHEN sum(d.sales) > 0
-                                     THEN round(sum(d.revenue) / sum(d.sales), 2)
+        SELECT pg_catalog.json_build_object(
+            'revenueToday',     pg_catalog.round(coalesce(pg_catalog.sum(d.revenue) FILTER (WHERE d.day = today), 0), 2),
+            'salesToday',       coalesce(pg_catalog.sum(d.sales) FILTER (WHERE d.day = today), 0),
+            'revenue30d',       pg_catalog.round(coalesce(pg_catalog.sum(d.revenue), 0), 2),
+            'sales30d',         coalesce(pg_catalog.sum(d.sales), 0),
+            'avgOrderValue30d', CASE WHEN pg_catalog.sum(d.sales) > 0
+                                     THEN pg_catalog.round(pg_catalog.sum(d.revenue) / pg_catalog.sum(d.sales), 2)
                                      ELSE 0.00 END,
-            'lowStockCount',    (SELECT count(*) FROM public.stock st
+            'lowStockCount',    (SELECT pg_catalog.count(*) FROM public.stock st
                                  WHERE st.quantity <= st.reorder_level))
         FROM by_day d),
 
     'recentSales', (
-        SELECT coalesce(json_agg(json_build_object(
+        SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(
                    'id',            r.id,
                    'productId',     r.product_id,
                    'sku',           p.sku,
                    'product',       p.name,
                    'quantity',      r.quantity,
-                   'amount',        round(r.quantity * r.unit_price, 2),
+                   'amount',        pg_catalog.round(r.quantity * r.unit_price, 2),
                    'customerName',  r.customer_name,
                    'customerEmail', r.customer_email,
-                   'soldAt',        to_char(r.sold_at, 'YYYY-MM-DD"T"HH24:MI:SS.MSTZH:TZM'))
+                   'soldAt',        pg_catalog.to_char(r.sold_at, 'YYYY-MM-DD"T"HH24:MI:SS.MSTZH:TZM'))
                  ORDER BY r.sold_at DESC, r.id DESC), '[]')
         -- LIMIT before the join: product_id is NOT NULL and a foreign key,
         -- so the join drops no row and the index scan stops after ten.
@@ -248,17 +271,17 @@ SELECT json_build_object(
         JOIN public.products p ON p.id = r.product_id),
 
     'salesByDay', (
-        SELECT json_agg(json_build_object(
+        SELECT pg_catalog.json_agg(pg_catalog.json_build_object(
                    'day',     cal.day,
-                   'revenue', round(coalesce(d.revenue, 0), 2),
+                   'revenue', pg_catalog.round(coalesce(d.revenue, 0), 2),
                    'sales',   coalesce(d.sales, 0),
                    'units',   coalesce(d.units, 0))
                  ORDER BY cal.day)
-        FROM (SELECT today - i AS day FROM generate_series(0, 29) i) cal
+        FROM (SELECT today - i AS day FROM pg_catalog.generate_series(0, 29) i) cal
         LEFT JOIN by_day d ON d.day = cal.day),
 
     'stockPredictions', (
-        SELECT coalesce(json_agg(json_build_object(
+        SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(
                    'productId',         x.id,
                    'sku',               x.sku,
                    'product',           x.name,
@@ -266,18 +289,18 @@ SELECT json_build_object(
                    'reorderLevel',      x.reorder_level,
                    'avgDailyUnits',     x.avg_daily,
                    'daysUntilStockout', x.days_left,
-                   'stockoutDate',      today + floor(x.days_left)::integer,
+                   'stockoutDate',      today + pg_catalog.floor(x.days_left)::integer,
                    'forecast', (
-                       SELECT json_agg(json_build_object(
+                       SELECT pg_catalog.json_agg(pg_catalog.json_build_object(
                                   'day',   today + n,
-                                  'stock', round(greatest(0, x.quantity - x.avg_daily * n), 2))
+                                  'stock', pg_catalog.round(greatest(0, x.quantity - x.avg_daily * n), 2))
                                 ORDER BY n)
-                       FROM generate_series(1, 14) n))
+                       FROM pg_catalog.generate_series(1, 14) n))
                  ORDER BY x.days_left NULLS LAST, x.id), '[]')
         FROM predicted x),
 
     'lowStock', (
-        SELECT coalesce(json_agg(json_build_object(
+        SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(
                    'productId',    p.id,
                    'sku',          p.sku,
                    'product',      p.name,
@@ -306,7 +329,7 @@ BEGIN
     INSERT INTO pgpush.settings DEFAULT VALUES ON CONFLICT DO NOTHING;
     IF FOUND THEN
         FOREACH tbl IN ARRAY ARRAY['public.sales', 'public.stock'] LOOP
-            IF to_regclass(tbl) IS NULL THEN
+            IF pg_catalog.to_regclass(tbl) IS NULL THEN
                 RAISE WARNING 'pgpush: % does not exist, so it was not attached', tbl
                     USING HINT = 'Load sql/schema.sql before install.sql, or attach your own tables with pgpush.attach().';
             ELSE
@@ -320,10 +343,7 @@ $$;
 -- ------------------------------------------------------------------ grants --
 
 -- Writers need nothing (pgpush.doorbell() is SECURITY DEFINER). pgpushd's
--- role needs, for the reference dashboard:
---   GRANT USAGE ON SCHEMA pgpush TO pgpushd;
---   GRANT EXECUTE ON FUNCTION pgpush.dashboard() TO pgpushd;  -- PUBLIC has it by default
---   GRANT SELECT ON public.products, public.stock, public.sales TO pgpushd;
+-- role needs the grants of sql/grant.sql and nothing more (sql/README.md).
 -- LISTEN needs no privilege.
 
 COMMIT;

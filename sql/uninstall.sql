@@ -11,7 +11,7 @@ SET LOCAL client_min_messages = warning;
 
 DO $$
 DECLARE
-    doorbell  regprocedure := to_regprocedure('pgpush.doorbell()');
+    doorbell  regprocedure := pg_catalog.to_regprocedure('pgpush.doorbell()');
     trg       record;
     blockers  text;
 BEGIN
@@ -22,13 +22,13 @@ BEGIN
         FROM pg_catalog.pg_trigger t
         WHERE t.tgfoid = doorbell
     LOOP
-        EXECUTE format('DROP TRIGGER %I ON %s', trg.tgname, trg.tbl);
+        EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', trg.tgname, trg.tbl);
     END LOOP;
 
     -- DROP SCHEMA ... CASCADE would also drop, silently, anything outside
     -- pgpush built on it (a view calling pgpush.dashboard(), say). Refuse
     -- instead, and say what is in the way.
-    SELECT string_agg(DISTINCT format('%s %s', o.type, o.identity), ', ')
+    SELECT pg_catalog.string_agg(DISTINCT pg_catalog.format('%s %s', o.type, o.identity), ', ')
     INTO blockers
     FROM pg_catalog.pg_depend d
     CROSS JOIN LATERAL pg_catalog.pg_identify_object(d.classid, d.objid, d.objsubid) o

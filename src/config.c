@@ -28,10 +28,14 @@ static const struct option_def options[] = {
 	  "address and port to serve on (HOST:PORT, [V6]:PORT; port 0 = any free port)" },
 	{ "db", "DATABASE_URL", OPT_STR, OFF(db), NULL, 0, 0,
 	  "libpq conninfo or URI (default: $DATABASE_URL, else the PG* variables)" },
+	{ "db-file", "PGPUSH_DB_FILE", OPT_STR, OFF(db_file), NULL, 0, 0,
+	  "read the libpq conninfo from this file (keeps a password out of ps; or use PGPASSFILE)" },
 	{ "channel", "PGPUSH_CHANNEL", OPT_STR, OFF(channel), "pgpush", 0, 0,
 	  "NOTIFY channel the triggers ring" },
 	{ "refresh-interval", "PGPUSH_REFRESH_INTERVAL", OPT_SECONDS, OFF(refresh_interval), "30", 0, 0,
 	  "seconds without a notification before a fallback recompute" },
+	{ "min-refresh-interval", "PGPUSH_MIN_REFRESH_INTERVAL", OPT_U64, OFF(min_refresh_interval), "50", 0, 3600000,
+	  "least ms between the starts of two recomputes: a flood of notifications gets at most one per interval" },
 	{ "query", "PGPUSH_QUERY", OPT_STR, OFF(query), "SELECT pgpush.dashboard()", 0, 0,
 	  "SQL returning one JSON object: the dashboard document" },
 	{ "query-timeout", "PGPUSH_QUERY_TIMEOUT", OPT_SECONDS, OFF(query_timeout), "10", 0, 0,
@@ -232,6 +236,10 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv,
 		snprintf(err, errlen, "invalid value for --query: empty");
 		return CONFIG_ERROR;
 	}
+	if (cfg->db_file && cfg->db) {
+		snprintf(err, errlen, "--db-file and --db (or $DATABASE_URL) both set: use one");
+		return CONFIG_ERROR;
+	}
 	return CONFIG_OK;
 }
 
@@ -301,4 +309,47 @@ bool config_origin_allowed(const struct config *cfg, const char *origin, size_t 
 		p = *end ? end + 1 : end;
 	}
 	return false;
+}
+
+int config_read_db_file(struct config *cfg, char *err, size_t errlen)
+{
+	FILE *f;
+	char *text;
+	size_t n;
+
+	if (!cfg->db_file)
+		return 0;
+	f = fopen(cfg->db_file, "r");
+	if (!f) {
+		snprintf(err, errlen, "--db-file %s: %s", cfg->db_file, strerror(errno));
+		return -1;
+	}
+	text = malloc(65536 + 1);
+	if (!text) {
+		fclose(f);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	n = fread(text, 1, 65536 + 1, f);
+	if (ferror(f) || n > 65536) {
+		snprintf(err, errlen, "--db-file %s: %s", cfg->db_file,
+			 ferror(f) ? "read error" : "larger than 64 KiB");
+		fclose(f);
+		free(text);
+		return -1;
+	}
+	fclose(f);
+	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' ' ||
+			 text[n - 1] == '\t'))
+		n--;
+	text[n] = '\0';
+	if (n == 0 || memchr(text, '\0', n)) {
+		snprintf(err, errlen, "--db-file %s: %s", cfg->db_file,
+			 n ? "holds a NUL byte" : "is empty");
+		free(text);
+		return -1;
+	}
+	free(cfg->db);
+	cfg->db = text;
+	return 0;
 }

@@ -16,8 +16,10 @@
 struct config {
 	char *listen;            /* HOST:PORT */
 	char *db;                /* libpq conninfo or URI; NULL = PG* variables */
+	char *db_file;           /* file holding the conninfo (config_read_db_file) */
 	char *channel;
 	double refresh_interval; /* seconds */
+	uint64_t min_refresh_interval; /* ms between the starts of two recomputes */
 	char *query;
 	char *allowed_origin;    /* comma-separated list; NULL = any */
 	char *static_dir;        /* NULL = no static files */
@@ -53,6 +55,12 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv,
 	__attribute__((warn_unused_result));
 
 void config_free(struct config *cfg);
+
+/* When cfg->db_file is set, reads the conninfo from it into cfg->db (the
+ * whole file, trailing whitespace removed; at most 64 KiB). Returns 0, or
+ * -1 with a one-line message in err. The one option that does I/O. */
+int config_read_db_file(struct config *cfg, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 
 /* Splits "host:port", "[v6]:port" or ":port" into host (may be empty) and
  * port. Returns false when malformed. host must hold 256 bytes. */

@@ -1,10 +1,14 @@
 /*
  * dashboard: when to recompute, and what clients learn about it. Owns the
- * two database connections (a listener that only LISTENs, so that no query
- * delays notifications, and a query connection), the fallback timer and
- * the refresh policy: at most one query in flight plus one pending, whatever
- * the number of notifications. Results become snapshots published through
- * the hub; failures become dashboardDataError.
+ * two database connections: a listener (LISTEN, and once per recompute the
+ * version draw from pgpush.version_seq with the set of attached tables: a
+ * read-write session, kept free of long queries so that notifications are
+ * not delayed) and a read-only query connection that runs only the
+ * dashboard query. Also the fallback timer and the refresh policy: at most
+ * one query in flight plus one pending, starts at least
+ * --min-refresh-interval apart, whatever the number of notifications.
+ * Results become snapshots published through the hub; failures become
+ * dashboardDataError with a code and a fixed message (details: the log).
  */
 #ifndef PGPUSH_DASHBOARD_H
 #define PGPUSH_DASHBOARD_H
@@ -24,9 +28,12 @@ struct dashboard;
 struct dashboard *dashboard_new(struct ev_loop *loop, const struct config *cfg, struct hub *hub);
 void dashboard_free(struct dashboard *d);
 
-/* Fills a JSON status object; true when healthy (listener connected and a
+/* Fills out with a JSON status object, always complete and NUL-terminated
+ * (outlen >= 32): {"status"} only, or with detailed, the connections,
+ * counters, the error clients see and the last error's detail (PostgreSQL's
+ * message, shortened to fit). True when healthy (listener connected and a
  * snapshot exists). Matches server_health_fn. */
-bool dashboard_health(void *d, char *out, size_t outlen);
+bool dashboard_health(void *d, bool detailed, char *out, size_t outlen);
 
 /* Bits of the reason for the next recompute. */
 #define DASHBOARD_REASON_STARTUP 1u
@@ -34,8 +41,13 @@ bool dashboard_health(void *d, char *out, size_t outlen);
 #define DASHBOARD_REASON_TIMER 4u
 #define DASHBOARD_REASON_NOTIFY 8u
 
-/* Formats a reason ("startup", "reconnect", "timer", "notify:a,b") from the
- * bits and the comma-separated table list. Exposed for tests. */
+/* Formats a reason ("startup", "reconnect", "timer", "notify:a,b", or
+ * "notify" when no attached table was named) from the bits and the
+ * comma-separated table list. Exposed for tests. */
 void dashboard_format_reason(unsigned bits, const char *tables, char *out, size_t outlen);
+
+/* True when an attached table's name may appear in `reason`: 1 to 63 bytes
+ * of valid UTF-8, no control character, comma, quote or backslash. */
+bool dashboard_name_ok(const char *name);
 
 #endif

@@ -90,6 +90,11 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return 2;
 	}
+	if (config_read_db_file(&cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pgpushd: %s\n", err);
+		config_free(&cfg);
+		return 2;
+	}
 	log_set_level(cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(&cfg);
@@ -122,8 +127,9 @@ int main(int argc, char **argv)
 	ev_signal_init(&sigint, on_signal, SIGINT);
 	ev_signal_start(loop, &sigterm);
 	ev_signal_start(loop, &sigint);
-	log_info("pgpushd %s started channel=%s refresh_interval=%gs", PACKAGE_VERSION,
-		 cfg.channel, cfg.refresh_interval);
+	log_info("pgpushd %s started channel=%s refresh_interval=%gs min_refresh_interval=%llums",
+		 PACKAGE_VERSION, cfg.channel, cfg.refresh_interval,
+		 (unsigned long long)cfg.min_refresh_interval);
 
 	ev_run(loop, 0);
 

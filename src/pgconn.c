@@ -141,7 +141,7 @@ static void notice_receiver(void *arg, const PGresult *res)
 
 static void connect_now(struct pgconn *pc)
 {
-	const char *keys[8], *vals[8];
+	const char *keys[10], *vals[10];
 	int n = 0;
 
 	/* Our defaults come first so that the user's conninfo overrides them. */
@@ -154,6 +154,10 @@ static void connect_now(struct pgconn *pc)
 		keys[n] = "dbname";
 		vals[n++] = pc->conninfo;
 	}
+	/* After the user's conninfo, so that nothing overrides it (nor
+	 * PGCLIENTENCODING): the documents clients get must be UTF-8 whatever
+	 * the database encoding, and PostgreSQL converts for us. */
+	keys[n] = "client_encoding"; vals[n++] = "UTF8";
 	keys[n] = NULL;
 	vals[n] = NULL;
 	pc->pg = PQconnectStartParams(keys, vals, 1);
@@ -179,11 +183,15 @@ void pgconn_start(struct pgconn *pc)
 		connect_now(pc);
 }
 
-static int send_command(struct pgconn *pc, const char *sql)
+/* Setup (our own text) goes through the simple protocol, which runs
+ * several statements; queries through the extended protocol, which runs
+ * exactly one. */
+static int send_command(struct pgconn *pc, const char *sql, bool one_statement)
 {
 	int f;
 
-	if (!PQsendQuery(pc->pg, sql))
+	if (!(one_statement ? PQsendQueryParams(pc->pg, sql, 0, NULL, NULL, NULL, NULL, 0)
+			    : PQsendQuery(pc->pg, sql)))
 		return -1;
 	f = PQflush(pc->pg);
 	if (f < 0)
@@ -228,7 +236,7 @@ static void start_setup(struct pgconn *pc)
 		return;
 	}
 	pc->state = PGC_SETUP;
-	if (send_command(pc, sql) < 0)
+	if (send_command(pc, sql, false) < 0)
 		lost(pc, PQerrorMessage(pc->pg));
 	free(sql);
 }
@@ -373,7 +381,7 @@ int pgconn_query(struct pgconn *pc, const char *sql)
 	if (pc->state != PGC_READY)
 		return PGCONN_ERR_NOT_READY;
 	pc->state = PGC_BUSY;
-	if (send_command(pc, sql) < 0) {
+	if (send_command(pc, sql, true) < 0) {
 		pc->state = PGC_READY;
 		lost(pc, PQerrorMessage(pc->pg));
 		return PGCONN_ERR_SEND;
@@ -394,6 +402,13 @@ bool pgconn_is_busy(const struct pgconn *pc)
 const char *pgconn_name(const struct pgconn *pc)
 {
 	return pc->name;
+}
+
+const char *pgconn_parameter(const struct pgconn *pc, const char *name)
+{
+	const char *v = pc->pg ? PQparameterStatus(pc->pg, name) : NULL;
+
+	return v ? v : "";
 }
 
 const char *pgconn_last_error(const struct pgconn *pc)

@@ -48,13 +48,16 @@ struct pgconn *pgconn_new(struct ev_loop *loop, const char *conninfo, const char
 /* Starts the first connection attempt. */
 void pgconn_start(struct pgconn *pc);
 
-/* Sends sql when ready and idle. Returns 0 or a negative pgconn_error. */
+/* Sends sql when ready and idle, with the extended protocol: one statement
+ * only. Returns 0 or a negative pgconn_error. */
 int pgconn_query(struct pgconn *pc, const char *sql) __attribute__((warn_unused_result));
 
 bool pgconn_is_ready(const struct pgconn *pc); /* connected and set up */
 bool pgconn_is_busy(const struct pgconn *pc);  /* a query is running */
 const char *pgconn_name(const struct pgconn *pc);
 const char *pgconn_last_error(const struct pgconn *pc);
+/* A server parameter (server_encoding, ...) of the live connection, or "". */
+const char *pgconn_parameter(const struct pgconn *pc, const char *name);
 int64_t pgconn_next_attempt_ms(const struct pgconn *pc);
 
 /* Closes and frees; pgconn_free(NULL) is a no-op. */

@@ -335,7 +335,7 @@ static bool path_under(const struct http_request *req, const char *prefix)
 static void serve_health(struct server *s, struct conn *c)
 {
 	char body[1024];
-	bool ok = s->health(s->health_ud, body, sizeof(body));
+	bool ok = s->health(s->health_ud, true, body, sizeof(body));
 
 	conn_respond(c, ok ? 200 : 503, "Cache-Control: no-store\r\n", "application/json",
 		     body, strlen(body));

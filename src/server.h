@@ -24,7 +24,7 @@ struct session;
 
 /* Health as the application sees it: fills a small JSON object into out
  * and returns true when ready to serve (200) or false (503). */
-typedef bool server_health_fn(void *ud, char *out, size_t outlen);
+typedef bool server_health_fn(void *ud, bool detailed, char *out, size_t outlen);
 
 #define SERVER_SESSION_BUCKETS 16384 /* power of two */
 

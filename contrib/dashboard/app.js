@@ -398,6 +398,7 @@
   var state = {
     connected: false,
     version: null,             // version of the document on the page
+    resync: true,              // (re)connected: take the next document whatever its version
     dataError: null,           // last dashboardDataError payload, until newer data
     errorVersion: null,        // the version on the page when that error came
     updates: 0,
@@ -408,8 +409,11 @@
     if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return false;
     var v = num(doc.version);
     // The ack to requestDashboardData usually repeats the snapshot pushed on
-    // connect; never go back to an older one.
-    if (v !== null && state.version !== null && v <= state.version) return false;
+    // connect; never go back to an older one. Except right after a
+    // (re)connect: the server may have restarted, or be another daemon, and
+    // its document is the truth whatever its version.
+    if (!state.resync && v !== null && state.version !== null && v <= state.version) return false;
+    state.resync = false;
     renderSummary(doc.summary);
     renderRecent(doc.recentSales);
     renderByDay(doc.salesByDay);
@@ -466,7 +470,8 @@
 
   function onUpdate(doc) {
     var v = num(doc && doc.version);
-    if (render(doc) && (state.errorVersion === null || v === null || v > state.errorVersion)) {
+    var resync = state.resync;
+    if (render(doc) && (resync || state.errorVersion === null || v === null || v > state.errorVersion)) {
       state.dataError = null;
       state.errorVersion = null;
     }
@@ -523,6 +528,7 @@
 
   socket.on('connect', function () {
     state.connected = true;
+    state.resync = true;
     refreshStatus();
     // The daemon pushes the current snapshot right after connect; asking as
     // well covers a snapshot that arrived before our handlers (and is cheap:

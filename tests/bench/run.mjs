@@ -355,6 +355,7 @@ const paddedQuery = (bytes) =>
   `SELECT json_build_object('v', (SELECT max(id) FROM public.sales), 'pad', (SELECT doc FROM public.bench_pad WHERE bytes = ${bytes}))`;
 async function preparePadding(sizes) {
   await db.query('CREATE TABLE IF NOT EXISTS public.bench_pad (bytes integer PRIMARY KEY, doc json NOT NULL)');
+  await db.query(`GRANT SELECT ON public.bench_pad TO ${pg.daemonRole}`); // servers run as it
   const rowSql = `SELECT json_build_object('id', s.id, 'sku', p.sku, 'product', p.name, 'quantity', s.quantity,
       'amount', round(s.quantity * s.unit_price, 2), 'customerName', s.customer_name,
       'customerEmail', s.customer_email, 'soldAt', s.sold_at) AS r

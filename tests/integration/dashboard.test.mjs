@@ -115,3 +115,23 @@ test('the dashboard page connects, renders the snapshot and shows a new sale', {
   console.log(`dashboard: connected ${tConnected.toFixed(0)} ms and rendered ${tRendered.toFixed(0)} ms after ` +
     `navigation; sale ${id} on screen ${shownMs.toFixed(1)} ms after COMMIT; screenshot ${shot}`);
 });
+
+test('after a reconnect the page takes the new daemon\'s document, even with a lower version', { skip, timeout: 90000 }, async () => {
+  await page.waitForSelector('#status[data-state="connected"]', { timeout: 10000 });
+  const before = await page.evaluate(() => window.pgpushDashboard.state.version);
+  const port = daemon.port;
+  await daemon.stopClean();
+  // A restored database, or a daemon on another one: versions start lower.
+  await pg.psql("SELECT setval('pgpush.version_seq', 1000)");
+  daemon = await startDaemon({ db: pg.conninfo, listen: `127.0.0.1:${port}`,
+    args: ['--static-dir', path.join(workDir, 'www'), '--refresh-interval', '300'] });
+  await page.waitForFunction((v) => window.pgpushDashboard.state.version < v, before, { timeout: 15000 });
+  await page.waitForSelector('#status[data-state="connected"]', { timeout: 10000 });
+  const [{ id: productId }] = (await db.query('SELECT id FROM products ORDER BY id LIMIT 1')).rows;
+  const { id } = await insertSale(db, productId, { customer: `After reconnect ${process.pid}` });
+  await page.locator(`#recent-sales tbody tr[data-id="${id}"]`).waitFor({ timeout: 5000 });
+  const after = await page.evaluate(() => window.pgpushDashboard.state.version);
+  console.log(`page versions: ${before} before the restart, ${after} after it`);
+  assert.ok(after < before && after > 1000);
+  assert.deepEqual(pageErrors, [], 'no errors in the page');
+});

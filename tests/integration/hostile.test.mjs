@@ -68,6 +68,8 @@ before(async () => {
   products = await seedShop(db, { products: 2 });
   await db.query('CREATE TABLE hostile_pad (n int NOT NULL)');
   await db.query('INSERT INTO hostile_pad VALUES ($1)', [SMALL_PAD]);
+  // The daemon's role reads only what it is granted (sql/grant.sql + this).
+  await db.query(`GRANT SELECT ON hostile_pad TO ${pg.daemonRole}`);
   daemon = await startDaemon({
     db: pg.conninfo,
     args: ['--refresh-interval', '300', '--log-level', 'debug',

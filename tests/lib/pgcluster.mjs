@@ -3,8 +3,13 @@
 //   import { startCluster } from '../lib/pgcluster.mjs';
 //   const pg = await startCluster({ sql: ['sql/schema.sql', 'sql/install.sql'] });
 //   await pg.psql('SELECT 1');          // -> "1\n"
-//   ... daemon --db pg.conninfo ...
+//   ... daemon --db pg.conninfo ...       // as role pgpushd, with only sql/grant.sql's grants
 //   await pg.stop();
+//
+// pg.conninfo connects as DAEMON_ROLE (`pgpushd`), which has nothing but the
+// documented grants (sql/grant.sql, applied after opts.sql when schema pgpush
+// exists, or by pg.grantDaemon()); pg.superConninfo, psql() and client()
+// connect as the superuser `postgres`.
 //
 // Every cluster lives in its own mkdtemp() directory (data directory, Unix
 // socket and server log) and listens on a free TCP port on 127.0.0.1, so test
@@ -24,6 +29,7 @@ import { createRequire } from 'node:module';
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+export const DAEMON_ROLE = 'pgpushd';
 const RUN_AS = 'postgres';
 
 // ---------------------------------------------------------------- helpers --
@@ -127,6 +133,7 @@ process.on('exit', cleanupSync);
  * opts.sql        array of SQL files (relative to the repo root or absolute) to load into the database
  * opts.dbname     database to create (default 'pgpush')
  * opts.settings   extra server settings, e.g. { max_connections: 50 }
+ * opts.hba        pg_hba.conf lines put before the default ones (e.g. a scram-sha-256 rule)
  */
 export async function startCluster(opts = {}) {
   const bindir = findBindir();
@@ -192,8 +199,21 @@ export async function startCluster(opts = {}) {
     port,
     bindir,
     dbname,
-    conninfo: `host=${dir} port=${port} dbname=${dbname} user=postgres`,
-    tcpConninfo: `host=127.0.0.1 port=${port} dbname=${dbname} user=postgres`,
+    conninfo: `host=${dir} port=${port} dbname=${dbname} user=${DAEMON_ROLE}`,
+    tcpConninfo: `host=127.0.0.1 port=${port} dbname=${dbname} user=${DAEMON_ROLE}`,
+    superConninfo: `host=${dir} port=${port} dbname=${dbname} user=postgres`,
+    daemonRole: DAEMON_ROLE,
+
+    /** Give DAEMON_ROLE (or role) sql/grant.sql's grants in db (after install.sql). */
+    async grantDaemon({ db = dbname, role = DAEMON_ROLE } = {}) {
+      const abs = path.join(repoRoot, 'sql', 'grant.sql');
+      try {
+        await run(bin('psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-v', `role=${role}`, '-d', db, '-f', abs],
+          { env: psqlEnv });
+      } catch (err) {
+        throw fail(`psql -f ${abs}`, err);
+      }
+    },
     env,
 
     /** Run SQL with psql (-X -A -t -q: unaligned, tuples only). Resolves stdout; throws with stderr. */
@@ -285,9 +305,18 @@ export async function startCluster(opts = {}) {
     } catch (err) {
       throw fail('initdb', err);
     }
+    if (opts.hba && opts.hba.length) {
+      const hba = path.join(datadir, 'pg_hba.conf');
+      fs.writeFileSync(hba, `${opts.hba.join('\n')}\n${fs.readFileSync(hba, 'utf8')}`);
+    }
     await cluster.startServer();
     await cluster.psql(`CREATE DATABASE ${dbname}`, { db: 'postgres' });
+    // The daemon's role: LOGIN and the documented grants, nothing else.
+    await cluster.psql(`CREATE ROLE ${DAEMON_ROLE} LOGIN`, { db: 'postgres' });
     for (const f of opts.sql || []) await cluster.psqlFile(f);
+    if ((await cluster.psql("SELECT to_regnamespace('pgpush') IS NOT NULL")).trim() === 't') {
+      await cluster.grantDaemon();
+    }
   } catch (err) {
     await cluster.stop().catch(() => {});
     throw err;

@@ -4,6 +4,9 @@
 #include "config.h"
 #include "tap.h"
 
+#include <stdlib.h>
+#include <unistd.h>
+
 static const char *fake_env(const char *name)
 {
 	if (strcmp(name, "DATABASE_URL") == 0)
@@ -113,6 +116,40 @@ int main(void)
 	ok(!config_origin_allowed(&cfg, "", 0), "an empty entry does not allow an empty Origin");
 	ok(config_origin_allowed(&cfg, "http://b.example", 16), "entries after it still count");
 	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, NULL, NULL, NULL), CONFIG_OK, "min refresh interval");
+	is_int(cfg.min_refresh_interval, 50, "default --min-refresh-interval 50 ms (20 recomputes/s)");
+	config_free(&cfg);
+
+	is_int(run(&cfg, fake_env, err, "--db-file", "/x", NULL), CONFIG_ERROR, "--db-file with $DATABASE_URL");
+	ok(strstr(err, "--db-file") != NULL, "the error names --db-file: %s", err);
+	config_free(&cfg);
+	{
+		char path[] = "/tmp/t_config_dbXXXXXX";
+		int fd = mkstemp(path);
+		FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+		ok(f != NULL, "temporary file");
+		if (f) {
+			fputs("host=/tmp password=secret\n\n", f);
+			fclose(f);
+		}
+		is_int(run(&cfg, NULL, err, "--db-file", path, NULL), CONFIG_OK, "--db-file");
+		is_int(config_read_db_file(&cfg, err, sizeof(err)), 0, "read");
+		is_str(cfg.db, "host=/tmp password=secret", "conninfo from the file, newline removed");
+		config_free(&cfg);
+		f = fopen(path, "w");
+		if (f)
+			fclose(f);
+		is_int(run(&cfg, NULL, err, "--db-file", path, NULL), CONFIG_OK, "--db-file, empty");
+		is_int(config_read_db_file(&cfg, err, sizeof(err)), -1, "an empty file is an error");
+		config_free(&cfg);
+		unlink(path);
+		is_int(run(&cfg, NULL, err, "--db-file", path, NULL), CONFIG_OK, "--db-file, missing");
+		is_int(config_read_db_file(&cfg, err, sizeof(err)), -1, "a missing file is an error");
+		ok(strstr(err, path) != NULL, "the error names the file: %s", err);
+		config_free(&cfg);
+	}
+
 	is_int(run(&cfg, NULL, err, NULL, NULL, NULL), CONFIG_OK, "default origins");
 	ok(config_origin_allowed(&cfg, "http://any", 10), "any origin by default");
 	config_free(&cfg);

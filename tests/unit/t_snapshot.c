@@ -2,9 +2,68 @@
  * validation of the query's JSON, the shared frame. */
 #include "autoconfig.h"
 
+#include "config.h"
 #include "dashboard.h"
+#include "hub.h"
 #include "snapshot.h"
 #include "tap.h"
+
+#include <json-c/json.h>
+
+/* /healthz: always one complete JSON object, whatever the buffer and the
+ * error; only the status unless detailed. The database is unreachable (a
+ * socket directory that does not exist), so a db_unavailable error with a
+ * long libpq message is set. */
+static void test_health(void)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct config cfg;
+	struct hub hub;
+	struct dashboard *d;
+	char dir[300], arg[400], err[256];
+	char prog[] = "pgpushd", flag[] = "--db";
+	char *argv[] = { prog, flag, arg, NULL };
+	char out[1024];
+	bool all_valid = true, all_fit = true, detail_seen = false;
+
+	memset(dir, 'd', sizeof(dir) - 1);
+	dir[0] = '/';
+	dir[sizeof(dir) - 1] = '\0';
+	snprintf(arg, sizeof(arg), "host=%s port=1 dbname=\"quote\\\"s\"", dir);
+	if (config_parse(&cfg, 3, argv, NULL, NULL, err, sizeof(err)) != CONFIG_OK) {
+		ok(0, "config: %s", err);
+		return;
+	}
+	hub_init(&hub);
+	d = dashboard_new(loop, &cfg, &hub);
+	for (int i = 0; i < 20 && !hub.error_json; i++)
+		ev_run(loop, EVRUN_NOWAIT);
+	ok(hub.error_json != NULL, "the unreachable database sets an error");
+	ok(hub.error_json && !strstr(hub.error_json, "ddd"), "clients do not see libpq's message");
+	for (size_t len = 32; len <= sizeof(out); len++) {
+		json_object *o;
+
+		memset(out, 'X', sizeof(out));
+		(void)dashboard_health(d, true, out, len);
+		if (strlen(out) >= len)
+			all_fit = false;
+		o = json_tokener_parse(out);
+		if (!o || !json_object_is_type(o, json_type_object))
+			all_valid = false;
+		if (o && json_object_object_get_ex(o, "lastError", NULL) && strstr(out, "ddd"))
+			detail_seen = true;
+		json_object_put(o);
+	}
+	ok(all_valid, "detailed /healthz is valid JSON in every buffer from 32 to 1024 bytes");
+	ok(all_fit, "and always fits");
+	ok(detail_seen, "the detail is there when it fits");
+	dashboard_health(d, false, out, sizeof(out));
+	is_str(out, "{\"status\":\"unavailable\"}", "not detailed: the status only");
+	dashboard_free(d);
+	hub_free(&hub);
+	config_free(&cfg);
+	ev_loop_destroy(loop);
+}
 
 int main(void)
 {
@@ -55,5 +114,29 @@ int main(void)
 	is_str(reason, "reconnect", "a reconnect outranks notifications");
 	dashboard_format_reason(DASHBOARD_REASON_TIMER, "", reason, sizeof(reason));
 	is_str(reason, "timer", "timer");
+	dashboard_format_reason(DASHBOARD_REASON_NOTIFY, "", reason, sizeof(reason));
+	is_str(reason, "notify", "a notification naming no attached table is just notify");
+
+	ok(dashboard_name_ok("sales"), "a table name is fine");
+	ok(dashboard_name_ok("caf\xc3\xa9"), "UTF-8 names are fine");
+	ok(!dashboard_name_ok(""), "empty refused");
+	ok(!dashboard_name_ok("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3"),
+	   "a UTF-8 sequence cut at 63 bytes refused");
+	ok(!dashboard_name_ok("a\xe9"), "Latin-1 byte refused");
+	ok(!dashboard_name_ok("a\x01b"), "control character refused");
+	ok(!dashboard_name_ok("a\x7f"), "DEL refused");
+	ok(!dashboard_name_ok("a,b"), "comma refused");
+	ok(!dashboard_name_ok("a\"b"), "quote refused");
+	ok(!dashboard_name_ok("a\\b"), "backslash refused");
+	{
+		char big[80];
+
+		memset(big, 'a', 64);
+		big[64] = '\0';
+		ok(!dashboard_name_ok(big), "64 bytes refused");
+		big[63] = '\0';
+		ok(dashboard_name_ok(big), "63 bytes fine");
+	}
+	test_health();
 	return done_testing();
 }
