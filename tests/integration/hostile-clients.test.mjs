@@ -101,6 +101,7 @@ before(async () => {
   products = await seedShop(db, { products: 2 });
   await db.query('CREATE TABLE hc_pad (n int NOT NULL)');
   await db.query('INSERT INTO hc_pad VALUES ($1)', [SMALL_PAD]);
+  await db.query(`GRANT SELECT ON hc_pad TO ${pg.daemonRole}`);
 });
 
 after(async () => {

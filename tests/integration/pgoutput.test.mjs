@@ -41,7 +41,7 @@ after(async () => {
 
 /** Starts a capture; resolves once it streams, with a promise of its output. */
 function capture(slot, { binary = false, out } = {}) {
-  const args = [...(binary ? ['--binary'] : []), ...(out ? ['--out', out] : []), pg.conninfo, slot, 'cap'];
+  const args = [...(binary ? ['--binary'] : []), ...(out ? ['--out', out] : []), pg.superConninfo, slot, 'cap'];
   const child = spawn(capturePath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '', stderr = '';
   child.stderr.on('data', (d) => { stderr += d; });
