@@ -179,6 +179,23 @@ double sdnotify_watchdog_interval(const struct sdnotify *sd)
 	return (double)sd->watchdog_usec / 2e6;
 }
 
+const char *sdnotify_strerror(int err)
+{
+	switch (err) {
+	case SDNOTIFY_OK:
+		return "success";
+	case SDNOTIFY_ERR_ADDRESS:
+		return "not an absolute path or an @abstract name, or too long";
+	case SDNOTIFY_ERR_TOO_LONG:
+		return "message too long";
+	case SDNOTIFY_ERR_SOCKET:
+	case SDNOTIFY_ERR_SEND:
+		return strerror(errno);
+	default:
+		return "unknown error";
+	}
+}
+
 void sdnotify_close(struct sdnotify *sd)
 {
 	if (sd->fd >= 0)

@@ -80,6 +80,11 @@ int sdnotify_watchdog(struct sdnotify *sd);
 /* Half the watchdog timeout in seconds, or 0 when there is no watchdog. */
 double sdnotify_watchdog_interval(const struct sdnotify *sd);
 
+/* A message for an error of the functions above, for the log: for
+ * SDNOTIFY_ERR_SOCKET and SDNOTIFY_ERR_SEND, strerror(errno), so call it
+ * before anything else changes errno. Static storage. */
+const char *sdnotify_strerror(int err);
+
 /* Closes the socket; sd is off afterwards. Safe on an off or closed sd. */
 void sdnotify_close(struct sdnotify *sd);
 

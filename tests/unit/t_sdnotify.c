@@ -123,6 +123,10 @@ static void test_bad_address(void)
 	char longpath[200];
 
 	is_int(sdnotify_init(&sd, "relative/socket", NULL, NULL, 1), SDNOTIFY_ERR_ADDRESS, "relative path refused");
+	is_str(sdnotify_strerror(SDNOTIFY_ERR_ADDRESS), "not an absolute path or an @abstract name, or too long",
+	       "strerror: the address");
+	errno = ENOENT;
+	is_str(sdnotify_strerror(SDNOTIFY_ERR_SEND), strerror(ENOENT), "strerror: send errors are errno's");
 	ok(!sdnotify_enabled(&sd), "refused: off");
 	is_int(sdnotify_init(&sd, "@", NULL, NULL, 1), SDNOTIFY_ERR_ADDRESS, "empty abstract name refused");
 	is_int(sdnotify_init(&sd, "vsock:2:1234", NULL, NULL, 1), SDNOTIFY_ERR_ADDRESS, "vsock refused");
