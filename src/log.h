@@ -5,6 +5,13 @@
  * lines per second; what was dropped is counted in one summary line.
  * Messages carry text from peers and databases: every line is escaped
  * (log_escape) so that it is one line of well-formed UTF-8.
+ *
+ * With log_set_format(LOG_FORMAT_JSON) (--log-format json) each line is one
+ * JSON object instead, for log shippers:
+ *   {"time":"2026-11-26T10:00:00.123Z","level":"info","msg":"client connected","peer":"127.0.0.1:5000","conn":42}
+ * "msg" holds exactly the text the text format prints (escaped the same
+ * way), "peer" and "conn" are there when the line is about a client
+ * (log_msg_ctx).
  */
 #ifndef PGPUSH_LOG_H
 #define PGPUSH_LOG_H
@@ -35,8 +42,40 @@ bool log_enabled(enum log_level level);
  * not fit. Returns the length written, without the NUL. Pure. */
 size_t log_escape(const char *in, size_t len, char *out, size_t outlen);
 
+enum log_format {
+	LOG_FORMAT_TEXT,	/* "STAMP LEVEL MESSAGE[ peer=P][ conn=N]" */
+	LOG_FORMAT_JSON,	/* one JSON object per line */
+};
+
+/* Parses "text" or "json". */
+bool log_parse_format(const char *s, enum log_format *out);
+void log_set_format(enum log_format format);
+
+/* Who a line is about. peer: the client address as text ("127.0.0.1:5000",
+ * "[::1]:5000"), or NULL; conn: the connection id, or 0 for none. Borrowed
+ * for the call. */
+struct log_ctx {
+	const char *peer;
+	unsigned long long conn;
+};
+
+/* One whole line, newline included, for the given parts: pure, for tests
+ * and for log_msg. stamp is util_iso_time's text; msg (msglen bytes) is the
+ * raw message (its first 1023 bytes), escaped here; ctx may be NULL, and
+ * its peer is cut at 64 bytes. out ends with a NUL; with outlen of at least
+ * LOG_LINE_MIN, a message that does not fit is cut at a character and the
+ * line stays whole (a JSON line stays valid JSON). Returns the length
+ * written, without the NUL. */
+#define LOG_LINE_MIN 1024
+size_t log_format_line(enum log_format format, const char *stamp, enum log_level level,
+		       const struct log_ctx *ctx, const char *msg, size_t msglen,
+		       char *out, size_t outlen);
+
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* The same, about a client: its address and connection id on the line. */
+void log_msg_ctx(enum log_level level, const struct log_ctx *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #define log_debug(...) do { if (log_enabled(LOG_DEBUG)) log_msg(LOG_DEBUG, __VA_ARGS__); } while (0)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)

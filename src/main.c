@@ -9,6 +9,7 @@
 #include "dashboard.h"
 #include "hub.h"
 #include "log.h"
+#include "sdnotify.h"
 #include "server.h"
 
 #include <signal.h>
@@ -20,6 +21,13 @@
 #define SHUTDOWN_GRACE 0.9 /* s to finish close handshakes on SIGTERM */
 
 static struct server server;
+static struct sdnotify sdn;	/* systemd's notify socket; off without one */
+
+/* Type=notify's watchdog: proves the loop turns, every WatchdogSec/2. */
+static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	sdnotify_watchdog(&sdn);
+}
 
 static const char *env_lookup(const char *name)
 {
@@ -40,6 +48,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		return;
 	}
 	log_info("signal %d: closing %zu connections", w->signum, server.nconns);
+	sdnotify_stopping(&sdn);
 	server_shutdown(&server);
 	ev_timer_init(&grace, on_grace_over, SHUTDOWN_GRACE, 0);
 	ev_timer_start(loop, &grace);
@@ -76,6 +85,8 @@ int main(int argc, char **argv)
 	struct hub hub;
 	struct dashboard *dash;
 	ev_signal sigterm, sigint;
+	ev_timer watchdog;
+	int rc;
 
 	switch (config_parse(&cfg, argc, argv, env_lookup, stdout, err, sizeof(err))) {
 	case CONFIG_OK:
@@ -131,9 +142,21 @@ int main(int argc, char **argv)
 		 PACKAGE_VERSION, cfg.channel, cfg.refresh_interval,
 		 (unsigned long long)cfg.min_refresh_interval);
 
+	/* After the listener is open: READY=1 tells systemd it may start what
+	 * depends on us. A broken NOTIFY_SOCKET is logged, never fatal. */
+	if ((rc = sdnotify_init_env(&sdn)) < 0)
+		log_warn("NOTIFY_SOCKET %s: %s", getenv("NOTIFY_SOCKET"), sdnotify_strerror(rc));
+	if ((rc = sdnotify_ready(&sdn, "serving")) < 0)
+		log_warn("sd_notify READY=1: %s", sdnotify_strerror(rc));
+	if (sdnotify_watchdog_interval(&sdn) > 0) {
+		ev_timer_init(&watchdog, on_watchdog, 0, sdnotify_watchdog_interval(&sdn));
+		ev_timer_again(loop, &watchdog);
+	}
+
 	ev_run(loop, 0);
 
 	log_info("stopped");
+	sdnotify_close(&sdn);
 	server_free(&server);
 	dashboard_free(dash);
 	hub_free(&hub);

@@ -6,7 +6,8 @@
 #   tests/fuzz/run-fuzz.sh --build [TARGET...]       only build
 #
 # SECONDS defaults to 600; TARGET to all of: http eio sio ws_handshake
-# files_path jwt pgoutput jsonpatch. Targets run one after the other; to use two cores, start two
+# files_path jwt pgoutput jsonpatch cidr. Targets run one after the other; to use two
+# cores, start two
 # runs with different targets (they share the build directory, so build
 # first with --build). Run it under nice on a shared machine:
 #   nice -n 10 tests/fuzz/run-fuzz.sh 600 http eio
@@ -14,8 +15,8 @@
 # Needs clang with libFuzzer and the sanitizer runtimes (Debian: clang and
 # libclang-rt-14-dev; installed with apt-get when missing and run as root),
 # pkg-config, and the headers of json-c and OpenSSL. The targets link only
-# the decoder modules of src/ (buf config eio files http jsonpatch jwt log
-# pgoutput sio util ws),
+# the decoder modules of src/ (buf cidr config eio files http jsonpatch jwt
+# log pgoutput sio util ws),
 # so libev, wslay and libpq are not needed, nor is ./configure: the sources
 # include "autoconfig.h", and all these modules need from it is _GNU_SOURCE
 # and PACKAGE_VERSION, so a minimal one is written into the build directory
@@ -39,8 +40,8 @@ set -eu
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 fuzzsrc=$top/tests/fuzz
-all_targets="http eio sio ws_handshake files_path jwt pgoutput jsonpatch"
-modules="buf config eio files http jsonpatch jwt log pgoutput sio util ws"
+all_targets="http eio sio ws_handshake files_path jwt pgoutput jsonpatch cidr"
+modules="buf cidr config eio files http jsonpatch jwt log pgoutput sio util ws"
 
 mode=run
 seconds=600
