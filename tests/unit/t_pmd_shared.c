@@ -380,7 +380,7 @@ static void simulate(struct sim *s, unsigned long seed, int steps)
 
 	rng = seed;
 	memset(cl, 0, sizeof(cl));
-	s->level = rnd(2) ? 1 : 6;
+	s->level = (int[]){ 1, 6, PMD_LEVEL_DICT }[rnd(3)];
 	s->keep = 1 + rnd(HIST_MAX);
 	for (int i = 0; i < NCLIENTS / 2; i++)
 		join(s, &cl[i]);
@@ -512,7 +512,9 @@ static void test_primitive(void)
 	buf_unref(fself);
 	ok(frame(a, 10, NULL, 0, 7) == NULL && frame(a, 10, NULL, 0, 16) == NULL,
 	   "window bits 7 and 16 refused");
-	ok(pmd_frame_with_dict(WS_OP_TEXT, &part, 1, NULL, 0, 15, 10) == NULL, "level 10 refused");
+	ok(pmd_frame_with_dict(WS_OP_TEXT, &part, 1, NULL, 0, 15, 11) == NULL, "level 11 refused");
+	ok(pmd_frame(WS_OP_TEXT, &part, 1, PMD_LEVEL_DICT) == NULL,
+	   "PMD_LEVEL_DICT is for pmd_frame_with_dict only");
 
 	/* A context-takeover inflater holding a in its window. */
 	client_open(&cl, 15, true);
@@ -685,7 +687,7 @@ static void test_steady_state(void)
 
 	rng = 99;
 	s.keep = 2;
-	s.level = 1;
+	s.level = PMD_LEVEL_DICT;
 	for (int i = 0; i < 10; i++) {
 		client_open(&cl[i], 15, true);
 		if (pmd_negotiate_mode(PMD_MODE_SHARED, "permessage-deflate; client_max_window_bits",
