@@ -422,6 +422,196 @@ static void simulate(struct sim *s, unsigned long seed, int steps)
 		message_free(&s->hist[--s->nhist]);
 }
 
+/* ---- the same with output queues and latest-wins, as conn.c has them ----
+ *
+ * Each client has a queue. A new snapshot replaces an unsent one (latest
+ * wins); a client drains its queue at its own pace. The frame of a queued
+ * snapshot, and the window record, are bound when the entry is written,
+ * in queue order: that is the rule for the wiring. Bug 3 binds them when
+ * the entry is queued instead, and must fail once latest-wins drops one. */
+
+#define QMAX 8
+
+struct qent {
+	bool snapshot;
+	struct message m;     /* snapshot: its own copy of id and payload */
+	struct buf *bound;    /* bug 3: the frame chosen at queue time */
+	bool bound_plain;
+};
+
+struct queue {
+	struct qent e[QMAX];
+	size_t n;
+};
+
+static void qent_free(struct qent *e)
+{
+	buf_unref(e->bound);
+	message_free(&e->m);
+	memset(e, 0, sizeof(*e));
+}
+
+static void q_remove(struct queue *q, size_t i)
+{
+	qent_free(&q->e[i]);
+	memmove(&q->e[i], &q->e[i + 1], (q->n - i - 1) * sizeof(q->e[0]));
+	memset(&q->e[--q->n], 0, sizeof(q->e[0]));
+}
+
+/* Writes the head of c's queue. */
+static void q_write(struct sim *s, struct client *c, struct queue *q)
+{
+	struct qent *e = &q->e[0];
+
+	if (!q->n)
+		return;
+	if (!e->snapshot) {
+		private_packet(s, c);
+	} else if (e->bound) {
+		const uint8_t *p;
+		size_t plen;
+
+		p = payload_of(e->bound, &plen);
+		s->deliveries++;
+		s->compressed++;
+		record(s, client_inflate(c, p, plen, e->m.payload, e->m.len));
+	} else if (e->bound_plain) {
+		s->deliveries++;
+	} else {
+		struct message *m = NULL;
+
+		for (size_t i = 0; i < s->nhist; i++)
+			if (s->hist[i].id == e->m.id)
+				m = &s->hist[i];
+		/* Still held: its frames are cached with it. Otherwise the
+		 * queue's own reference keeps the payload. */
+		deliver(s, c, m ? m : &e->m);
+	}
+	q_remove(q, 0);
+}
+
+static void q_push(struct sim *s, struct client *c, struct queue *q, const struct message *m)
+{
+	struct qent *e;
+
+	if (m) {
+		for (size_t i = 0; i < q->n; i++)
+			if (q->e[i].snapshot) {
+				q_remove(q, i); /* latest wins */
+				break;
+			}
+	}
+	if (q->n == QMAX)
+		q_write(s, c, q); /* the client reads on */
+	e = &q->e[q->n++];
+	memset(e, 0, sizeof(*e));
+	if (!m)
+		return;
+	e->snapshot = true;
+	e->m.id = m->id;
+	e->m.len = m->len;
+	e->m.payload = malloc(m->len ? m->len : 1);
+	if (!e->m.payload)
+		exit(1);
+	memcpy(e->m.payload, m->payload, m->len);
+	if (s->bug == 3) {
+		/* broken: frame and record bound at queue time */
+		struct pmd_group_key k;
+		const struct message *d = held(s, c->w.last_id);
+		enum pmd_send how = pmd_window_choose(&c->w, d != NULL, &k);
+
+		if (how == PMD_SEND_PLAIN) {
+			e->bound_plain = true;
+			return;
+		}
+		e->bound = buf_ref(group_frame(s, (struct message *)m, &k));
+		pmd_window_sent(&c->w, m->id, true);
+	}
+}
+
+static void simulate_queued(struct sim *s, unsigned long seed, int steps)
+{
+	struct client cl[NCLIENTS];
+	struct queue q[NCLIENTS];
+
+	rng = seed;
+	memset(cl, 0, sizeof(cl));
+	memset(q, 0, sizeof(q));
+	s->level = (int[]){ 1, 6, PMD_LEVEL_DICT }[rnd(3)];
+	s->keep = 1 + rnd(HIST_MAX);
+	for (int i = 0; i < NCLIENTS / 2; i++)
+		join(s, &cl[i]);
+	for (int step = 0; step < steps; step++) {
+		unsigned ev = rnd(100), who = rnd(NCLIENTS);
+		struct client *c = &cl[who];
+
+		if (ev < 35) {
+			size_t len;
+			uint8_t *p = new_payload(s, &len);
+
+			hist_push(s, p, len);
+			s->broadcasts++;
+			for (int i = 0; i < NCLIENTS; i++)
+				if (cl[i].live)
+					q_push(s, &cl[i], &q[i], &s->hist[0]);
+		} else if (ev < 70) {
+			/* Everyone reads at its own pace. */
+			for (int i = 0; i < NCLIENTS; i++)
+				for (unsigned k = cl[i].slow ? rnd(2) : rnd(4); k && cl[i].live; k--)
+					q_write(s, &cl[i], &q[i]);
+		} else if (ev < 76) {
+			if (!c->live) {
+				join(s, c);
+				if (s->nhist)
+					q_push(s, c, &q[who], &s->hist[0]);
+			}
+		} else if (ev < 79) {
+			if (c->live) {
+				client_close(c);
+				while (q[who].n)
+					q_remove(&q[who], 0);
+			}
+		} else if (ev < 82) {
+			s->keep = 1 + rnd(HIST_MAX);
+		} else if (c->live) {
+			q_push(s, c, &q[who], NULL); /* a per-client packet, in order */
+		}
+	}
+	for (int i = 0; i < NCLIENTS; i++) {
+		while (cl[i].live && q[i].n)
+			q_write(s, &cl[i], &q[i]);
+		while (q[i].n)
+			q_remove(&q[i], 0);
+		if (cl[i].live)
+			client_close(&cl[i]);
+	}
+	while (s->nhist)
+		message_free(&s->hist[--s->nhist]);
+}
+
+static void test_queued(void)
+{
+	size_t deliveries = 0, dict = 0, frames = 0, bad = 0;
+
+	for (unsigned long seed = 1; seed <= 8; seed++) {
+		struct sim s = { 0 }, t = { .bug = 3 };
+
+		simulate_queued(&s, seed * 104729, 200);
+		is_int(s.failures, 0, "queued, seed %lu: %zu deliveries (%zu with a dictionary), %zu "
+		       "frames built: every message inflated exactly", seed, s.deliveries,
+		       s.dict_sends, s.frames);
+		deliveries += s.deliveries;
+		dict += s.dict_sends;
+		frames += s.frames;
+		simulate_queued(&t, seed * 104729, 200);
+		bad += t.failures;
+	}
+	printf("# queued: %zu deliveries, %zu with a dictionary, %zu frames built\n", deliveries,
+	       dict, frames);
+	ok(bad > 0, "negative control: binding the frame when queued, not when written, fails "
+	   "under latest-wins (%zu failed messages)", bad);
+}
+
 static void test_property(void)
 {
 	struct sim total = { 0 };
@@ -744,6 +934,7 @@ int main(void)
 	test_steady_state();
 	test_property();
 	test_broken_models();
+	test_queued();
 	printf("# deflate footprint, all window sizes used: %zu bytes\n", pmd_deflate_footprint());
 	pmd_cleanup();
 	is_int(pmd_deflate_footprint(), 0, "pmd_cleanup frees every deflate stream");
