@@ -604,6 +604,7 @@ size_t pmd_deflate_footprint(void)
 void pmd_window_init(struct pmd_window *w, const struct pmd_params *params)
 {
 	w->last_id = PMD_NO_ID;
+	w->suffix = 0;
 	w->deflate = params != NULL;
 	w->shared = params && params->shared;
 	w->window_bits = (uint8_t)(params ? params->server_max_window_bits : WBITS);
@@ -617,9 +618,11 @@ enum pmd_send pmd_window_choose(const struct pmd_window *w, bool held,
 	key->window_bits = w->window_bits;
 	if (w->shared && w->last_id != PMD_NO_ID && held) {
 		key->dict_id = w->last_id;
+		key->suffix = w->suffix;
 		return PMD_SEND_DICT;
 	}
 	key->dict_id = PMD_NO_ID;
+	key->suffix = 0;
 	return PMD_SEND_SELF;
 }
 
@@ -631,6 +634,14 @@ void pmd_window_sent(struct pmd_window *w, uint64_t id, bool compressed)
 	/* Standalone clients reset their window per message; shared ones now
 	 * hold this payload as their newest bytes, or bytes we cannot name. */
 	w->last_id = w->shared ? id : PMD_NO_ID;
+	w->suffix = 0;
+}
+
+void pmd_window_sent_suffix(struct pmd_window *w, uint64_t id, size_t suffix_len)
+{
+	pmd_window_sent(w, suffix_len ? id : PMD_NO_ID, true);
+	if (w->last_id != PMD_NO_ID)
+		w->suffix = suffix_len;
 }
 
 /* ---- decompression ---- */

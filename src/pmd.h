@@ -223,6 +223,7 @@ struct buf *pmd_frame_with_dict(enum ws_opcode op, const struct ws_part *parts,
 
 struct pmd_window {
 	uint64_t last_id;    /* newest window bytes = this payload; PMD_NO_ID: unknown */
+	size_t suffix;       /* only its last suffix bytes are known there; 0: all */
 	uint8_t window_bits; /* the client's server_max_window_bits */
 	bool deflate;        /* permessage-deflate negotiated at all */
 	bool shared;         /* pmd_params.shared */
@@ -238,6 +239,7 @@ enum pmd_send {
 /* Clients with equal keys get the same frame: build one per key. */
 struct pmd_group_key {
 	uint64_t dict_id;    /* PMD_NO_ID for a frame without dictionary */
+	size_t suffix;       /* the dictionary is the last suffix bytes of that payload; 0: all */
 	uint8_t window_bits;
 };
 
@@ -247,7 +249,9 @@ void pmd_window_init(struct pmd_window *w, const struct pmd_params *params);
 /*
  * The rule. held says whether the server still has the payload of
  * w->last_id (the caller's look-up, e.g. "is that snapshot still alive").
- * Returns PMD_SEND_DICT when w->shared, w->last_id is known and held;
+ * Returns PMD_SEND_DICT when w->shared, w->last_id is known and held (the
+ * dictionary is then the last key.suffix bytes of its payload, or all of
+ * it when key.suffix is 0, capped at the window by pmd_frame_with_dict);
  * PMD_SEND_SELF when compression was negotiated but no dictionary can be
  * used (a new client, a standalone client, a forgotten or freed payload);
  * PMD_SEND_PLAIN without permessage-deflate. *key is filled for SELF and
@@ -267,6 +271,16 @@ enum pmd_send pmd_window_choose(const struct pmd_window *w, bool held,
  * whose window is reset per message).
  */
 void pmd_window_sent(struct pmd_window *w, uint64_t id, bool compressed);
+
+/*
+ * Records a compressed message whose last suffix_len bytes are the last
+ * suffix_len bytes of payload id (suffix_len > 0), e.g. an ack
+ * 43<n>[<doc>] after the update 42["dashboardDataUpdate",<doc>]: both end
+ * with <doc>], so the record names that suffix of the snapshot's payload,
+ * and the client's next frame can still use it as its dictionary (a group
+ * of its own, keyed by the suffix). The caller vouches for the equality.
+ */
+void pmd_window_sent_suffix(struct pmd_window *w, uint64_t id, size_t suffix_len);
 
 /* Frees the process-wide deflate stream and its scratch buffer. The next
  * pmd_frame creates them again. For a clean exit, or to return the memory

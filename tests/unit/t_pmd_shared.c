@@ -154,7 +154,7 @@ struct sim {
 	int bug;                       /* negative control: 0, or a broken model */
 	/* counts */
 	size_t deliveries, compressed, frames, failures, errors, mismatches, plain, dict_sends,
-		self_sends, private_sends, bytes_z, bytes_plain, broadcasts;
+		self_sends, private_sends, suffix_acks, bytes_z, bytes_plain, broadcasts;
 };
 
 static const struct message *held(const struct sim *s, uint64_t id)
@@ -186,6 +186,17 @@ static void hist_push(struct sim *s, uint8_t *payload, size_t len)
 	s->nhist++;
 }
 
+/* The dictionary a key names: the payload, or its last key->suffix bytes. */
+static size_t dict_len_of(const struct message *d, const struct pmd_group_key *k)
+{
+	return k->suffix && k->suffix < d->len ? k->suffix : d->len;
+}
+
+static const uint8_t *dict_of(const struct message *d, const struct pmd_group_key *k)
+{
+	return d->payload + d->len - dict_len_of(d, k);
+}
+
 /* The frame of m for a group: built on first use, cached with m. */
 static struct buf *group_frame(struct sim *s, struct message *m, const struct pmd_group_key *k)
 {
@@ -195,12 +206,13 @@ static struct buf *group_frame(struct sim *s, struct message *m, const struct pm
 
 	for (size_t g = 0; g < m->ngroups; g++)
 		if (m->groups[g].key.dict_id == k->dict_id &&
+		    m->groups[g].key.suffix == k->suffix &&
 		    m->groups[g].key.window_bits == k->window_bits)
 			return m->groups[g].frame;
 	if (k->dict_id != PMD_NO_ID && !(d = held(s, k->dict_id)))
 		exit(2); /* choose said DICT only for held payloads */
-	f = pmd_frame_with_dict(WS_OP_TEXT, &part, 1, d ? d->payload : NULL, d ? d->len : 0,
-				k->window_bits, s->level);
+	f = pmd_frame_with_dict(WS_OP_TEXT, &part, 1, d ? dict_of(d, k) : NULL,
+				d ? dict_len_of(d, k) : 0, k->window_bits, s->level);
 	if (!f || m->ngroups == GROUPS_MAX)
 		exit(1);
 	m->groups[m->ngroups].key = *k;
@@ -275,6 +287,44 @@ static void private_packet(struct sim *s, struct client *c)
 	}
 	if (!c->deflate)
 		return;
+	if (rnd(2) && s->nhist && s->hist[0].len > 1) {
+		/* An ack carrying the current document: "43<n>[" and the last
+		 * bytes of the newest payload, which the record can then name. */
+		const struct message *cur = &s->hist[0];
+		size_t tl = 1 + rnd((unsigned)cur->len - 1);
+		char head[16];
+		int hl = snprintf(head, sizeof(head), "43%u[", rnd(1000));
+		uint8_t *ack = malloc((size_t)hl + tl);
+		struct pmd_group_key k;
+		const struct message *d = held(s, c->w.last_id);
+		enum pmd_send how = pmd_window_choose(&c->w, d != NULL, &k);
+		struct ws_part part;
+		struct buf *f;
+		const uint8_t *p;
+		size_t plen;
+
+		if (!ack)
+			exit(1);
+		memcpy(ack, head, (size_t)hl);
+		memcpy(ack + hl, cur->payload + cur->len - tl, tl);
+		part = (struct ws_part){ ack, (size_t)hl + tl };
+		f = pmd_frame_with_dict(WS_OP_TEXT, &part, 1,
+					how == PMD_SEND_DICT ? dict_of(d, &k) : NULL,
+					how == PMD_SEND_DICT ? dict_len_of(d, &k) : 0, k.window_bits,
+					s->level);
+		if (!f || !(p = payload_of(f, &plen)))
+			exit(1);
+		s->private_sends++;
+		s->suffix_acks++;
+		record(s, client_inflate(c, p, plen, ack, part.len));
+		if (s->bug == 4)
+			pmd_window_sent(&c->w, cur->id, true); /* broken: claims all of it */
+		else
+			pmd_window_sent_suffix(&c->w, cur->id, tl);
+		buf_unref(f);
+		free(ack);
+		return;
+	}
 	n = snprintf(text, sizeof(text), "43%u[{\"summary\":{\"revenueToday\":%u.%02u}}]",
 		     rnd(1000), rnd(5000), rnd(100));
 	{
@@ -283,8 +333,8 @@ static void private_packet(struct sim *s, struct client *c)
 		enum pmd_send how = pmd_window_choose(&c->w, d != NULL, &k);
 		struct ws_part part = { text, (size_t)n };
 		struct buf *f = pmd_frame_with_dict(WS_OP_TEXT, &part, 1,
-						    how == PMD_SEND_DICT ? d->payload : NULL,
-						    how == PMD_SEND_DICT ? d->len : 0,
+						    how == PMD_SEND_DICT ? dict_of(d, &k) : NULL,
+						    how == PMD_SEND_DICT ? dict_len_of(d, &k) : 0,
 						    k.window_bits, s->level);
 		const uint8_t *p;
 		size_t plen;
@@ -630,13 +680,15 @@ static void test_property(void)
 		total.frames += s.frames;
 		total.plain += s.plain;
 		total.private_sends += s.private_sends;
+		total.suffix_acks += s.suffix_acks;
 		total.bytes_z += s.bytes_z;
 		total.broadcasts += s.broadcasts;
 	}
 	printf("# %zu broadcasts, %zu deliveries: %zu with a dictionary, %zu self-contained, "
-	       "%zu plain, %zu per-client compressed acks; %zu frames built\n",
+	       "%zu plain, %zu per-client compressed acks (%zu carrying a suffix of the newest "
+	       "payload); %zu frames built\n",
 	       total.broadcasts, total.deliveries, total.dict_sends, total.self_sends, total.plain,
-	       total.private_sends, total.frames);
+	       total.private_sends, total.suffix_acks, total.frames);
 	ok(total.dict_sends > total.deliveries / 3, "the runs used dictionaries (%zu of %zu)",
 	   total.dict_sends, total.deliveries);
 	ok(total.self_sends > 50, "and self-contained frames (%zu)", total.self_sends);
@@ -645,16 +697,20 @@ static void test_property(void)
 /* The same simulation with a broken window model must fail. */
 static void test_broken_models(void)
 {
-	size_t fail1 = 0, fail2 = 0;
+	size_t fail1 = 0, fail2 = 0, fail4 = 0;
 
 	for (unsigned long seed = 1; seed <= 6; seed++) {
-		struct sim s = { .bug = 1 }, t = { .bug = 2 };
+		struct sim s = { .bug = 1 }, t = { .bug = 2 }, u = { .bug = 4 };
 
 		simulate(&s, seed * 7919, 150);
 		fail1 += s.failures;
 		simulate(&t, seed * 7919, 150);
 		fail2 += t.failures;
+		simulate(&u, seed * 7919, 150);
+		fail4 += u.failures;
 	}
+	ok(fail4 > 0, "negative control: an ack recorded as the whole payload, not its suffix, "
+	   "fails (%zu failed messages)", fail4);
 	ok(fail1 > 0, "negative control: counting plain messages into the window fails "
 	   "(%zu failed messages)", fail1);
 	ok(fail2 > 0, "negative control: forgetting a compressed ack fails (%zu failed messages)",
@@ -859,7 +915,17 @@ static void test_model(void)
 	pmd_window_sent(&w, PMD_NO_ID, true);
 	is_int(pmd_window_choose(&w, true, &k), PMD_SEND_SELF,
 	       "a compressed private payload: nothing to name, self-contained next");
+	pmd_window_sent_suffix(&w, 11, 500);
+	ok(pmd_window_choose(&w, true, &k) == PMD_SEND_DICT && k.dict_id == 11 && k.suffix == 500,
+	   "an ack ending with 500 bytes of 11: key (11, last 500 bytes)");
+	pmd_window_sent(&w, 12, true);
+	ok(pmd_window_choose(&w, true, &k) == PMD_SEND_DICT && k.dict_id == 12 && k.suffix == 0,
+	   "then 12 compressed: key (12, all)");
+	pmd_window_sent_suffix(&w, 12, 0);
+	is_int(pmd_window_choose(&w, true, &k), PMD_SEND_SELF, "an empty suffix names nothing");
 	pmd_window_init(&w, &alone);
+	pmd_window_sent_suffix(&w, 9, 100);
+	is_int(pmd_window_choose(&w, true, &k), PMD_SEND_SELF, "standalone: a suffix is no use");
 	pmd_window_sent(&w, 9, true);
 	is_int(pmd_window_choose(&w, true, &k), PMD_SEND_SELF,
 	       "standalone client: self-contained, always");
