@@ -1,9 +1,9 @@
 /*
  * pmd: permessage-deflate (RFC 7692), server side, sans-I/O.
  *
- * pgpush always agrees to server_no_context_takeover and
- * client_no_context_takeover. Each message is then a DEFLATE stream on its
- * own, in both directions, so:
+ * In standalone mode (pmd_negotiate, today's daemon) pgpush always agrees
+ * to server_no_context_takeover and client_no_context_takeover. Each
+ * message is then a DEFLATE stream on its own, in both directions, so:
  *  - a snapshot is compressed once (pmd_frame) into a ready-to-send frame,
  *    a shared struct buf, that goes to every client that negotiated the
  *    extension. There is no per-client deflate state.
@@ -13,15 +13,24 @@
  *    back-references into an earlier message gets PMD_ERR_CORRUPT, never
  *    wrong bytes.
  *
+ * In shared mode (pmd_negotiate_mode, issue 14) the server keeps its
+ * context when the client allows it. A broadcast is then deflated once per
+ * group of clients whose windows end with the same payload, with that
+ * payload as the dictionary (pmd_frame_with_dict). The server tracks what
+ * each client's window ends with in a 24-byte record (struct pmd_window),
+ * not in a zlib stream. Client messages are still inflated without context
+ * takeover. See docs/design.md, "Shared-context compression (pmd)".
+ *
  * Memory, measured with zlib 1.2.13 on x86-64 (t_pmd prints the figures):
- *  - deflate: one stream per process, created by the first pmd_frame:
- *    262 KB of zlib state (windowBits 15, memLevel 8), plus a scratch
+ *  - deflate: one stream per process and window size, created on first
+ *    use: 262 KB of zlib state at windowBits 15 (memLevel 8), 139 KB at 9
+ *    (only clients offering server_max_window_bits need those), plus a scratch
  *    buffer for the compressed bytes: at most 64 KB is reserved up front,
  *    and it grows only as far as the output needs. A scratch buffer above
  *    1 MB is freed once its frame is built. pmd_cleanup frees everything.
  *  - inflate without context takeover: one shared inflater of 39 KB
  *    (7 KB of zlib state plus the 32 KB window), so 0 bytes per client.
- *  - inflate with context takeover (pmd_negotiate never agrees to it; it
+ *  - inflate with client context takeover (no mode agrees to it; it
  *    is supported for completeness): the same 39 KB per client. It is
  *    allocated on the client's first compressed message and held until
  *    pmd_inflater_free. A new inflater is 128 bytes.
