@@ -1,9 +1,9 @@
 /*
  * pmd: permessage-deflate (RFC 7692), server side, sans-I/O.
  *
- * pgpush always agrees to server_no_context_takeover and
- * client_no_context_takeover. Each message is then a DEFLATE stream on its
- * own, in both directions, so:
+ * In standalone mode (pmd_negotiate, today's daemon) pgpush always agrees
+ * to server_no_context_takeover and client_no_context_takeover. Each
+ * message is then a DEFLATE stream on its own, in both directions, so:
  *  - a snapshot is compressed once (pmd_frame) into a ready-to-send frame,
  *    a shared struct buf, that goes to every client that negotiated the
  *    extension. There is no per-client deflate state.
@@ -13,15 +13,24 @@
  *    back-references into an earlier message gets PMD_ERR_CORRUPT, never
  *    wrong bytes.
  *
+ * In shared mode (pmd_negotiate_mode, issue 14) the server keeps its
+ * context when the client allows it. A broadcast is then deflated once per
+ * group of clients whose windows end with the same payload, with that
+ * payload as the dictionary (pmd_frame_with_dict). The server tracks what
+ * each client's window ends with in a 24-byte record (struct pmd_window),
+ * not in a zlib stream. Client messages are still inflated without context
+ * takeover. See docs/design.md, "Shared-context compression (pmd)".
+ *
  * Memory, measured with zlib 1.2.13 on x86-64 (t_pmd prints the figures):
- *  - deflate: one stream per process, created by the first pmd_frame:
- *    262 KB of zlib state (windowBits 15, memLevel 8), plus a scratch
+ *  - deflate: one stream per process and window size, created on first
+ *    use: 262 KB of zlib state at windowBits 15 (memLevel 8), 139 KB at 9
+ *    (only clients offering server_max_window_bits need those), plus a scratch
  *    buffer for the compressed bytes: at most 64 KB is reserved up front,
  *    and it grows only as far as the output needs. A scratch buffer above
  *    1 MB is freed once its frame is built. pmd_cleanup frees everything.
  *  - inflate without context takeover: one shared inflater of 39 KB
  *    (7 KB of zlib state plus the 32 KB window), so 0 bytes per client.
- *  - inflate with context takeover (pmd_negotiate never agrees to it; it
+ *  - inflate with client context takeover (no mode agrees to it; it
  *    is supported for completeness): the same 39 KB per client. It is
  *    allocated on the client's first compressed message and held until
  *    pmd_inflater_free. A new inflater is 128 bytes.
@@ -46,12 +55,50 @@
 /* Room for the longest response pmd_negotiate writes, NUL included. */
 #define PMD_RESPONSE_MAX 128
 
+/*
+ * How the daemon compresses what it sends (--permessage-deflate):
+ *  - PMD_MODE_OFF: never negotiated, every frame plain.
+ *  - PMD_MODE_STANDALONE: server_no_context_takeover; each message is a
+ *    DEFLATE stream of its own, compressed once for every client.
+ *  - PMD_MODE_SHARED: server context takeover when the client allows it;
+ *    a broadcast is deflated once per group of clients that hold the same
+ *    previous payload, with that payload as the dictionary (see "shared
+ *    context" below and docs/design.md). Clients that insist on
+ *    server_no_context_takeover get standalone frames.
+ * "on" means PMD_MODE_DEFAULT. It stays standalone until the broadcast path
+ * is wired for shared frames (issue 14).
+ */
+enum pmd_mode {
+	PMD_MODE_OFF = 0,
+	PMD_MODE_STANDALONE = 1,
+	PMD_MODE_SHARED = 2,
+};
+#define PMD_MODE_DEFAULT PMD_MODE_STANDALONE
+
+/* Parses "off", "standalone", "shared" or "on" (the default) into *out.
+ * Returns 0, or -1 for anything else (*out untouched). */
+int pmd_mode_parse(const char *s, enum pmd_mode *out) __attribute__((warn_unused_result));
+
+/* "off", "standalone" or "shared". */
+const char *pmd_mode_name(enum pmd_mode mode);
+
 /* The agreed parameters (RFC 7692 §7.1) of an accepted offer. */
 struct pmd_params {
-	bool server_no_context_takeover; /* always true: frames are shared */
+	/* true in standalone mode, and in shared mode when the client's offer
+	 * carried server_no_context_takeover (§7.1.1.1: then the response must
+	 * carry it too). */
+	bool server_no_context_takeover;
 	bool client_no_context_takeover; /* always true: no inflate state */
-	int server_max_window_bits;      /* 15: the window pmd_frame uses */
+	/* The server's window: 2^N bytes. 15 unless the client's offer set
+	 * server_max_window_bits (only accepted below 15 in shared mode).
+	 * Every frame sent to this client must be built for this window. */
+	int server_max_window_bits;
 	int client_max_window_bits;      /* 15: we never ask a client for less */
+	/* Shared-context frames (pmd_frame_with_dict with a dictionary) may go
+	 * to this client: shared mode and !server_no_context_takeover. When
+	 * false, only frames without a dictionary may (pmd_frame, or
+	 * pmd_frame_with_dict with no dictionary at server_max_window_bits). */
+	bool shared;
 };
 
 enum pmd_negotiate_result {
@@ -91,6 +138,26 @@ enum pmd_negotiate_result pmd_negotiate(const char *header_value, size_t len,
 	__attribute__((warn_unused_result));
 
 /*
+ * pmd_negotiate for a given mode. PMD_MODE_STANDALONE is pmd_negotiate
+ * exactly. PMD_MODE_OFF declines every offer. PMD_MODE_SHARED differs from
+ * standalone in two ways:
+ *  - server_no_context_takeover is answered only when the client's offer
+ *    carried it (the response must then repeat it, §7.1.1.1). Otherwise the
+ *    response is "permessage-deflate; client_no_context_takeover" and
+ *    out->shared is true.
+ *  - server_max_window_bits=N is accepted for every valid N (8 to 15) and
+ *    echoed: the client's inflater may then keep only 2^N bytes, so frames
+ *    for it are built with pmd_frame_with_dict(..., window_bits = N, ...).
+ * client_no_context_takeover is always answered, as in standalone mode: the
+ * daemon inflates what clients send with one shared inflater (see
+ * respond() in pmd.c for why).
+ */
+enum pmd_negotiate_result pmd_negotiate_mode(enum pmd_mode mode, const char *header_value,
+					     size_t len, struct pmd_params *out,
+					     char *response, size_t response_len)
+	__attribute__((warn_unused_result));
+
+/*
  * Compresses the concatenation of parts once and builds one complete,
  * final, unmasked server frame with RSV1 set ("Per-Message Compressed",
  * RFC 7692 §6). Its payload is raw DEFLATE (windowBits 15, memLevel 8,
@@ -113,6 +180,116 @@ enum pmd_negotiate_result pmd_negotiate(const char *header_value, size_t len,
  */
 struct buf *pmd_frame(enum ws_opcode op, const struct ws_part *parts, size_t nparts,
 		      int level);
+
+/*
+ * Shared context (RFC 7692 §7.2.1 with context takeover, issue 14).
+ *
+ * Builds a compressed frame like pmd_frame whose DEFLATE data may refer back
+ * into dict: the payload (uncompressed message text) of the previous
+ * message the receiving clients inflated. Only the last
+ * min(dict_len, 2^window_bits) bytes of dict are used: any suffix of a
+ * client's window is a valid dictionary, because back-references reach only
+ * into bytes that every client whose newest window bytes are that suffix
+ * holds at the same distances. With dict NULL or dict_len 0 the frame is
+ * self-contained: it never refers to bytes before itself, so it decodes at
+ * any inflater of a window of at least 2^window_bits bytes, with or
+ * without context takeover; at window_bits 15 it is byte for byte
+ * pmd_frame's frame.
+ *
+ * window_bits is the client's server_max_window_bits, 8 to 15. Deflate runs
+ * with that window (zlib's raw deflate refuses 8, so 8 runs with 9: zlib
+ * never emits a distance above 2^wbits - 262, which is 250 < 256 there).
+ * One deflate stream per window size is kept (created on first use, reset
+ * per frame), the 15-bit one shared with pmd_frame.
+ *
+ * level is zlib's (-1..9) or PMD_LEVEL_DICT: level 1's speed, tuned to find
+ * the long matches a dictionary that is the previous version of the
+ * document offers (deflateTune: nice_length 258, chains of 128). On the demo
+ * dashboard after one sale: 559 B in 53 us, against 1,181 B in 41 us at
+ * level 1 and 544 B in 94 us at level 6 (tests/bench/pmd_bench).
+ *
+ * Returns a new buf with one reference, or NULL when out of memory, level
+ * is not within -1..PMD_LEVEL_DICT or window_bits not within 8..15.
+ */
+#define PMD_LEVEL_DICT 10
+
+struct buf *pmd_frame_with_dict(enum ws_opcode op, const struct ws_part *parts,
+				size_t nparts, const uint8_t *dict, size_t dict_len,
+				int window_bits, int level);
+
+/*
+ * The window model, sans-I/O: what the server knows is at the newest end of
+ * one client's inflate window. Only messages sent compressed enter it; a
+ * message sent plain (RSV1 clear: pings, acks, errors, a frame not worth
+ * compressing) never passes through the client's inflater.
+ *
+ * A payload is named by a caller-chosen id, unique per distinct payload
+ * text (a snapshot's frame, a patch frame from one version to another),
+ * never PMD_NO_ID. The record holds the id of the last payload the client
+ * received compressed, if the server can name it; otherwise PMD_NO_ID.
+ */
+#define PMD_NO_ID UINT64_C(0)
+
+struct pmd_window {
+	uint64_t last_id;    /* newest window bytes = this payload; PMD_NO_ID: unknown */
+	size_t suffix;       /* only its last suffix bytes are known there; 0: all */
+	uint8_t window_bits; /* the client's server_max_window_bits */
+	bool deflate;        /* permessage-deflate negotiated at all */
+	bool shared;         /* pmd_params.shared */
+};
+
+/* What to send one client for the next message. */
+enum pmd_send {
+	PMD_SEND_PLAIN = 0, /* uncompressed: no permessage-deflate */
+	PMD_SEND_SELF = 1,  /* a frame without dictionary, at key.window_bits */
+	PMD_SEND_DICT = 2,  /* the group frame: dictionary = payload key.dict_id */
+};
+
+/* Clients with equal keys get the same frame: build one per key. */
+struct pmd_group_key {
+	uint64_t dict_id;    /* PMD_NO_ID for a frame without dictionary */
+	size_t suffix;       /* the dictionary is the last suffix bytes of that payload; 0: all */
+	uint8_t window_bits;
+};
+
+/* A fresh record for a client that negotiated params (or none: NULL). */
+void pmd_window_init(struct pmd_window *w, const struct pmd_params *params);
+
+/*
+ * The rule. held says whether the server still has the payload of
+ * w->last_id (the caller's look-up, e.g. "is that snapshot still alive").
+ * Returns PMD_SEND_DICT when w->shared, w->last_id is known and held (the
+ * dictionary is then the last key.suffix bytes of its payload, or all of
+ * it when key.suffix is 0, capped at the window by pmd_frame_with_dict);
+ * PMD_SEND_SELF when compression was negotiated but no dictionary can be
+ * used (a new client, a standalone client, a forgotten or freed payload);
+ * PMD_SEND_PLAIN without permessage-deflate. *key is filled for SELF and
+ * DICT. The caller may always send plain instead (when the frame is not
+ * smaller), and must then report it to pmd_window_sent as uncompressed.
+ */
+enum pmd_send pmd_window_choose(const struct pmd_window *w, bool held,
+				struct pmd_group_key *key);
+
+/*
+ * Records one message sent to the client, in the order the client gets
+ * them. compressed: it went out with RSV1 set. id: its payload's id, or
+ * PMD_NO_ID for a payload nobody can use as a dictionary later (a
+ * compressed ack built for this client alone). A plain message leaves the
+ * record as it was; a compressed one makes its payload the newest window
+ * bytes (shared clients) or leaves nothing behind (standalone clients,
+ * whose window is reset per message).
+ */
+void pmd_window_sent(struct pmd_window *w, uint64_t id, bool compressed);
+
+/*
+ * Records a compressed message whose last suffix_len bytes are the last
+ * suffix_len bytes of payload id (suffix_len > 0), e.g. an ack
+ * 43<n>[<doc>] after the update 42["dashboardDataUpdate",<doc>]: both end
+ * with <doc>], so the record names that suffix of the snapshot's payload,
+ * and the client's next frame can still use it as its dictionary (a group
+ * of its own, keyed by the suffix). The caller vouches for the equality.
+ */
+void pmd_window_sent_suffix(struct pmd_window *w, uint64_t id, size_t suffix_len);
 
 /* Frees the process-wide deflate stream and its scratch buffer. The next
  * pmd_frame creates them again. For a clean exit, or to return the memory

@@ -149,6 +149,110 @@ static void test_negotiation(void)
 	}
 }
 
+/* ---- negotiation in the other modes ---- */
+
+#define SHARED "permessage-deflate; client_no_context_takeover"
+
+static const struct {
+	const char *name;
+	const char *offer;
+	int want;
+	const char *response; /* when accepted */
+	bool shared;          /* the client may get shared-context frames */
+	int smwb;
+} neg_shared[] = {
+	{ "Chrome", "permessage-deflate; client_max_window_bits", 1, SHARED, true, 15 },
+	{ "Firefox", "permessage-deflate", 1, SHARED, true, 15 },
+	{ "Autobahn", "permessage-deflate; client_no_context_takeover; client_max_window_bits",
+	  1, SHARED, true, 15 },
+	{ "client asks server_no_context_takeover: standalone for it",
+	  "permessage-deflate; server_no_context_takeover", 1, BASE, false, 15 },
+	{ "both no_context_takeover offered",
+	  "permessage-deflate; server_no_context_takeover; client_no_context_takeover", 1, BASE,
+	  false, 15 },
+	{ "server_max_window_bits=15", "permessage-deflate; server_max_window_bits=15", 1,
+	  SHARED "; server_max_window_bits=15", true, 15 },
+	{ "server_max_window_bits=10 (declined when standalone)",
+	  "permessage-deflate; server_max_window_bits=10", 1,
+	  SHARED "; server_max_window_bits=10", true, 10 },
+	{ "server_max_window_bits=8 (deflated with 9, farthest distance 250)",
+	  "permessage-deflate; server_max_window_bits=8", 1,
+	  SHARED "; server_max_window_bits=8", true, 8 },
+	{ "server_max_window_bits=9 and server_no_context_takeover",
+	  "permessage-deflate; server_no_context_takeover; server_max_window_bits=9", 1,
+	  BASE "; server_max_window_bits=9", false, 9 },
+	{ "first offer small window is now taken",
+	  "permessage-deflate; server_max_window_bits=10, permessage-deflate", 1,
+	  SHARED "; server_max_window_bits=10", true, 10 },
+	{ "quoted window", "permessage-deflate; server_max_window_bits=\"12\"", 1,
+	  SHARED "; server_max_window_bits=12", true, 12 },
+	{ "invalid first offer, standalone second",
+	  "permessage-deflate; foo, permessage-deflate; server_no_context_takeover", 1, BASE,
+	  false, 15 },
+	{ "server_max_window_bits=7 still invalid",
+	  "permessage-deflate; server_max_window_bits=7", 0, NULL, false, 0 },
+	{ "server_max_window_bits=16 still invalid",
+	  "permessage-deflate; server_max_window_bits=16", 0, NULL, false, 0 },
+	{ "other extensions only", "x-webkit-deflate-frame", 0, NULL, false, 0 },
+	{ "malformed", "permessage-deflate;", -1, NULL, false, 0 },
+};
+
+static void test_negotiation_modes(void)
+{
+	char resp[PMD_RESPONSE_MAX];
+	struct pmd_params p;
+	enum pmd_mode m = PMD_MODE_OFF;
+	int r;
+
+	for (size_t i = 0; i < sizeof(neg_shared) / sizeof(neg_shared[0]); i++) {
+		memset(&p, 0, sizeof(p));
+		memset(resp, 'x', sizeof(resp));
+		r = pmd_negotiate_mode(PMD_MODE_SHARED, neg_shared[i].offer,
+				       strlen(neg_shared[i].offer), &p, resp, sizeof(resp));
+		is_int(r, neg_shared[i].want, "shared: negotiate %s: \"%s\"", neg_shared[i].name,
+		       neg_shared[i].offer);
+		if (neg_shared[i].want == 1) {
+			is_str(resp, neg_shared[i].response, "  response");
+			ok(p.shared == neg_shared[i].shared &&
+			   p.server_no_context_takeover == !neg_shared[i].shared &&
+			   p.client_no_context_takeover && p.client_max_window_bits == 15 &&
+			   p.server_max_window_bits == neg_shared[i].smwb,
+			   "  agreed: shared %d, server window %d bits", neg_shared[i].shared,
+			   neg_shared[i].smwb);
+		} else {
+			is_str(resp, "", "  no response");
+		}
+	}
+	/* Standalone mode is pmd_negotiate, parameter for parameter. */
+	for (size_t i = 0; i < sizeof(neg) / sizeof(neg[0]); i++) {
+		struct pmd_params q;
+		char resp2[PMD_RESPONSE_MAX];
+		int r2;
+
+		memset(&p, 0, sizeof(p));
+		memset(&q, 0, sizeof(q));
+		r = pmd_negotiate(neg[i].offer, strlen(neg[i].offer), &p, resp, sizeof(resp));
+		r2 = pmd_negotiate_mode(PMD_MODE_STANDALONE, neg[i].offer, strlen(neg[i].offer), &q,
+					resp2, sizeof(resp2));
+		ok(r == r2 && strcmp(resp, resp2) == 0 && memcmp(&p, &q, sizeof(p)) == 0 &&
+		   !q.shared, "standalone mode = pmd_negotiate: %s", neg[i].name);
+	}
+	/* Off declines everything. */
+	r = pmd_negotiate_mode(PMD_MODE_OFF, "permessage-deflate", 18, &p, resp, sizeof(resp));
+	is_int(r, 0, "off: declined");
+	is_str(resp, "", "  nothing written");
+	/* The option's values. */
+	ok(pmd_mode_parse("off", &m) == 0 && m == PMD_MODE_OFF, "mode \"off\"");
+	ok(pmd_mode_parse("standalone", &m) == 0 && m == PMD_MODE_STANDALONE, "mode \"standalone\"");
+	ok(pmd_mode_parse("shared", &m) == 0 && m == PMD_MODE_SHARED, "mode \"shared\"");
+	ok(pmd_mode_parse("on", &m) == 0 && m == PMD_MODE_DEFAULT, "mode \"on\" is the default (%s)",
+	   pmd_mode_name(m));
+	m = PMD_MODE_SHARED;
+	ok(pmd_mode_parse("yes", &m) < 0 && m == PMD_MODE_SHARED, "mode \"yes\" refused");
+	ok(pmd_mode_parse("Shared", &m) < 0, "mode names are lower case");
+	is_str(pmd_mode_name(PMD_MODE_SHARED), "shared", "pmd_mode_name");
+}
+
 /* ---- helpers ---- */
 
 static const uint8_t *payload_of(const struct buf *b, size_t *len)
@@ -578,6 +682,7 @@ int main(void)
 {
 	test_zip_bomb(); /* first: the peak RSS check wants a quiet heap */
 	test_negotiation();
+	test_negotiation_modes();
 	test_rfc_examples();
 	test_round_trips();
 	test_no_context();
