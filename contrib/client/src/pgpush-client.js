@@ -346,8 +346,11 @@ export function createDashboardClient(url, options = {}) {
 
   function onPatch(msg) {
     if (!isContainer(msg) || !Array.isArray(msg.patch)) return;
-    if (resyncing) { stats.dropped++; return; }
-    if (snap.data === null || msg.from !== snap.version) { requestResync('version gap'); return; }
+    if (snap.data === null || msg.from !== snap.version) {
+      // While a full document is on its way, patches for other versions wait for it.
+      if (resyncing) stats.dropped++; else requestResync('version gap');
+      return;
+    }
     let doc;
     try {
       doc = applyPatch(snap.data, msg.patch);
