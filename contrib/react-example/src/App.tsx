@@ -217,7 +217,7 @@ function RevenueChart({ days }: { days: RevenueDay[] }) {
 }
 
 function ForecastChart({ series }: { series: ForecastSeries[] }) {
-  const W = 900, H = 300, L = 46, R = 12, T = 12, B = 26;
+  const W = 1300, H = 300, L = 46, R = 12, T = 12, B = 26;
   const pw = W - L - R, ph = H - T - B;
   const n = Math.max(2, ...series.map((s) => s.points.length));
   const { top, step } = niceScale(Math.max(0, ...series.flatMap((s) => s.points.map((p) => p.stock))));
