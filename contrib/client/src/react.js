@@ -12,9 +12,10 @@ const noop = () => () => {};
 /**
  * const { data, status, reason, error, lastUpdated, version, refresh, client } = useDashboard(url, options)
  *
- * One client per mounted component and url (options are read when the url
- * changes; getToken is always called through the latest one). The client
- * closes when the component unmounts.
+ * One client per mounted component and url: the options are read when the
+ * url changes, except token and getToken, which are read from the latest
+ * render on every (re)connect. The client closes when the component
+ * unmounts.
  */
 export function useDashboard(url, options = {}) {
   const optionsRef = useRef(options);
@@ -22,12 +23,14 @@ export function useDashboard(url, options = {}) {
   const [client, setClient] = useState(null);
 
   useEffect(() => {
-    const { getToken, ...rest } = optionsRef.current;
+    const { getToken, token, ...rest } = optionsRef.current;
     const c = createDashboardClient(url, {
       ...rest,
-      ...(getToken || rest.token === undefined
-        ? { getToken: () => (optionsRef.current.getToken ? optionsRef.current.getToken() : optionsRef.current.token) }
-        : {}),
+      // Read on every (re)connect, from the latest render's options.
+      getToken: () => {
+        const o = optionsRef.current;
+        return o.getToken ? o.getToken() : o.token;
+      },
     });
     setClient(c);
     return () => { c.close(); setClient(null); };
