@@ -10,10 +10,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
-import { startCluster, repoRoot } from '../lib/pgcluster.mjs';
+import { startCluster, repoRoot, freePort } from '../lib/pgcluster.mjs';
 import { startDaemon, insertSale } from '../lib/daemon.mjs';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -154,4 +154,29 @@ test('daemon restarted: the page reconnects and resynchronises', { skip, timeout
   await page.screenshot({ path: path.join(workDir, 'react-dashboard.png'), fullPage: true });
   assert.deepEqual(pageErrors.filter((e) => !/WebSocket|ERR_CONNECTION_REFUSED|socket\.io/.test(e)), [], 'no page errors (but the refused reconnects)');
   console.log(`react app: screenshots in ${workDir}`);
+});
+
+test('npm run dev: the Vite dev server proxies /socket.io (WebSocket) to pgpushd, same-origin', { skip, timeout: 90000 }, async () => {
+  const port = await freePort();
+  // vite itself (not through npm), so that the kill below reaches it.
+  const vite = spawn(process.execPath, [path.join(APP, 'node_modules', 'vite', 'bin', 'vite.js'), '--port', String(port), '--strictPort', '--host', '127.0.0.1'],
+    { cwd: APP, env: { ...process.env, PGPUSHD_URL: daemon.url }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  vite.stdout.on('data', (d) => { out += d; });
+  vite.stderr.on('data', (d) => { out += d; });
+  const dev = await context.newPage();
+  try {
+    for (let i = 0; i < 100 && !/Local:/.test(out); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(out, /Local:/, `vite dev started:\n${out}`);
+    await dev.goto(`http://127.0.0.1:${port}/`);
+    await dev.waitForSelector('#status[data-state="connected"]', { timeout: 20000 });
+    const { id } = await insertSale(db, productId, { customer: `React dev ${process.pid}` });
+    await dev.locator(`#recent-sales tbody tr[data-id="${id}"]`).waitFor({ timeout: 5000 });
+    // The app connects to its own origin (the dev server), never to pgpushd's port directly.
+    assert.equal(await dev.evaluate(() => location.origin), `http://127.0.0.1:${port}`);
+    assert.notEqual(port, daemon.port);
+  } finally {
+    await dev.close();
+    vite.kill('SIGTERM');
+  }
 });
