@@ -328,6 +328,9 @@ test('scripted server: patches apply, a gap or a bad patch resynchronises, since
     s = await until(c, (x) => x.status === 'error', 5000, 'error');
     assert.equal(s.reason, 'db_unavailable');
     assert.equal(s.data.version, 2);
+    const again = await c.refresh();      // the ack repeats the document held: the error stays
+    assert.equal(again.version, 2);
+    assert.equal(c.status, 'error');
     sock.emit('dashboardDataUpdate', { ...doc, version: 3 });
     s = await until(c, (x) => x.status === 'connected', 5000, 'connected again');
     assert.equal(s.lastError, null);

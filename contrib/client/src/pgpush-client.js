@@ -298,7 +298,8 @@ export function createDashboardClient(url, options = {}) {
     status: 'connecting', reason: null, data: null, version: null,
     lastUpdated: null, lastError: null, stats: Object.freeze({ ...stats }),
   });
-  let resync = true;           // (re)connected: take the next document whatever its version
+  let resync = true;           // (re)connected or resynchronising: take the next document whatever its version
+  let afterConnect = true;     // no document yet since the last (re)connect
   let errorVersion = null;     // version held when lastError (a data error) came
   let resyncing = false;       // a requestDashboardData for a resync is in flight
   let authRetries = 0;
@@ -328,10 +329,15 @@ export function createDashboardClient(url, options = {}) {
     if (!isContainer(doc) || Array.isArray(doc)) return false;
     const v = versionOf(doc);
     if (!resync && v !== null && snap.version !== null && v <= snap.version) { stats.dropped++; return false; }
-    const wasResync = resync;
+    // The first document after a (re)connect clears a data error whatever
+    // its version (as the demo page always did); later ones only if newer
+    // than the version held when the error came: an ack repeating the
+    // cached snapshot during an outage does not.
+    const fresh = afterConnect;
     resync = false;
+    afterConnect = false;
     stats.updates++;
-    commit(doc, v, wasResync, { type: 'update', via, version: v });
+    commit(doc, v, fresh, { type: 'update', via, version: v });
     return true;
   }
 
@@ -361,6 +367,7 @@ export function createDashboardClient(url, options = {}) {
       return;
     }
     resync = false;
+    afterConnect = false;
     stats.patches++;
     commit(doc, msg.to, false, { type: 'patch', from: msg.from, to: msg.to, ops: msg.patch.length });
   }
@@ -413,6 +420,7 @@ export function createDashboardClient(url, options = {}) {
     stats.connects++;
     authRetries = 0;
     resync = true;
+    afterConnect = true;
     resyncing = false;
     let lastError = snap.lastError;
     if (lastError && lastError.kind !== 'data') lastError = null;
@@ -497,7 +505,6 @@ export function createDashboardClient(url, options = {}) {
         socket.connect();
         return new Promise((resolve) => socket.once('connect', () => resolve(request())));
       }
-      resync = true;
       return request();
     },
     /** Disconnect for good. */
