@@ -559,6 +559,7 @@ import { createDashboardClient } from './pgpush-client.js';
         break;
       default:
         setStatus('connecting');
+        if (change.type === 'connect_error') banner('Cannot connect', str(change.message || snap.reason) || 'connection failed');
     }
   }
   client.subscribe(onChange);
