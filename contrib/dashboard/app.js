@@ -1,6 +1,8 @@
 /*
- * pgpush demo dashboard: connects to pgpushd with the stock socket.io-client
- * bundle and renders every `dashboardDataUpdate` (docs/protocol.md).
+ * pgpush demo dashboard: connects to pgpushd with pgpush-client (the module
+ * of contrib/client, served next to this file as /pgpush-client.js) over the
+ * stock socket.io-client bundle, and renders every new document
+ * (docs/protocol.md): full ones and patched ones alike.
  *
  * No framework and no innerHTML: every piece of data reaches the page through
  * textContent or setAttribute, so whatever the dashboard query returns is
@@ -9,6 +11,8 @@
  * For tests and for playing in the console: window.pgpushDashboard.render(doc)
  * renders a document without a server.
  */
+import { createDashboardClient } from './pgpush-client.js';
+
 (function () {
   'use strict';
 
@@ -398,32 +402,35 @@
   var state = {
     connected: false,
     version: null,             // version of the document on the page
-    resync: true,              // (re)connected: take the next document whatever its version
     dataError: null,           // last dashboardDataError payload, until newer data
-    errorVersion: null,        // the version on the page when that error came
     updates: 0,
   };
 
-  /** Render one dashboard document (a dashboardDataUpdate payload). */
-  function render(doc) {
-    if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return false;
-    var v = num(doc.version);
-    // The ack to requestDashboardData usually repeats the snapshot pushed on
-    // connect; never go back to an older one. Except right after a
-    // (re)connect: the server may have restarted, or be another daemon, and
-    // its document is the truth whatever its version.
-    if (!state.resync && v !== null && state.version !== null && v <= state.version) return false;
-    state.resync = false;
+  /** Draw one dashboard document, whatever its version. */
+  function draw(doc) {
     renderSummary(doc.summary);
     renderRecent(doc.recentSales);
     renderByDay(doc.salesByDay);
     renderForecast(doc.stockPredictions);
     renderLowStock(doc.lowStock);
     renderFooter(doc);
-    state.version = v;
+    state.version = num(doc.version);
     state.updates++;
     rendered = true;
     $('main').removeAttribute('aria-busy');
+  }
+
+  /**
+   * Render one dashboard document (a dashboardDataUpdate payload) unless it
+   * is older than the one shown: for the console and for tests. Documents
+   * from the server go through the client module, which applies the
+   * version rules of the protocol (and patches).
+   */
+  function render(doc) {
+    if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return false;
+    var v = num(doc.version);
+    if (v !== null && state.version !== null && v <= state.version) return false;
+    draw(doc);
     return true;
   }
 
@@ -453,37 +460,6 @@
     b.hidden = false;
   }
 
-  function refreshStatus() {
-    if (!state.connected) return;
-    if (state.dataError) {
-      var e = state.dataError;
-      var next = parseTime(e.nextAttemptAt);
-      setStatus('error');
-      banner('Data error', str(e.message) + (e.code ? ' (' + str(e.code) + ')' : '') +
-        (next ? ' · next attempt at ' + next.toLocaleTimeString() : '') +
-        (rendered ? ' · showing the last good data' : ''));
-    } else {
-      setStatus('connected');
-      banner(null);
-    }
-  }
-
-  function onUpdate(doc) {
-    var v = num(doc && doc.version);
-    var resync = state.resync;
-    if (render(doc) && (resync || state.errorVersion === null || v === null || v > state.errorVersion)) {
-      state.dataError = null;
-      state.errorVersion = null;
-    }
-    refreshStatus();
-  }
-
-  function onDataError(err) {
-    state.dataError = err && typeof err === 'object' ? err : { message: str(err) };
-    state.errorVersion = state.version;
-    refreshStatus();
-  }
-
   // Rendering is wired before connecting, so the page works without a server
   // (window.pgpushDashboard.render(sampleDocument)).
   $('forecast-toggle').addEventListener('click', function () {
@@ -508,7 +484,7 @@
     resized.observe($('forecast-chart'));
   }
 
-  window.pgpushDashboard = { render: render, state: state, socket: null };
+  window.pgpushDashboard = { render: render, state: state, socket: null, client: null };
 
   if (typeof window.io !== 'function') {
     setStatus('disconnected');
@@ -517,67 +493,86 @@
   }
 
   // ----------------------------------------------------------- connection --
-
-  var socket = io(location.origin /* the daemon serves the page */, {
-    transports: ['websocket'],   // pgpushd serves no HTTP long-polling
-    reconnection: true,
-    reconnectionAttempts: 5,
-    reconnectionDelay: 1000,
-  });
-  window.pgpushDashboard.socket = socket;
-
-  socket.on('connect', function () {
-    state.connected = true;
-    state.resync = true;
-    refreshStatus();
-    // The daemon pushes the current snapshot right after connect; asking as
-    // well covers a snapshot that arrived before our handlers (and is cheap:
-    // answered from the daemon's cache).
-    socket.emit('requestDashboardData', function (reply) {
-      if (reply && typeof reply === 'object' && reply.error) onDataError(reply.error);
-      else onUpdate(reply);
-    });
-  });
+  //
+  // The protocol (opting in to patches, applying them, resynchronising,
+  // resuming after a reconnect, taking the first document after a reconnect
+  // whatever its version) is pgpush-client's, the module of contrib/client
+  // that the npm package and the React hook use too.
 
   var DISCONNECT_TEXT = {
     'transport close': 'the server closed the connection',
     'transport error': 'the connection failed',
     'ping timeout': 'the server stopped answering',
     'parse error': 'the server sent something unreadable',
+    'io server disconnect': 'the server closed the session',
   };
 
-  socket.on('disconnect', function (reason) {
-    state.connected = false;
-    // After these two socket.io does not reconnect by itself.
-    if (reason === 'io server disconnect' || reason === 'io client disconnect') {
-      setStatus('disconnected');
-      banner('Disconnected', reason === 'io server disconnect' ? 'the server closed the session' : '', 'crit');
-    } else {
-      setStatus('reconnecting');
-      banner('Connection lost', (DISCONNECT_TEXT[reason] || reason) + ' · reconnecting');
+  var client = createDashboardClient(location.origin /* the daemon serves the page */, {
+    io: window.io,
+    // The reference frontend's options, which are the client's defaults:
+    // websocket only, 5 reconnection attempts 1 s apart.
+  });
+  window.pgpushDashboard.client = client;
+  window.pgpushDashboard.socket = client.socket;
+
+  var drawn = null;            // the document object on the page
+  var bannerFor = null;        // the change that set the connection banner
+
+  function onChange(snap, change) {
+    state.connected = client.socket.connected;
+    if (snap.data && snap.data !== drawn) {
+      drawn = snap.data;
+      draw(snap.data);
     }
-  });
+    var err = snap.lastError;
+    state.dataError = err && err.kind === 'data' ? err : null;
+    switch (snap.status) {
+      case 'connected':
+        setStatus('connected');
+        banner(null);
+        break;
+      case 'error':
+        if (err && err.kind === 'data') {
+          var next = parseTime(err.nextAttemptAt);
+          setStatus('error');
+          banner('Data error', str(err.message) + (err.code ? ' (' + str(err.code) + ')' : '') +
+            (next ? ' · next attempt at ' + next.toLocaleTimeString() : '') +
+            (rendered ? ' · showing the last good data' : ''));
+        } else {
+          setStatus('disconnected');
+          banner('Cannot connect', (err ? str(err.message) + (err.code ? ' (' + str(err.code) + ')' : '') : str(snap.reason)), 'crit');
+        }
+        break;
+      case 'reconnecting':
+        if (change.type === 'disconnect') {
+          setStatus('reconnecting');
+          banner('Connection lost', (DISCONNECT_TEXT[change.reason] || change.reason) + ' · reconnecting');
+        } else if (change.type === 'connect_error') {
+          setStatus('reconnecting', $('status').getAttribute('data-attempt') || '');
+          banner('Cannot connect', (err && err.kind === 'auth' ? str(err.message) : str(change.message || snap.reason)) || 'connection failed');
+        }
+        break;
+      case 'disconnected':
+        setStatus('disconnected');
+        banner('Disconnected', snap.reason === 'reconnect_failed' ? 'the server could not be reached after 5 attempts'
+          : snap.reason === 'closed' ? '' : str(snap.reason), 'crit');
+        break;
+      default:
+        setStatus('connecting');
+        if (change.type === 'connect_error') banner('Cannot connect', str(change.message || snap.reason) || 'connection failed');
+    }
+  }
+  client.subscribe(onChange);
 
-  socket.on('connect_error', function (err) {
-    state.connected = false;
-    setStatus(socket.active ? 'reconnecting' : 'disconnected');
-    banner('Cannot connect', (err && err.message) || 'connection failed');
+  client.socket.io.on('reconnect_attempt', function (n) {
+    var detail = '(' + n + '/' + client.socket.io.reconnectionAttempts() + ')';
+    $('status').setAttribute('data-attempt', detail);
+    setStatus('reconnecting', detail);
   });
-
-  socket.io.on('reconnect_attempt', function (n) {
-    setStatus('reconnecting', '(' + n + '/5)');
-  });
-
-  socket.io.on('reconnect_failed', function () {
-    setStatus('disconnected');
-    banner('Disconnected', 'the server could not be reached after 5 attempts', 'crit');
-  });
+  client.socket.on('connect', function () { $('status').removeAttribute('data-attempt'); });
 
   $('status-retry').addEventListener('click', function () {
     setStatus('connecting');
-    socket.connect();
+    client.refresh();
   });
-
-  socket.on('dashboardDataUpdate', onUpdate);
-  socket.on('dashboardDataError', onDataError);
 })();

@@ -1,0 +1,1 @@
+../client/src/pgpush-client.js
