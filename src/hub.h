@@ -1,11 +1,12 @@
 /*
- * hub: pgpushd's Socket.IO application. The set of dashboard sessions
- * (those that joined the main namespace), the current snapshot and the
- * current error. Publishing a snapshot sends one shared frame to every
- * member; a session that joins gets the current state at once;
- * requestDashboardData is answered from the cache. The hub holds a
- * reference to the current snapshot and error frame; it borrows the
- * sessions (a session leaves before it is freed).
+ * hub: pgpushd's Socket.IO application. The members (the sockets that
+ * joined the main namespace), the current snapshot and the current error.
+ * Publishing a snapshot sends one shared frame to every member; a socket
+ * that joins gets the current state at once; requestDashboardData is
+ * answered from the cache. The hub holds a reference to the current
+ * snapshot and error frame, and owns one small struct hub_member per
+ * member (hung on the socket's app_data); it borrows the sockets, which
+ * leave (on_leave) before socketio frees them.
  */
 #ifndef PGPUSH_HUB_H
 #define PGPUSH_HUB_H
@@ -13,17 +14,16 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "list.h"
 #include "snapshot.h"
 #include "socketio.h"
 
-struct session;
-
 struct hub {
-	struct session *head;  /* members, linked through session->hub_next/prev */
+	struct list_node members; /* struct hub_member, oldest first */
 	size_t count;
-	struct snapshot *snap; /* current, or NULL before the first */
-	struct buf *error_frame; /* 42["dashboardDataError",...] while in error */
-	char *error_json;      /* its payload, for acks */
+	struct snapshot *snap;    /* current, or NULL before the first */
+	struct buf *error_frame;  /* 42["dashboardDataError",...] while in error */
+	char *error_json;         /* its payload, for acks */
 };
 
 /* The callbacks for server_options.app, with the hub as ud. */

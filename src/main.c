@@ -39,10 +39,17 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		ev_break(loop, EVBREAK_ALL);
 		return;
 	}
-	log_info("signal %d: closing %zu connections", w->signum, server.nconns);
+	log_info("signal %d: closing %zu connections", w->signum, server.cx.nconns);
 	server_shutdown(&server);
 	ev_timer_init(&grace, on_grace_over, SHUTDOWN_GRACE, 0);
 	ev_timer_start(loop, &grace);
+}
+
+/* /healthz. detailed (a loopback peer) is for the dashboard to use. */
+static bool health(void *ud, bool detailed, char *out, size_t outlen)
+{
+	(void)detailed;
+	return dashboard_health(ud, out, outlen);
 }
 
 /* Thousands of sockets need thousands of descriptors: raise the soft limit
@@ -109,7 +116,7 @@ int main(int argc, char **argv)
 		struct server_options opts = {
 			.app = &hub_app,
 			.app_ud = &hub,
-			.health = dashboard_health,
+			.health = health,
 			.health_ud = dash,
 			.polling = true,
 		};
