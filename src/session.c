@@ -225,6 +225,12 @@ void session_send_frame(struct session *s, struct buf *frame, struct buf *deflat
 	outbox_push(s, frame, off, frame->len - off, false, replaceable);
 }
 
+void session_pace(struct session *s, double secs)
+{
+	if (!s->closed && !s->polling && s->ws && websocket_open(s->ws))
+		conn_pace(s->ws, secs);
+}
+
 void session_release_get(struct session *s, const char *pkt)
 {
 	struct conn *get = s->poll.get;

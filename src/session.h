@@ -148,6 +148,9 @@ void session_send_binary(struct session *s, const uint8_t *data, size_t len);
 void session_send_frame(struct session *s, struct buf *frame, struct buf *deflated,
 			bool replaceable);
 
+/* On a WebSocket, holds what is sent next back for secs (conn_pace). */
+void session_pace(struct session *s, double secs);
+
 /* Handles one packet received on the current transport. */
 void session_receive(struct session *s, enum eio_packet_type type, const char *data,
 		     size_t len, bool binary);

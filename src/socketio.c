@@ -286,6 +286,7 @@ static void do_connect(struct socketio_client *cl, const struct sio_packet *p, c
 	n += (size_t)nsp_prefix(p->nsp, p->nsp_len, out + n, sizeof(out) - n);
 	n += (size_t)snprintf(out + n, sizeof(out) - n, "{\"sid\":\"%s\"}", id);
 	session_send_text(s, out, n);
+	session_pace(s, SOCKETIO_CONNECT_PACE);
 	if (!s->closed && io->app->on_connect)
 		io->app->on_connect(io->app_ud, sock, auth, auth_len);
 }

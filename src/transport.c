@@ -81,6 +81,14 @@ static void on_ctimer(struct ev_loop *loop, ev_timer *w, int revents)
 	conn_close(c, c->state == CONN_LINGER ? "response sent" : "close timeout");
 }
 
+static void on_ptimer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn *c = w->data;
+
+	c->paced = false;
+	conn_flush(c);
+}
+
 static void watch_write(struct conn *c, bool on)
 {
 	if (!c->io->evented)
@@ -193,7 +201,8 @@ struct conn *conn_new(struct conn_ctx *ctx, int fd, const char *peer, const stru
 	ev_io_init(&c->wio, on_write, fd, EV_WRITE);
 	ev_timer_init(&c->timer, on_timer, 0, 0);
 	ev_timer_init(&c->ctimer, on_ctimer, 0, 0);
-	c->rio.data = c->wio.data = c->timer.data = c->ctimer.data = c;
+	ev_timer_init(&c->ptimer, on_ptimer, 0, 0);
+	c->rio.data = c->wio.data = c->timer.data = c->ctimer.data = c->ptimer.data = c;
 	list_init(&c->gone_link);
 	list_push_back(&ctx->live, &c->link);
 	ctx->nconns++;
@@ -230,6 +239,7 @@ void conn_close(struct conn *c, const char *why)
 	ev_io_stop(loop, &c->wio);
 	ev_timer_stop(loop, &c->timer);
 	ev_timer_stop(loop, &c->ctimer);
+	ev_timer_stop(loop, &c->ptimer);
 	c->io->close(c);
 	c->state = CONN_CLOSED;
 	list_unlink(&c->link);
@@ -357,9 +367,22 @@ int conn_push(struct conn *c, struct buf *b, bool replaceable)
 	return 0;
 }
 
+void conn_pace(struct conn *c, double secs)
+{
+	if (c->state == CONN_CLOSED)
+		return;
+	c->paced = true;
+	ev_timer_stop(c->ctx->loop, &c->ptimer);
+	ev_timer_set(&c->ptimer, secs, 0);
+	ev_timer_start(c->ctx->loop, &c->ptimer);
+}
+
 void conn_flush(struct conn *c)
 {
 	struct iovec iov[CONN_IOV_MAX];
+
+	if (c->paced)
+		return;
 
 	while (c->outq_len && c->state != CONN_CLOSED) {
 		unsigned n = c->outq_len < CONN_IOV_MAX ? c->outq_len : CONN_IOV_MAX;

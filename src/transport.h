@@ -119,6 +119,8 @@ struct conn {
 	ev_io rio, wio;
 	ev_timer timer;           /* request timeout (the protocol's) */
 	ev_timer ctimer;          /* close linger */
+	ev_timer ptimer;          /* the end of a pause in writing (conn_pace) */
+	bool paced;               /* output waits for ptimer */
 	ev_tstamp opened;
 
 	/* HTTP/1 request; after the upgrade, bytes already read past the head
@@ -173,6 +175,11 @@ void conn_flush(struct conn *c);
 
 /* conn_push, then conn_flush unless a write is already waiting. */
 int conn_send(struct conn *c, struct buf *b, bool replaceable);
+
+/* Holds output back for secs: what is queued meanwhile is written when
+ * they are over, so that what was written before reaches the peer in a
+ * read of its own (see socketio's connect sequence). */
+void conn_pace(struct conn *c, double secs);
 
 /* Closes at once: stops watchers, closes the descriptor, queues the conn
  * for the reaper, which tells the owner and frees it. Idempotent. */

@@ -156,9 +156,26 @@ static __attribute__((unused)) void h_stop(void)
 	}
 }
 
-/* What the loop does before blocking. */
+static bool h_keep_paced; /* leave conn_pace's pauses running */
+
+/* What the loop does before blocking; and, unless h_keep_paced, the end
+ * of every pause in writing (its timer, as if it had fired). */
 static __attribute__((unused)) void h_settle(void)
 {
+	struct list_node *n, *tmp;
+
+	conn_ctx_run(&h_srv.cx);
+	if (h_keep_paced)
+		return;
+	LIST_FOR_EACH_SAFE(n, tmp, &h_srv.cx.live) {
+		struct conn *c = LIST_ENTRY(n, struct conn, link);
+
+		if (c->paced) {
+			ev_timer_stop(h_srv.cx.loop, &c->ptimer);
+			c->paced = false;
+			conn_flush(c);
+		}
+	}
 	conn_ctx_run(&h_srv.cx);
 }
 
