@@ -155,9 +155,7 @@ void conn_ctx_run(struct conn_ctx *ctx)
 		while ((n = list_pop_front(&ctx->gone))) {
 			struct conn *c = LIST_ENTRY(n, struct conn, gone_link);
 			const struct conn_handlers *h = c->h;
-			void *owner = c->owner;
 
-			(void)owner;
 			if (h && h->on_close)
 				h->on_close(c);
 			c->h = NULL;
