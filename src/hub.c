@@ -78,6 +78,7 @@ void hub_publish(struct hub *h, struct snapshot *snap)
 	snapshot_ref(snap);
 	snapshot_unref(h->snap);
 	h->snap = snap;
+	h->snap_doc_off = hub_doc_offset(snap);
 	for (n = h->members.next; n != &h->members; n = n->next)
 		send_snapshot(LIST_ENTRY(n, struct hub_member, link)->sock, snap);
 }
@@ -107,6 +108,18 @@ int hub_set_error(struct hub *h, const char *json)
 		session_send_frame(LIST_ENTRY(n, struct hub_member, link)->sock->session, frame, NULL,
 				   false);
 	return 0;
+}
+
+size_t hub_doc_offset(const struct snapshot *s)
+{
+	static const char prefix[] = "42[\"dashboardDataUpdate\",";
+	const struct buf *f = s->frame;
+	uint8_t l = f->data[1] & 0x7f;
+	size_t off = (l < 126 ? 2 : l == 126 ? 4 : 10) + sizeof(prefix) - 1;
+
+	if (off + s->doc_len > f->len || memcmp(f->data + off, s->doc, s->doc_len) != 0)
+		return 0;
+	return off;
 }
 
 /* ---- the Socket.IO application ------------------------------------------- */
@@ -147,7 +160,11 @@ static void app_on_event(void *ud, struct socketio_socket *sock, const struct so
 			session_send_frame(sock->session, h->error_frame, NULL, false);
 		return;
 	}
-	if (h->snap) {
+	if (h->snap && h->snap_doc_off) {
+		/* The document inside the shared frame: a reference, not a copy. */
+		rc = socketio_ack_shared(sock, ev->id, h->snap->frame, h->snap_doc_off,
+					 h->snap->doc_len);
+	} else if (h->snap) {
 		struct ws_part parts[] = { { "[", 1 }, { h->snap->doc, h->snap->doc_len }, { "]", 1 } };
 
 		rc = socketio_ack(sock, ev->id, parts, 3, NULL, 0);

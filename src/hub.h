@@ -22,6 +22,7 @@ struct hub {
 	struct list_node members; /* struct hub_member, oldest first */
 	size_t count;
 	struct snapshot *snap;    /* current, or NULL before the first */
+	size_t snap_doc_off;      /* hub_doc_offset(snap), found once */
 	struct buf *error_frame;  /* 42["dashboardDataError",...] while in error */
 	char *error_json;         /* its payload, for acks */
 };
@@ -38,5 +39,9 @@ void hub_publish(struct hub *h, struct snapshot *s);
 /* Sets (json != NULL) or clears (json == NULL) the error state; a new error
  * is sent to every member. Returns 0 or -1 when out of memory. */
 int hub_set_error(struct hub *h, const char *json);
+
+/* Where s's document lies inside its plain frame (acks reference it), or
+ * 0 when it is not there byte for byte. */
+size_t hub_doc_offset(const struct snapshot *s);
 
 #endif

@@ -173,6 +173,25 @@ void session_send_parts(struct session *s, const struct ws_part *parts, size_t n
 	buf_unref(b);
 }
 
+void session_send_shared(struct session *s, const char *head, size_t head_len,
+			 struct buf *shared, size_t off, size_t len, const char *tail,
+			 size_t tail_len)
+{
+	struct ws_part parts[] = {
+		{ head, head_len }, { shared->data + off, len }, { tail, tail_len },
+	};
+
+	if (s->closed)
+		return;
+	if (!s->polling) {
+		if (s->ws)
+			(void)websocket_send_shared(s->ws, head, head_len, shared, off, len, tail,
+						    tail_len);
+		return;
+	}
+	session_send_parts(s, parts, 3);
+}
+
 void session_send_text(struct session *s, const char *pkt, size_t len)
 {
 	struct ws_part part = { pkt, len };

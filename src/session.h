@@ -138,6 +138,13 @@ void session_send_text(struct session *s, const char *pkt, size_t len);
 /* Sends a text packet given in pieces (type digit first). */
 void session_send_parts(struct session *s, const struct ws_part *parts, size_t nparts);
 
+/* Sends the text packet head + shared[off, off + len) + tail: on a
+ * WebSocket the queue references shared (websocket_send_shared); polling
+ * copies it into the outbox. */
+void session_send_shared(struct session *s, const char *head, size_t head_len,
+			 struct buf *shared, size_t off, size_t len, const char *tail,
+			 size_t tail_len);
+
 /* Sends a binary message (a Socket.IO attachment or plain binary). */
 void session_send_binary(struct session *s, const uint8_t *data, size_t len);
 

@@ -103,6 +103,26 @@ static long nsp_prefix(const char *nsp, size_t len, char *out, size_t outlen)
 	return (long)len + 1;
 }
 
+/* Writes "4<type>[<n>-][<nsp>,][<id>]" into head (room for
+ * SOCKETIO_MAX_NSP_LEN + 48); returns its length, or -1. */
+static long packet_head(const struct socketio_socket *sock, enum sio_type type, unsigned n,
+			bool has_id, uint64_t id, char *head, size_t size)
+{
+	size_t h;
+	long pre;
+
+	h = (size_t)snprintf(head, size, "4%d", (int)type);
+	if (n)
+		h += (size_t)snprintf(head + h, size - h, "%u-", n);
+	pre = nsp_prefix(sock->nsp, sock->nsp_len, head + h, size - h - 24);
+	if (pre < 0)
+		return -1;
+	h += (size_t)pre;
+	if (has_id)
+		h += (size_t)snprintf(head + h, size - h, "%llu", (unsigned long long)id);
+	return (long)h;
+}
+
 /* Sends "4<type>[<n>-][<nsp>,][<id>]<array>" and its n attachments.
  * type is EVENT or ACK; with attachments it becomes BINARY_EVENT/BINARY_ACK.
  * Returns -1, sending nothing, when the packet cannot be written as asked. */
@@ -113,23 +133,17 @@ static int send_packet(struct socketio_socket *sock, enum sio_type type, bool ha
 	struct session *s = sock->session;
 	char head[SOCKETIO_MAX_NSP_LEN + 48];
 	struct ws_part parts[1 + SOCKETIO_MAX_PARTS];
-	size_t h, np = 0;
-	long pre;
+	size_t np = 0;
+	long h;
 
 	if (nbody > SOCKETIO_MAX_PARTS || n > SIO_MAX_ATTACHMENTS)
 		return -1;
 	if (n)
 		type = type == SIO_EVENT ? SIO_BINARY_EVENT : SIO_BINARY_ACK;
-	h = (size_t)snprintf(head, sizeof(head), "4%d", (int)type);
-	if (n)
-		h += (size_t)snprintf(head + h, sizeof(head) - h, "%u-", n);
-	pre = nsp_prefix(sock->nsp, sock->nsp_len, head + h, sizeof(head) - h - 24);
-	if (pre < 0)
+	h = packet_head(sock, type, n, has_id, id, head, sizeof(head));
+	if (h < 0)
 		return -1;
-	h += (size_t)pre;
-	if (has_id)
-		h += (size_t)snprintf(head + h, sizeof(head) - h, "%llu", (unsigned long long)id);
-	parts[np++] = (struct ws_part){ head, h };
+	parts[np++] = (struct ws_part){ head, (size_t)h };
 	for (size_t i = 0; i < nbody; i++)
 		parts[np++] = body[i];
 	session_send_parts(s, parts, np);
@@ -169,6 +183,19 @@ int socketio_ack(struct socketio_socket *sock, uint64_t id, const struct ws_part
 		 size_t nparts, struct buf *const *att, unsigned n)
 {
 	return send_packet(sock, SIO_ACK, true, id, array_parts, nparts, att, n);
+}
+
+int socketio_ack_shared(struct socketio_socket *sock, uint64_t id, struct buf *shared,
+			size_t off, size_t len)
+{
+	char head[SOCKETIO_MAX_NSP_LEN + 48];
+	long h = packet_head(sock, SIO_ACK, 0, true, id, head, sizeof(head) - 1);
+
+	if (h < 0)
+		return -1;
+	head[h++] = '[';
+	session_send_shared(sock->session, head, (size_t)h, shared, off, len, "]", 1);
+	return 0;
 }
 
 /* ---- the client's life ------------------------------------------------------- */

@@ -113,6 +113,13 @@ int socketio_ack(struct socketio_socket *sock, uint64_t id, const struct ws_part
 		 size_t nparts, struct buf *const *att, unsigned n)
 	__attribute__((warn_unused_result));
 
+/* Answers an ack request id with a one-element array whose element is the
+ * JSON text shared[off, off + len) (a document inside a shared frame): the
+ * client's queue references it, no copy. Returns 0, or -1 when the packet
+ * cannot be written. */
+int socketio_ack_shared(struct socketio_socket *sock, uint64_t id, struct buf *shared,
+			size_t off, size_t len) __attribute__((warn_unused_result));
+
 /* Finds where the first element of a validated JSON array ends: returns the
  * offset just past it, or 0 when arr is not an array with a first element
  * that is a string or a number. Exposed for tests. */

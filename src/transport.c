@@ -304,7 +304,7 @@ static void outq_remove(struct conn *c, unsigned i)
 {
 	struct conn_out *e = outq_at(c, i);
 
-	c->out_bytes -= e->b->len - e->off;
+	c->out_bytes -= e->end - e->off;
 	buf_unref(e->b);
 	for (; i + 1 < c->outq_len; i++)
 		*outq_at(c, i) = *outq_at(c, i + 1);
@@ -329,7 +329,7 @@ static int outq_grow(struct conn *c)
 	return 0;
 }
 
-int conn_push(struct conn *c, struct buf *b, bool replaceable)
+static int push(struct conn *c, struct buf *b, size_t off, size_t len, bool replaceable)
 {
 	struct conn_out *e;
 
@@ -340,14 +340,14 @@ int conn_push(struct conn *c, struct buf *b, bool replaceable)
 		 * partly written is finished so the stream stays well-formed. */
 		for (unsigned i = 0; i < c->outq_len; i++) {
 			e = outq_at(c, i);
-			if (e->replaceable && e->off == 0) {
+			if (e->replaceable && e->off == e->start) {
 				outq_remove(c, i);
 				break;
 			}
 		}
 	}
 	if (c->outq_len == CONN_OUTQ_MAX ||
-	    c->out_bytes + b->len > c->ctx->cfg->max_pending_bytes) {
+	    c->out_bytes + len > c->ctx->cfg->max_pending_bytes) {
 		log_warn("client not reading, dropped peer=%s pending=%zu bytes", c->peer,
 			 c->out_bytes);
 		conn_close(c, "output overflow");
@@ -359,10 +359,21 @@ int conn_push(struct conn *c, struct buf *b, bool replaceable)
 	}
 	e = outq_at(c, c->outq_len++);
 	e->b = buf_ref(b);
-	e->off = 0;
+	e->start = e->off = off;
+	e->end = off + len;
 	e->replaceable = replaceable;
-	c->out_bytes += b->len;
+	c->out_bytes += len;
 	return 0;
+}
+
+int conn_push(struct conn *c, struct buf *b, bool replaceable)
+{
+	return push(c, b, 0, b->len, replaceable);
+}
+
+int conn_push_range(struct conn *c, struct buf *b, size_t off, size_t len)
+{
+	return push(c, b, off, len, false);
 }
 
 void conn_pace(struct conn *c, double secs)
@@ -390,7 +401,7 @@ void conn_flush(struct conn *c)
 			struct conn_out *e = outq_at(c, i);
 
 			iov[i].iov_base = e->b->data + e->off;
-			iov[i].iov_len = e->b->len - e->off;
+			iov[i].iov_len = e->end - e->off;
 		}
 		w = c->io->writev(c, iov, (int)n);
 		if (w < 0) {
@@ -404,7 +415,7 @@ void conn_flush(struct conn *c)
 		c->out_bytes -= (size_t)w;
 		while (w > 0) {
 			struct conn_out *e = outq_at(c, 0);
-			size_t left = e->b->len - e->off;
+			size_t left = e->end - e->off;
 
 			if ((size_t)w < left) {
 				e->off += (size_t)w;

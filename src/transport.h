@@ -103,7 +103,8 @@ struct conn_ctx {
 
 struct conn_out {
 	struct buf *b;
-	size_t off;
+	size_t start, end;  /* the bytes of b to send */
+	size_t off;         /* how far it is sent */
 	bool replaceable;   /* a newer replaceable entry replaces it while unsent */
 };
 
@@ -168,6 +169,10 @@ void conn_set_handlers(struct conn *c, const struct conn_handlers *h, void *owne
  * client is over its caps (--max-pending-bytes, CONN_OUTQ_MAX): the conn
  * is then closed. */
 int conn_push(struct conn *c, struct buf *b, bool replaceable);
+
+/* conn_push of the bytes [off, off + len) of b only (a document inside a
+ * shared frame); never replaceable. */
+int conn_push_range(struct conn *c, struct buf *b, size_t off, size_t len);
 
 /* Writes what the kernel takes now; waits for writability for the rest.
  * Calls the protocol's drained when the queue empties. */

@@ -318,6 +318,45 @@ int websocket_send_text(struct conn *c, const struct ws_part *parts, size_t npar
 	return rc;
 }
 
+int websocket_send_shared(struct conn *c, const char *head, size_t head_len, struct buf *shared,
+			  size_t off, size_t len, const char *tail, size_t tail_len)
+{
+	uint8_t hdr[WS_MAX_FRAME_HEADER];
+	size_t total = head_len + len + tail_len, h;
+	struct buf *pre, *post;
+	int rc = -1;
+
+	if (!websocket_open(c))
+		return -1;
+	if (c->ws->deflate && total >= WEBSOCKET_DEFLATE_MIN) {
+		struct ws_part parts[] = {
+			{ head, head_len }, { shared->data + off, len }, { tail, tail_len },
+		};
+
+		return websocket_send_text(c, parts, 3);
+	}
+	h = ws_frame_header(hdr, WS_OP_TEXT, false, total);
+	pre = buf_new(h + head_len);
+	post = buf_from(tail, tail_len);
+	if (!pre || !post) {
+		buf_unref(pre);
+		buf_unref(post);
+		conn_close(c, "out of memory");
+		return -1;
+	}
+	memcpy(pre->data, hdr, h);
+	memcpy(pre->data + h, head, head_len);
+	if (conn_push(c, pre, false) == 0 && conn_push_range(c, shared, off, len) == 0 &&
+	    conn_push(c, post, false) == 0) {
+		rc = 0;
+		if (!(c->io->evented && ev_is_active(&c->wio)))
+			conn_flush(c);
+	}
+	buf_unref(pre);
+	buf_unref(post);
+	return rc;
+}
+
 int websocket_send_binary(struct conn *c, const uint8_t *data, size_t len)
 {
 	struct buf *b;

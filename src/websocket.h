@@ -43,6 +43,14 @@ int websocket_send(struct conn *c, struct buf *frame, bool replaceable);
  * memory, after closing). */
 int websocket_send_text(struct conn *c, const struct ws_part *parts, size_t nparts);
 
+/* Sends the text frame head + shared[off, off + len) + tail, where shared
+ * is a buffer many clients hold (a snapshot's frame, whose document is
+ * inside): the queue references it instead of a copy. head and tail are
+ * small and copied. Compressed (and so copied) instead when negotiated
+ * and large enough. Returns as websocket_send_text. */
+int websocket_send_shared(struct conn *c, const char *head, size_t head_len, struct buf *shared,
+			  size_t off, size_t len, const char *tail, size_t tail_len);
+
 /* Sends a binary frame. */
 int websocket_send_binary(struct conn *c, const uint8_t *data, size_t len);
 

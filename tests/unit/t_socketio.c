@@ -309,10 +309,22 @@ static void test_hub(void)
 		h_ws_text_next(w[i]);
 	is_int(hub.count, 4, "four members");
 
-	/* requestDashboardData with an ack. */
-	h_ws_text(c[0], w[0], "423[\"requestDashboardData\"]");
-	m = h_ws_text_next(w[0]);
-	ok(strncmp(m, "433[{\"version\":1,", 16) == 0, "requestDashboardData answered through the ack");
+	/* requestDashboardData with an ack: the document is referenced in
+	 * the shared frame, not copied. */
+	ok(hub.snap_doc_off > 0, "the document is found inside the snapshot's frame");
+	{
+		int refs = s1->frame->refs;
+		char want[256];
+
+		w[0]->blocked = true;
+		h_ws_text(c[0], w[0], "423[\"requestDashboardData\"]");
+		is_int(s1->frame->refs, refs + 1, "the ack's queue entry references the shared frame");
+		w[0]->blocked = false;
+		conn_flush(c[0]);
+		is_int(s1->frame->refs, refs, "and lets it go once written");
+		snprintf(want, sizeof(want), "433[%s]", s1->doc);
+		is_str(h_ws_text_next(w[0]), want, "requestDashboardData answered through the ack");
+	}
 
 	/* Member 1 stops reading; member 2's peer is gone (writes fail). */
 	w[1]->blocked = true;
