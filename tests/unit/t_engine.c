@@ -441,6 +441,40 @@ static void test_teardown(void)
 	stop();
 }
 
+/* The transport's own timers: the request timeout, the linger after a
+ * response, the wait for the peer's close frame. They are libev timers
+ * (monotonic); the test fires them by hand. */
+static void test_conn_timeouts(void)
+{
+	struct fake *f, *w;
+	struct conn *c, *ws;
+	char buf[64];
+
+	start(NULL, 0);
+	c = h_conn(&f);
+	h_input(c, f, "GET /engine.io/?EIO=4 HTTP/1.1\r\nHost", 36);
+	is_int(f->out_len, 0, "an incomplete request head waits");
+	ok(ev_is_active(&c->timer), "with the request timer running");
+	ev_invoke(h_loop, &c->timer, EV_TIMER);
+	h_settle();
+	is_int(h_response(f).status, 408, "the request timeout: 408");
+	ok(f->shut && !f->closed, "then our side is shut and the conn lingers");
+	ok(ev_is_active(&c->ctimer), "for a while");
+	ev_invoke(h_loop, &c->ctimer, EV_TIMER);
+	h_settle();
+	ok(f->closed, "the linger ends: closed");
+
+	ws = h_ws(&w, EIO_PATH "/?EIO=4&transport=websocket");
+	h_ws_text_next(w);
+	h_ws_text(ws, w, "1");
+	is_int(h_ws_next(w, buf, sizeof(buf), NULL), 8, "a close packet: our close frame");
+	ok(!w->closed && ev_is_active(&ws->ctimer), "waiting for the peer's close frame");
+	ev_invoke(h_loop, &ws->ctimer, EV_TIMER);
+	h_settle();
+	ok(w->closed, "the peer never answers: closed after the close timeout");
+	stop();
+}
+
 static void test_loopback(void)
 {
 	ok(server_peer_is_loopback("127.0.0.1:5"), "127.0.0.1 is loopback");
@@ -461,6 +495,7 @@ int main(void)
 	test_heartbeat();
 	test_cap();
 	test_teardown();
+	test_conn_timeouts();
 	test_loopback();
 	return done_testing();
 }
