@@ -486,7 +486,7 @@ void session_close_code(struct session *s, uint16_t code, const char *reason)
 	if (s->closed)
 		return;
 	s->closed = true;
-	snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
+	s->close_reason = reason;
 	log_info("client disconnected peer=%s sid=%s transport=%s after=%.1fs reason=%s", s->peer,
 		 s->sid, s->polling ? "polling" : "websocket", now_of(e) - s->opened, reason);
 	deadline_cancel(&s->hb);

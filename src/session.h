@@ -99,7 +99,7 @@ struct session {
 	double opened;              /* on the engine's clock */
 	bool polling;               /* current transport */
 	bool closed;
-	char close_reason[48];
+	const char *close_reason;   /* static text, for on_close */
 	struct conn *ws;            /* the WebSocket transport, when !polling */
 
 	struct {                    /* polling.c */
@@ -163,7 +163,8 @@ void session_receive(struct session *s, enum eio_packet_type type, const char *d
 		     size_t len, bool binary);
 
 /* Closes the session: code is the WebSocket close code (1000 normal, 1002
- * protocol error). Idempotent; see the header comment. */
+ * protocol error); reason must be static text (it is kept for on_close).
+ * Idempotent; see the header comment. */
 void session_close(struct session *s, const char *reason);
 void session_close_code(struct session *s, uint16_t code, const char *reason);
 

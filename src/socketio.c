@@ -13,23 +13,31 @@ struct pending_ack {
 	void *ud;
 };
 
-/* The Socket.IO state of one Engine.IO session (session->app). */
+/* A BINARY_EVENT / BINARY_ACK waiting for its attachments. */
+struct binary_pending {
+	char *text;
+	size_t len;
+	unsigned due;
+	unsigned have;
+	struct buf *att[SIO_MAX_ATTACHMENTS];
+};
+
+/* The Socket.IO state of one Engine.IO session (session->app). What only
+ * some clients need (acks asked, attachments awaited) is allocated when
+ * needed: every idle client pays for this struct only. */
 struct socketio_client {
 	struct socketio *io;
 	struct session *s;
 	uint64_t next_ack_id;
 	unsigned n_acks;
-	struct pending_ack *acks;   /* allocated at the first ack asked */
 	unsigned n_nsp;
+	struct pending_ack *acks;   /* allocated at the first ack asked */
+	struct binary_pending *bin; /* while attachments are due */
 	struct socketio_socket *nsp[SOCKETIO_MAX_NSP];
-	/* A BINARY_EVENT / BINARY_ACK waiting for its attachments. */
-	char *pending;              /* its text */
-	size_t pending_len;
-	unsigned att_due;
-	unsigned att_have;
-	struct buf *att[SIO_MAX_ATTACHMENTS];
 	struct deadline connect;    /* until the first namespace is joined */
 };
+
+static struct buf *const no_att[1];
 
 static int find_nsp(const struct socketio_client *cl, const char *nsp, size_t len)
 {
@@ -214,11 +222,21 @@ static void leave(struct socketio_client *cl, unsigned idx)
 
 static void release_pending(struct socketio_client *cl)
 {
-	free(cl->pending);
-	cl->pending = NULL;
-	for (unsigned i = 0; i < cl->att_have; i++)
-		buf_unref(cl->att[i]);
-	cl->att_have = cl->att_due = 0;
+	struct binary_pending *b = cl->bin;
+
+	if (!b)
+		return;
+	free(b->text);
+	for (unsigned i = 0; i < b->have; i++)
+		buf_unref(b->att[i]);
+	free(b);
+	cl->bin = NULL;
+}
+
+static struct buf *const *att_of(const struct socketio_client *cl, unsigned *n)
+{
+	*n = cl->bin ? cl->bin->have : 0;
+	return cl->bin ? cl->bin->att : no_att;
 }
 
 static void fail(struct socketio_client *cl, const char *what)
@@ -327,10 +345,10 @@ static void on_ack(struct socketio_client *cl, struct socketio_socket *sock,
 		struct pending_ack a = cl->acks[i];
 		struct socketio_event ev = {
 			.has_id = true, .id = p->id,
-			.attachments = cl->att, .n_attachments = cl->att_have,
 			.args = "", .args_len = 0,
 		};
 
+		ev.attachments = att_of(cl, &ev.n_attachments);
 		if (a.id != p->id)
 			continue;
 		cl->acks[i] = cl->acks[--cl->n_acks];
@@ -354,9 +372,9 @@ static void on_event(struct socketio_client *cl, struct socketio_socket *sock,
 	struct socketio_event ev = {
 		.name = p->event, .name_len = p->event_len,
 		.has_id = p->has_id, .id = p->id,
-		.attachments = cl->att, .n_attachments = cl->att_have,
 	};
 
+	ev.attachments = att_of(cl, &ev.n_attachments);
 	if (!end)
 		return; /* cannot happen after validation */
 	while (rest < json_len && json[rest] != ',' && json[rest] != ']')
@@ -425,7 +443,7 @@ static void on_text(struct socketio_client *cl, const char *data, size_t len)
 	struct sio_packet p;
 	int rc;
 
-	if (cl->att_due) {
+	if (cl->bin) {
 		fail(cl, "text packet while binary attachments are due");
 		return;
 	}
@@ -436,15 +454,17 @@ static void on_text(struct socketio_client *cl, const char *data, size_t len)
 	}
 	if (p.attachments) {
 		/* Keep the text; dispatch once every attachment has arrived. */
-		cl->pending = malloc(len);
-		if (!cl->pending) {
+		cl->bin = calloc(1, sizeof(*cl->bin));
+		if (!cl->bin || !(cl->bin->text = malloc(len))) {
+			free(cl->bin);
+			cl->bin = NULL;
 			sio_packet_clear(&p);
 			session_close(cl->s, "out of memory");
 			return;
 		}
-		memcpy(cl->pending, data, len);
-		cl->pending_len = len;
-		cl->att_due = p.attachments;
+		memcpy(cl->bin->text, data, len);
+		cl->bin->len = len;
+		cl->bin->due = p.attachments;
 		sio_packet_clear(&p);
 		return;
 	}
@@ -458,7 +478,7 @@ static void on_binary(struct socketio_client *cl, const uint8_t *data, size_t le
 	struct buf *b;
 	int rc;
 
-	if (!cl->att_due) {
+	if (!cl->bin) {
 		fail(cl, "unexpected binary message");
 		return;
 	}
@@ -467,12 +487,12 @@ static void on_binary(struct socketio_client *cl, const uint8_t *data, size_t le
 		session_close(cl->s, "out of memory");
 		return;
 	}
-	cl->att[cl->att_have++] = b;
-	if (--cl->att_due)
+	cl->bin->att[cl->bin->have++] = b;
+	if (--cl->bin->due)
 		return;
-	rc = sio_decode(cl->pending, cl->pending_len, &p, cl->io->tok);
+	rc = sio_decode(cl->bin->text, cl->bin->len, &p, cl->io->tok);
 	if (rc == 0) {
-		dispatch(cl, &p, cl->pending, cl->pending_len);
+		dispatch(cl, &p, cl->bin->text, cl->bin->len);
 		sio_packet_clear(&p);
 	}
 	release_pending(cl);

@@ -70,6 +70,11 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct conn *c = w->data;
 
+	if (c->paced) {
+		c->paced = false;
+		conn_flush(c);
+		return;
+	}
 	if (c->proto && c->proto->timeout)
 		c->proto->timeout(c);
 }
@@ -79,14 +84,6 @@ static void on_ctimer(struct ev_loop *loop, ev_timer *w, int revents)
 	struct conn *c = w->data;
 
 	conn_close(c, c->state == CONN_LINGER ? "response sent" : "close timeout");
-}
-
-static void on_ptimer(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct conn *c = w->data;
-
-	c->paced = false;
-	conn_flush(c);
 }
 
 static void watch_write(struct conn *c, bool on)
@@ -117,7 +114,6 @@ void conn_ctx_init(struct conn_ctx *ctx, struct ev_loop *loop, const struct conf
 	ctx->loop = loop;
 	ctx->cfg = cfg;
 	list_init(&ctx->live);
-	list_init(&ctx->gone);
 	list_init(&ctx->closing);
 	ev_prepare_init(&ctx->reaper, on_reap);
 	ctx->reaper.data = ctx;
@@ -152,10 +148,11 @@ void conn_ctx_run(struct conn_ctx *ctx)
 		struct list_node *n;
 
 		progress = ctx->deferred && ctx->deferred(ctx->deferred_ud);
-		while ((n = list_pop_front(&ctx->gone))) {
-			struct conn *c = LIST_ENTRY(n, struct conn, gone_link);
+		while (ctx->gone) {
+			struct conn *c = ctx->gone;
 			const struct conn_handlers *h = c->h;
 
+			ctx->gone = c->gone_next;
 			if (h && h->on_close)
 				h->on_close(c);
 			c->h = NULL;
@@ -199,9 +196,7 @@ struct conn *conn_new(struct conn_ctx *ctx, int fd, const char *peer, const stru
 	ev_io_init(&c->wio, on_write, fd, EV_WRITE);
 	ev_timer_init(&c->timer, on_timer, 0, 0);
 	ev_timer_init(&c->ctimer, on_ctimer, 0, 0);
-	ev_timer_init(&c->ptimer, on_ptimer, 0, 0);
-	c->rio.data = c->wio.data = c->timer.data = c->ctimer.data = c->ptimer.data = c;
-	list_init(&c->gone_link);
+	c->rio.data = c->wio.data = c->timer.data = c->ctimer.data = c;
 	list_push_back(&ctx->live, &c->link);
 	ctx->nconns++;
 	return c;
@@ -218,7 +213,8 @@ void conn_tell_gone(struct conn *c)
 	if (c->told)
 		return;
 	c->told = true;
-	list_push_back(&c->ctx->gone, &c->gone_link);
+	c->gone_next = c->ctx->gone;
+	c->ctx->gone = c;
 	conn_ctx_defer(c->ctx);
 }
 
@@ -228,7 +224,7 @@ void conn_close(struct conn *c, const char *why)
 
 	if (c->state == CONN_CLOSED)
 		return;
-	if (c->state == CONN_WS || c->ws)
+	if (c->state == CONN_WS || c->ws.ctx)
 		log_debug("websocket closed peer=%s after=%.1fs reason=%s", c->peer,
 			  ev_now(loop) - c->opened, why);
 	else
@@ -237,13 +233,13 @@ void conn_close(struct conn *c, const char *why)
 	ev_io_stop(loop, &c->wio);
 	ev_timer_stop(loop, &c->timer);
 	ev_timer_stop(loop, &c->ctimer);
-	ev_timer_stop(loop, &c->ptimer);
 	c->io->close(c);
 	c->state = CONN_CLOSED;
 	list_unlink(&c->link);
 	c->ctx->nconns--;
 	list_push_back(&c->ctx->closing, &c->link);
 	conn_tell_gone(c);
+	conn_ctx_defer(c->ctx); /* to free it, even when its owner was told before */
 }
 
 void conn_readable(struct conn *c)
@@ -335,12 +331,16 @@ static int push(struct conn *c, struct buf *b, size_t off, size_t len, bool repl
 
 	if (c->state == CONN_CLOSED)
 		return -1;
+	if (off + len > UINT32_MAX) {
+		conn_close(c, "buffer too large");
+		return -1;
+	}
 	if (replaceable) {
 		/* Latest wins: an older entry not yet started is dropped; one
 		 * partly written is finished so the stream stays well-formed. */
 		for (unsigned i = 0; i < c->outq_len; i++) {
 			e = outq_at(c, i);
-			if (e->replaceable && e->off == e->start) {
+			if (e->replaceable && e->off == 0) {
 				outq_remove(c, i);
 				break;
 			}
@@ -359,8 +359,8 @@ static int push(struct conn *c, struct buf *b, size_t off, size_t len, bool repl
 	}
 	e = outq_at(c, c->outq_len++);
 	e->b = buf_ref(b);
-	e->start = e->off = off;
-	e->end = off + len;
+	e->off = (uint32_t)off;
+	e->end = (uint32_t)(off + len);
 	e->replaceable = replaceable;
 	c->out_bytes += len;
 	return 0;
@@ -381,9 +381,9 @@ void conn_pace(struct conn *c, double secs)
 	if (c->state == CONN_CLOSED)
 		return;
 	c->paced = true;
-	ev_timer_stop(c->ctx->loop, &c->ptimer);
-	ev_timer_set(&c->ptimer, secs, 0);
-	ev_timer_start(c->ctx->loop, &c->ptimer);
+	ev_timer_stop(c->ctx->loop, &c->timer);
+	ev_timer_set(&c->timer, secs, 0);
+	ev_timer_start(c->ctx->loop, &c->timer);
 }
 
 void conn_flush(struct conn *c)
@@ -418,7 +418,7 @@ void conn_flush(struct conn *c)
 			size_t left = e->end - e->off;
 
 			if ((size_t)w < left) {
-				e->off += (size_t)w;
+				e->off += (uint32_t)w;
 				break;
 			}
 			w -= (ssize_t)left;

@@ -31,8 +31,8 @@
 #include "list.h"
 
 struct conn;
-struct websocket;
 struct pmd_inflater;
+struct wslay_event_context;
 
 enum conn_state {
 	CONN_HTTP,     /* reading a request head */
@@ -87,7 +87,7 @@ struct conn_ctx {
 	const struct config *cfg;
 	struct list_node live;    /* open conns */
 	size_t nconns;
-	struct list_node gone;    /* owners to tell (on_close) */
+	struct conn *gone;        /* owners to tell (on_close), through gone_next */
 	struct list_node closing; /* closed, to free */
 	ev_prepare reaper;
 	/* Deferred work of the layers above (flushing, reaping sessions):
@@ -101,11 +101,22 @@ struct conn_ctx {
 #define CONN_OUTQ_INITIAL 4  /* entries allocated at first */
 #define CONN_LINGER_SECS 1.0 /* wait for the peer after closing */
 
+/* 24 bytes: a client's queue is CONN_OUTQ_INITIAL of them at rest. */
 struct conn_out {
 	struct buf *b;
-	size_t start, end;  /* the bytes of b to send */
-	size_t off;         /* how far it is sent */
+	uint32_t off;       /* how far b is sent; a replaceable entry starts at 0 */
+	uint32_t end;       /* where the bytes to send end */
 	bool replaceable;   /* a newer replaceable entry replaces it while unsent */
+};
+
+/* The WebSocket's state (websocket.c's), kept in the conn to spare every
+ * client an allocation. */
+struct conn_websocket {
+	struct wslay_event_context *ctx; /* NULL before the upgrade */
+	size_t read_budget;
+	bool recv_failed;         /* the last wslay_event_recv ended on EOF/error */
+	bool closing;             /* close sent (or being sent); waiting for the peer */
+	bool deflate;             /* permessage-deflate negotiated */
 };
 
 struct conn {
@@ -118,10 +129,9 @@ struct conn {
 	enum conn_state state;
 	char peer[64];
 	ev_io rio, wio;
-	ev_timer timer;           /* request timeout (the protocol's) */
+	ev_timer timer;           /* request timeout (the protocol's), then conn_pace's */
 	ev_timer ctimer;          /* close linger */
-	ev_timer ptimer;          /* the end of a pause in writing (conn_pace) */
-	bool paced;               /* output waits for ptimer */
+	bool paced;               /* output waits for timer (conn_pace) */
 	ev_tstamp opened;
 
 	/* HTTP/1 request; after the upgrade, bytes already read past the head
@@ -138,11 +148,10 @@ struct conn {
 	unsigned outq_head, outq_len, outq_cap;
 	size_t out_bytes;
 
-	struct websocket *ws;     /* the WebSocket's state, after the upgrade */
+	struct conn_websocket ws; /* after the upgrade */
 	bool told;                /* on_close has run (or was queued) */
 	struct list_node link;    /* ctx->live or ctx->closing */
-	struct list_node gone_link;
-	void *test_data;          /* the fake I/O's (unit tests) */
+	struct conn *gone_next;   /* ctx->gone */
 };
 
 /* Initialises ctx; cfg must outlive it. */
@@ -183,7 +192,8 @@ int conn_send(struct conn *c, struct buf *b, bool replaceable);
 
 /* Holds output back for secs: what is queued meanwhile is written when
  * they are over, so that what was written before reaches the peer in a
- * read of its own (see socketio's connect sequence). */
+ * read of its own (see socketio's connect sequence). It runs on the
+ * request timer: only once the request is over (a WebSocket). */
 void conn_pace(struct conn *c, double secs);
 
 /* Closes at once: stops watchers, closes the descriptor, queues the conn

@@ -19,14 +19,6 @@
 
 #define WEBSOCKET_READ_BUDGET (256u << 10) /* bytes per wakeup, for fairness */
 
-struct websocket {
-	wslay_event_context_ptr ctx;
-	size_t read_budget;
-	bool recv_failed;         /* the last wslay_event_recv ended on EOF/error */
-	bool closing;             /* close sent (or being sent); waiting for the peer */
-	bool deflate;             /* permessage-deflate negotiated */
-};
-
 static void readable(struct conn *c);
 static void drained(struct conn *c);
 static void ws_free(struct conn *c);
@@ -39,28 +31,25 @@ static const struct conn_proto websocket_proto = {
 
 static void ws_free(struct conn *c)
 {
-	if (!c->ws)
-		return;
-	if (c->ws->ctx)
-		wslay_event_context_free(c->ws->ctx);
-	free(c->ws);
-	c->ws = NULL;
+	if (c->ws.ctx)
+		wslay_event_context_free(c->ws.ctx);
+	c->ws.ctx = NULL;
 }
 
 bool websocket_deflate(const struct conn *c)
 {
-	return c->ws && c->ws->deflate;
+	return c->ws.deflate;
 }
 
 bool websocket_open(const struct conn *c)
 {
-	return c->state == CONN_WS && c->ws && !c->ws->closing;
+	return c->state == CONN_WS && c->ws.ctx && !c->ws.closing;
 }
 
 /* The close handshake is over (or abandoned) and everything is written. */
 static void drained(struct conn *c)
 {
-	if (c->state == CONN_WS && !wslay_event_want_read(c->ws->ctx))
+	if (c->state == CONN_WS && !wslay_event_want_read(c->ws.ctx))
 		conn_linger(c);
 }
 
@@ -88,21 +77,21 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 		}
 		return (ssize_t)n;
 	}
-	if (c->ws->read_budget == 0) {
+	if (c->ws.read_budget == 0) {
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 		return -1;
 	}
-	if (len > c->ws->read_budget)
-		len = c->ws->read_budget;
+	if (len > c->ws.read_budget)
+		len = c->ws.read_budget;
 	r = conn_read(c, buf, len);
 	if (r > 0) {
-		c->ws->read_budget -= (size_t)r;
+		c->ws.read_budget -= (size_t)r;
 		return r;
 	}
 	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 	} else {
-		c->ws->recv_failed = true; /* EOF or a socket error, not the peer's framing */
+		c->ws.recv_failed = true; /* EOF or a socket error, not the peer's framing */
 		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
 	}
 	return -1;
@@ -174,7 +163,7 @@ static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
 {
 	struct conn *c = ud;
 
-	if (c->state != CONN_WS || c->ws->closing)
+	if (c->state != CONN_WS || c->ws.closing)
 		return;
 	switch (arg->opcode) {
 	case WSLAY_TEXT_FRAME:
@@ -187,7 +176,7 @@ static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
 	case WSLAY_CONNECTION_CLOSE:
 		log_debug("close received peer=%s code=%u", c->peer, arg->status_code);
 		/* wslay answers it; no more messages will come. */
-		c->ws->closing = true;
+		c->ws.closing = true;
 		conn_tell_gone(c);
 		break;
 	default:
@@ -199,13 +188,13 @@ static void settle(struct conn *c)
 {
 	if (c->state != CONN_WS)
 		return;
-	if (wslay_event_send(c->ws->ctx) < 0) {
+	if (wslay_event_send(c->ws.ctx) < 0) {
 		conn_close(c, "websocket send error");
 		return;
 	}
 	if (!(c->io->evented && ev_is_active(&c->wio)))
 		conn_flush(c);
-	if (c->state == CONN_WS && !wslay_event_want_read(c->ws->ctx)) {
+	if (c->state == CONN_WS && !wslay_event_want_read(c->ws.ctx)) {
 		ev_io_stop(c->ctx->loop, &c->rio);
 		if (c->outq_len == 0)
 			conn_linger(c);
@@ -220,19 +209,19 @@ static void fail(struct conn *c, uint16_t code, const char *reason)
 	size_t rlen = strnlen(reason, 123);
 	struct buf *b;
 
-	if (c->ws->closing) {
+	if (c->ws.closing) {
 		conn_close(c, reason);
 		return;
 	}
-	c->ws->closing = true;
+	c->ws.closing = true;
 	conn_tell_gone(c);
 	log_info("websocket protocol error peer=%s: %s", c->peer, reason);
 	payload[0] = (uint8_t)(code >> 8);
 	payload[1] = (uint8_t)code;
 	memcpy(payload + 2, reason, rlen);
 	b = ws_frame(WS_OP_CLOSE, payload, 2 + rlen);
-	wslay_event_shutdown_read(c->ws->ctx);
-	wslay_event_shutdown_write(c->ws->ctx);
+	wslay_event_shutdown_read(c->ws.ctx);
+	wslay_event_shutdown_write(c->ws.ctx);
 	if (!b || conn_push(c, b, false) < 0) {
 		buf_unref(b);
 		conn_close(c, reason);
@@ -240,6 +229,8 @@ static void fail(struct conn *c, uint16_t code, const char *reason)
 	}
 	buf_unref(b);
 	conn_close_after(c, CONN_LINGER_SECS);
+	c->paced = false;
+	ev_timer_stop(c->ctx->loop, &c->timer);
 	conn_flush(c);
 }
 
@@ -247,9 +238,12 @@ void websocket_close(struct conn *c, uint16_t code, const char *reason)
 {
 	if (!websocket_open(c))
 		return;
-	c->ws->closing = true;
+	c->ws.closing = true;
 	conn_tell_gone(c);
-	wslay_event_queue_close(c->ws->ctx, code, (const uint8_t *)reason, strnlen(reason, 123));
+	wslay_event_queue_close(c->ws.ctx, code, (const uint8_t *)reason, strnlen(reason, 123));
+	/* A pause in writing (conn_pace, on this timer) ends: the close goes
+	 * now, after what waited. */
+	c->paced = false;
 	ev_timer_stop(c->ctx->loop, &c->timer);
 	conn_close_after(c, CONN_LINGER_SECS);
 	settle(c);
@@ -267,12 +261,12 @@ static void readable(struct conn *c)
 		ev_io_stop(c->ctx->loop, &c->rio);
 		return;
 	}
-	c->ws->read_budget = WEBSOCKET_READ_BUDGET;
-	c->ws->recv_failed = false;
-	rc = wslay_event_recv(c->ws->ctx);
+	c->ws.read_budget = WEBSOCKET_READ_BUDGET;
+	c->ws.recv_failed = false;
+	rc = wslay_event_recv(c->ws.ctx);
 	if (c->state != CONN_WS)
 		return; /* closed from a callback */
-	if (rc < 0 && !c->ws->recv_failed && rc != WSLAY_ERR_NOMEM) {
+	if (rc < 0 && !c->ws.recv_failed && rc != WSLAY_ERR_NOMEM) {
 		/* wslay refused a frame while parsing its header (a fragmented or
 		 * oversized control frame, a 2^63 length) and reports it as a
 		 * callback failure without sending anything: answer 1002
@@ -306,7 +300,7 @@ int websocket_send_text(struct conn *c, const struct ws_part *parts, size_t npar
 		len += parts[i].len;
 	/* Large per-client messages (an ack carrying the document) are worth
 	 * compressing when the client negotiated it. */
-	b = c->ws->deflate && len >= WEBSOCKET_DEFLATE_MIN
+	b = c->ws.deflate && len >= WEBSOCKET_DEFLATE_MIN
 		    ? pmd_frame(WS_OP_TEXT, parts, nparts, WEBSOCKET_DEFLATE_LEVEL)
 		    : ws_frame_build(WS_OP_TEXT, parts, nparts);
 	if (!b) {
@@ -328,7 +322,7 @@ int websocket_send_shared(struct conn *c, const char *head, size_t head_len, str
 
 	if (!websocket_open(c))
 		return -1;
-	if (c->ws->deflate && total >= WEBSOCKET_DEFLATE_MIN) {
+	if (c->ws.deflate && total >= WEBSOCKET_DEFLATE_MIN) {
 		struct ws_part parts[] = {
 			{ head, head_len }, { shared->data + off, len }, { tail, tail_len },
 		};
@@ -411,15 +405,14 @@ int websocket_accept(struct conn *c, const struct http_request *req, size_t head
 	if (websocket_check(c, req) < 0)
 		return -1;
 	ws_check_upgrade(req, &key, &key_len);
-	c->ws = calloc(1, sizeof(*c->ws));
-	if (!c->ws || ws_accept_key(key, key_len, accept) < 0 ||
-	    wslay_event_context_server_init(&c->ws->ctx, &callbacks, c) != 0) {
-		free(c->ws);
-		c->ws = NULL;
+	if (ws_accept_key(key, key_len, accept) < 0 ||
+	    wslay_event_context_server_init(&c->ws.ctx, &callbacks, c) != 0) {
+		c->ws.ctx = NULL;
 		http1_respond(c, 500, NULL, "text/plain", "Internal Server Error", 21);
 		return -1;
 	}
-	wslay_event_config_set_max_recv_msg_length(c->ws->ctx, cfg->max_payload);
+	c->proto = &websocket_proto; /* from now on, freeing the conn frees ctx */
+	wslay_event_config_set_max_recv_msg_length(c->ws.ctx, cfg->max_payload);
 	/* permessage-deflate (RFC 7692): accepted only as pmd_negotiate words
 	 * it, without context takeover either way, so that the same compressed
 	 * frame serves every client and no client costs a compressor. An offer
@@ -432,8 +425,8 @@ int websocket_accept(struct conn *c, const struct http_request *req, size_t head
 
 		if (h && pmd_negotiate(h->value, h->value_len, &params, response,
 				       sizeof(response)) == PMD_NEG_ACCEPTED) {
-			c->ws->deflate = true;
-			wslay_event_config_set_allowed_rsv_bits(c->ws->ctx, WSLAY_RSV1_BIT);
+			c->ws.deflate = true;
+			wslay_event_config_set_allowed_rsv_bits(c->ws.ctx, WSLAY_RSV1_BIT);
 			snprintf(ext, sizeof(ext), "Sec-WebSocket-Extensions: %s\r\n", response);
 		}
 	}
@@ -452,7 +445,6 @@ int websocket_accept(struct conn *c, const struct http_request *req, size_t head
 	if (c->io->evented)
 		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	ev_timer_stop(c->ctx->loop, &c->timer);
-	c->proto = &websocket_proto;
 	c->state = CONN_WS;
 	c->opened = ev_now(c->ctx->loop);
 	/* Bytes after the head belong to the WebSocket: wslay reads them first. */

@@ -33,11 +33,22 @@ struct fake {
 	bool closed;         /* the transport closed it */
 	bool shut;           /* the write side was shut */
 	unsigned writes;     /* writev calls that wrote */
+	int fd;              /* the conn's fd: a number no socket has */
 	struct fake *next_fake;
 };
 
 static struct fake *fakes;
 static double fake_now_v = 1000.0;
+static int fake_fds = 100000;
+
+/* The fake of a conn (its fd says which). */
+static struct fake *fake_of(const struct conn *c)
+{
+	for (struct fake *f = fakes; f; f = f->next_fake)
+		if (f->fd == c->fd)
+			return f;
+	abort();
+}
 
 static __attribute__((unused)) double fake_now(void *ud)
 {
@@ -47,7 +58,7 @@ static __attribute__((unused)) double fake_now(void *ud)
 
 static __attribute__((unused)) ssize_t fk_read(struct conn *c, void *buf, size_t len)
 {
-	struct fake *f = c->test_data;
+	struct fake *f = fake_of(c);
 	size_t n = f->in_len - f->in_off;
 
 	if (n == 0) {
@@ -65,7 +76,7 @@ static __attribute__((unused)) ssize_t fk_read(struct conn *c, void *buf, size_t
 
 static __attribute__((unused)) ssize_t fk_writev(struct conn *c, const struct iovec *iov, int n)
 {
-	struct fake *f = c->test_data;
+	struct fake *f = fake_of(c);
 	size_t total = 0;
 
 	if (f->blocked) {
@@ -87,12 +98,12 @@ static __attribute__((unused)) ssize_t fk_writev(struct conn *c, const struct io
 
 static __attribute__((unused)) void fk_shutdown(struct conn *c)
 {
-	((struct fake *)c->test_data)->shut = true;
+	fake_of(c)->shut = true;
 }
 
 static __attribute__((unused)) void fk_close(struct conn *c)
 {
-	((struct fake *)c->test_data)->closed = true;
+	fake_of(c)->closed = true;
 }
 
 static const struct conn_io fake_io = {
@@ -171,7 +182,7 @@ static __attribute__((unused)) void h_settle(void)
 		struct conn *c = LIST_ENTRY(n, struct conn, link);
 
 		if (c->paced) {
-			ev_timer_stop(h_srv.cx.loop, &c->ptimer);
+			ev_timer_stop(h_srv.cx.loop, &c->timer);
 			c->paced = false;
 			conn_flush(c);
 		}
@@ -200,9 +211,10 @@ static __attribute__((unused)) void h_advance(double secs)
 static __attribute__((unused)) struct conn *h_conn(struct fake **fp)
 {
 	struct fake *f = calloc(1, sizeof(*f));
-	struct conn *c = conn_new(&h_srv.cx, -1, "10.0.0.1:1234", &fake_io);
+	struct conn *c;
 
-	c->test_data = f;
+	f->fd = fake_fds++;
+	c = conn_new(&h_srv.cx, f->fd, "10.0.0.1:1234", &fake_io);
 	f->next_fake = fakes;
 	fakes = f;
 	conn_set_handlers(c, &server_router, &h_srv);

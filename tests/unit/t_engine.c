@@ -472,6 +472,20 @@ static void test_conn_timeouts(void)
 	ev_invoke(h_loop, &ws->ctimer, EV_TIMER);
 	h_settle();
 	ok(w->closed, "the peer never answers: closed after the close timeout");
+
+	/* A conn whose owner was told already (its close handshake began)
+	 * still gets the reaper when it closes: it is freed, and a shutdown
+	 * waiting for the last conn ends. */
+	ws = h_ws(&w, EIO_PATH "/?EIO=4&transport=websocket");
+	h_ws_text_next(w);
+	h_ws_text(ws, w, "1");
+	ok(ws->told && !w->closed, "closing handshake begun, owner told");
+	ok(!ev_is_active(&h_srv.cx.reaper), "nothing left for the reaper");
+	w->eof = true;
+	conn_readable(ws);
+	ok(w->closed, "the peer goes away: closed");
+	ok(ev_is_active(&h_srv.cx.reaper), "and the reaper will run before the loop blocks");
+	h_settle();
 	stop();
 }
 

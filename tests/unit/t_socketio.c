@@ -126,11 +126,29 @@ static void test_connect(void)
 	   "40 -> 40{\"sid\":...} with only the sid");
 	is_int(w->writes - before, 1, "the CONNECT reply is written at once");
 	is_int(h_ws_next(w, buf, sizeof(buf), NULL), -1, "the application's first emit waits");
-	ok(c->paced && ev_is_active(&c->ptimer), "for the pause's timer");
+	ok(c->paced && ev_is_active(&c->timer), "for the pause's timer");
 	h_keep_paced = false;
 	h_settle();
 	is_str(h_ws_text_next(w), "42[\"auth\",{}]", "then the auth emit follows");
 	is_int(w->writes - before, 2, "in a write of its own");
+
+	/* A session closed during the pause: what waited, then the close
+	 * frame, at once (shutdown sends 1001 to everyone within a second). */
+	{
+		struct fake *w2;
+		struct conn *c2 = h_ws(&w2, "/socket.io/?EIO=4&transport=websocket");
+
+		h_ws_text_next(w2);
+		h_keep_paced = true;
+		h_ws_text(c2, w2, "40");
+		h_ws_text_next(w2);
+		ok(c2->paced, "paced after the CONNECT reply");
+		h_ws_text(c2, w2, "1");
+		is_str(h_ws_text_next(w2), "42[\"auth\",{}]", "closed in the pause: the waiting emit goes");
+		is_int(h_ws_next(w2, buf, sizeof(buf), NULL), 8, "and the close frame, without waiting");
+		h_keep_paced = false;
+		leaves = 0;
+	}
 
 	h_ws_text(c, w, "40/custom,{\"token\":\"abc\"}");
 	ok(strncmp(h_ws_text_next(w), "40/custom,{\"sid\":", 17) == 0, "custom namespace joined");
