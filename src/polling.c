@@ -128,7 +128,7 @@ void polling_flush(struct session *s)
 	for (unsigned i = 0; i < s->poll.len; i++) {
 		const struct session_pkt *p = &s->poll.outbox[i];
 
-		total += 1 + (p->binary ? 1 + 4 * ((p->len + 2) / 3) + 1 : p->len);
+		total += 1 + (p->binary ? 1 + 4 * ((p->len + 2) / 3) + 1 : session_pkt_len(p));
 	}
 	body = malloc(total + 1);
 	if (!body) {
@@ -143,15 +143,20 @@ void polling_flush(struct session *s)
 		if (p->binary) {
 			body[o++] = 'b';
 			o += eio_base64_encode(p->b->data + p->off, p->len, body + o);
-		} else {
-			memcpy(body + o, p->b->data + p->off, p->len);
-			o += p->len;
+			continue;
+		}
+		if (p->head) {
+			memcpy(body + o, p->head->data, p->head->len);
+			o += p->head->len;
+		}
+		memcpy(body + o, p->b->data + p->off, p->len);
+		o += p->len;
+		if (p->tail) {
+			memcpy(body + o, p->tail, strlen(p->tail));
+			o += strlen(p->tail);
 		}
 	}
-	for (unsigned i = 0; i < s->poll.len; i++)
-		buf_unref(s->poll.outbox[i].b);
-	s->poll.len = 0;
-	s->poll.bytes = 0;
+	session_outbox_clear(s);
 	{
 		struct conn *get = s->poll.get;
 

@@ -103,17 +103,30 @@ void session_schedule_flush(struct session *s)
 
 static void outbox_remove(struct session *s, unsigned i)
 {
-	s->poll.bytes -= s->poll.outbox[i].len;
+	s->poll.bytes -= session_pkt_len(&s->poll.outbox[i]);
 	buf_unref(s->poll.outbox[i].b);
+	buf_unref(s->poll.outbox[i].head);
 	memmove(&s->poll.outbox[i], &s->poll.outbox[i + 1],
 		(s->poll.len - i - 1) * sizeof(s->poll.outbox[0]));
 	s->poll.len--;
 }
 
-static void outbox_push(struct session *s, struct buf *b, size_t off, size_t len, bool binary,
-			bool replaceable)
+void session_outbox_clear(struct session *s)
 {
-	if (replaceable) {
+	for (unsigned i = 0; i < s->poll.len; i++) {
+		buf_unref(s->poll.outbox[i].b);
+		buf_unref(s->poll.outbox[i].head);
+	}
+	s->poll.len = 0;
+	s->poll.bytes = 0;
+}
+
+/* Queues a packet; takes a new reference to b, and head's reference. */
+static void outbox_push_pkt(struct session *s, struct session_pkt pkt)
+{
+	size_t len = session_pkt_len(&pkt);
+
+	if (pkt.replaceable) {
 		for (unsigned i = 0; i < s->poll.len; i++) {
 			if (s->poll.outbox[i].replaceable) {
 				outbox_remove(s, i);
@@ -125,6 +138,7 @@ static void outbox_push(struct session *s, struct buf *b, size_t off, size_t len
 	    s->poll.bytes + len > cfg_of(s)->max_pending_bytes) {
 		log_warn("polling client not polling, dropped sid=%s pending=%zu bytes", s->sid,
 			 s->poll.bytes);
+		buf_unref(pkt.head);
 		session_close(s, "output overflow");
 		return;
 	}
@@ -133,17 +147,25 @@ static void outbox_push(struct session *s, struct buf *b, size_t off, size_t len
 		struct session_pkt *n = realloc(s->poll.outbox, cap * sizeof(*n));
 
 		if (!n) {
+			buf_unref(pkt.head);
 			session_close(s, "out of memory");
 			return;
 		}
 		s->poll.outbox = n;
 		s->poll.cap = cap;
 	}
-	s->poll.outbox[s->poll.len++] = (struct session_pkt){
-		.b = buf_ref(b), .off = off, .len = len, .binary = binary, .replaceable = replaceable,
-	};
+	buf_ref(pkt.b);
+	s->poll.outbox[s->poll.len++] = pkt;
 	s->poll.bytes += len;
 	session_schedule_flush(s);
+}
+
+static void outbox_push(struct session *s, struct buf *b, size_t off, size_t len, bool binary,
+			bool replaceable)
+{
+	outbox_push_pkt(s, (struct session_pkt){
+		.b = b, .off = off, .len = len, .binary = binary, .replaceable = replaceable,
+	});
 }
 
 void session_send_parts(struct session *s, const struct ws_part *parts, size_t nparts)
@@ -177,9 +199,7 @@ void session_send_shared(struct session *s, const char *head, size_t head_len,
 			 struct buf *shared, size_t off, size_t len, const char *tail,
 			 size_t tail_len)
 {
-	struct ws_part parts[] = {
-		{ head, head_len }, { shared->data + off, len }, { tail, tail_len },
-	};
+	struct buf *h;
 
 	if (s->closed)
 		return;
@@ -189,7 +209,14 @@ void session_send_shared(struct session *s, const char *head, size_t head_len,
 						    tail_len);
 		return;
 	}
-	session_send_parts(s, parts, 3);
+	h = buf_from(head, head_len);
+	if (!h) {
+		session_close(s, "out of memory");
+		return;
+	}
+	outbox_push_pkt(s, (struct session_pkt){
+		.b = shared, .off = off, .len = len, .head = h, .tail = tail_len ? tail : NULL,
+	});
 }
 
 void session_send_text(struct session *s, const char *pkt, size_t len)
@@ -523,8 +550,7 @@ void session_free(struct session *s)
 {
 	if (!s)
 		return;
-	while (s->poll.len)
-		outbox_remove(s, s->poll.len - 1);
+	session_outbox_clear(s);
 	free(s->poll.outbox);
 	free(s);
 }

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "buf.h"
 #include "config.h"
@@ -84,13 +85,22 @@ struct engine {
 	unsigned long refused;         /* handshakes over --max-clients */
 };
 
-/* One packet in a polling outbox. */
+/* One packet in a polling outbox: head, then b->data[off .. off+len),
+ * then tail. */
 struct session_pkt {
-	struct buf *b;      /* shared; the packet is b->data[off .. off+len) */
+	struct buf *b;      /* shared (a reference, never a copy of a snapshot) */
 	size_t off, len;
+	struct buf *head;   /* owned: written before (an ack's "43<id>["), or NULL */
+	const char *tail;   /* static text written after (an ack's "]"), or NULL */
 	bool binary;        /* raw bytes of a binary message */
 	bool replaceable;   /* a newer replaceable packet replaces it while unsent */
 };
+
+/* The packet's length in the payload (head, range and tail). */
+static inline size_t session_pkt_len(const struct session_pkt *p)
+{
+	return (p->head ? p->head->len : 0) + p->len + (p->tail ? strlen(p->tail) : 0);
+}
 
 struct session {
 	struct engine *eng;
@@ -138,9 +148,9 @@ void session_send_text(struct session *s, const char *pkt, size_t len);
 /* Sends a text packet given in pieces (type digit first). */
 void session_send_parts(struct session *s, const struct ws_part *parts, size_t nparts);
 
-/* Sends the text packet head + shared[off, off + len) + tail: on a
- * WebSocket the queue references shared (websocket_send_shared); polling
- * copies it into the outbox. */
+/* Sends the text packet head + shared[off, off + len) + tail, where tail
+ * is static text: the WebSocket's queue (websocket_send_shared) or the
+ * polling outbox references shared instead of a copy. */
 void session_send_shared(struct session *s, const char *head, size_t head_len,
 			 struct buf *shared, size_t off, size_t len, const char *tail,
 			 size_t tail_len);
@@ -199,6 +209,9 @@ void session_tombs_clear(struct engine *e);
 void session_tomb_due(struct deadline *d, void *ud);
 void session_ping_due(struct deadline *d, void *ud);
 void session_pong_due(struct deadline *d, void *ud);
+
+/* Empties the polling outbox (its packets were sent some other way). */
+void session_outbox_clear(struct session *s);
 
 /* Frees a closed session (engine.c's deferred work). */
 void session_free(struct session *s);

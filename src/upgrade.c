@@ -31,10 +31,16 @@ static void complete(struct session *s)
 	/* What was queued for polling now goes over the WebSocket, in order. */
 	for (unsigned i = 0; i < s->poll.len && !s->closed; i++) {
 		struct session_pkt *p = &s->poll.outbox[i];
-		struct buf *f = p->off ? buf_ref(p->b)
-				       : ws_frame(p->binary ? WS_OP_BINARY : WS_OP_TEXT,
-						  p->b->data, p->len);
+		struct buf *f;
 
+		if (p->head) {
+			(void)websocket_send_shared(ws, (const char *)p->head->data, p->head->len, p->b,
+						    p->off, p->len, p->tail ? p->tail : "",
+						    p->tail ? strlen(p->tail) : 0);
+			continue;
+		}
+		f = p->off ? buf_ref(p->b)
+			   : ws_frame(p->binary ? WS_OP_BINARY : WS_OP_TEXT, p->b->data, p->len);
 		if (!f) {
 			session_close(s, "out of memory");
 			break;
@@ -42,10 +48,7 @@ static void complete(struct session *s)
 		(void)websocket_send(ws, f, p->replaceable);
 		buf_unref(f);
 	}
-	for (unsigned i = 0; i < s->poll.len; i++)
-		buf_unref(s->poll.outbox[i].b);
-	s->poll.len = 0;
-	s->poll.bytes = 0;
+	session_outbox_clear(s);
 	list_unlink(&s->poll.flush_link);
 	log_debug("upgraded to websocket sid=%s", s->sid);
 }

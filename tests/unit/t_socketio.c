@@ -344,6 +344,47 @@ static void test_hub(void)
 		is_str(h_ws_text_next(w[0]), want, "requestDashboardData answered through the ack");
 	}
 
+	/* The same over polling: the outbox references the shared frame. */
+	{
+		char sid[UTIL_ID_LEN + 1], t[256], want[256];
+		struct fake *f;
+		struct h_resp r;
+		int refs;
+
+		ok(h_poll_open("/socket.io", sid) == 0, "a polling member");
+		h_target(t, sizeof(t), "/socket.io", "polling", sid);
+		h_request(&f, "POST", t, NULL, "40");
+		h_request(&f, "GET", t, NULL, NULL);
+		ok(strstr(h_response(f).body, "dashboardDataUpdate") != NULL, "joined, got the snapshot");
+		refs = s1->frame->refs;
+		h_request(&f, "POST", t, NULL, "425[\"requestDashboardData\"]\x1e" "426[\"requestDashboardData\"]");
+		is_int(s1->frame->refs, refs + 2, "two unpolled acks: two references, no copies");
+		h_request(&f, "GET", t, NULL, NULL);
+		r = h_response(f);
+		snprintf(want, sizeof(want), "435[%s]\x1e" "436[%s]", s1->doc, s1->doc);
+		is_str(r.body, want, "both answered in one response");
+		is_int(s1->frame->refs, refs, "the references are let go once sent");
+
+		/* An ack still queued when the session upgrades follows over the
+		 * WebSocket, still a reference. */
+		h_request(&f, "POST", t, NULL, "427[\"requestDashboardData\"]");
+		{
+			struct fake *pw;
+			struct conn *pc;
+			char wt[256];
+
+			h_target(wt, sizeof(wt), "/socket.io", "websocket", sid);
+			pc = h_ws(&pw, wt);
+			h_ws_text(pc, pw, "2probe");
+			is_str(h_ws_text_next(pw), "3probe", "probe answered");
+			h_ws_text(pc, pw, "5");
+			snprintf(want, sizeof(want), "437[%s]", s1->doc);
+			is_str(h_ws_text_next(pw), want, "the queued ack follows over the WebSocket");
+			h_ws_text(pc, pw, "1");
+		}
+		h_settle();
+	}
+
 	/* Member 1 stops reading; member 2's peer is gone (writes fail). */
 	w[1]->blocked = true;
 	{
