@@ -75,6 +75,12 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 		conn_flush(c);
 		return;
 	}
+	if (c->stalled) {
+		log_warn("client not reading, dropped peer=%s: no byte taken for %llu ms, pending=%zu bytes",
+			 c->peer, (unsigned long long)c->ctx->cfg->send_timeout, c->out_bytes);
+		conn_close(c, "send timeout");
+		return;
+	}
 	if (c->proto && c->proto->timeout)
 		c->proto->timeout(c);
 }
@@ -381,14 +387,25 @@ void conn_pace(struct conn *c, double secs)
 	if (c->state == CONN_CLOSED)
 		return;
 	c->paced = true;
+	c->stalled = false; /* re-armed when writing resumes and blocks */
 	ev_timer_stop(c->ctx->loop, &c->timer);
 	ev_timer_set(&c->timer, secs, 0);
+	ev_timer_start(c->ctx->loop, &c->timer);
+}
+
+/* The peer takes nothing: (re)starts the send timeout. */
+static void stall(struct conn *c)
+{
+	c->stalled = true;
+	ev_timer_stop(c->ctx->loop, &c->timer);
+	ev_timer_set(&c->timer, c->ctx->cfg->send_timeout / 1000.0, 0);
 	ev_timer_start(c->ctx->loop, &c->timer);
 }
 
 void conn_flush(struct conn *c)
 {
 	struct iovec iov[CONN_IOV_MAX];
+	bool progress = false;
 
 	if (c->paced)
 		return;
@@ -407,12 +424,15 @@ void conn_flush(struct conn *c)
 		if (w < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
 				watch_write(c, true);
+				if (progress || !c->stalled)
+					stall(c);
 				return;
 			}
 			conn_close(c, "write error");
 			return;
 		}
 		c->out_bytes -= (size_t)w;
+		progress = progress || w > 0;
 		while (w > 0) {
 			struct conn_out *e = outq_at(c, 0);
 			size_t left = e->end - e->off;
@@ -430,6 +450,10 @@ void conn_flush(struct conn *c)
 	if (c->state == CONN_CLOSED)
 		return;
 	watch_write(c, false);
+	if (c->stalled) {
+		c->stalled = false;
+		ev_timer_stop(c->ctx->loop, &c->timer);
+	}
 	if (c->proto && c->proto->drained)
 		c->proto->drained(c);
 }

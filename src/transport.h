@@ -129,9 +129,11 @@ struct conn {
 	enum conn_state state;
 	char peer[64];
 	ev_io rio, wio;
-	ev_timer timer;           /* request timeout (the protocol's), then conn_pace's */
+	ev_timer timer;           /* request timeout (the protocol's); later the send
+				   * timeout, or the end of a conn_pace */
 	ev_timer ctimer;          /* close linger */
 	bool paced;               /* output waits for timer (conn_pace) */
+	bool stalled;             /* output waits for the peer: timer is the send timeout */
 	ev_tstamp opened;
 
 	/* HTTP/1 request; after the upgrade, bytes already read past the head
@@ -184,7 +186,9 @@ int conn_push(struct conn *c, struct buf *b, bool replaceable);
 int conn_push_range(struct conn *c, struct buf *b, size_t off, size_t len);
 
 /* Writes what the kernel takes now; waits for writability for the rest.
- * Calls the protocol's drained when the queue empties. */
+ * Calls the protocol's drained when the queue empties. While output waits
+ * for the peer, the send timeout runs (--send-timeout, re-armed whenever
+ * the peer takes a byte): when it fires, the conn is closed. */
 void conn_flush(struct conn *c);
 
 /* conn_push, then conn_flush unless a write is already waiting. */

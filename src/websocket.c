@@ -229,8 +229,10 @@ static void fail(struct conn *c, uint16_t code, const char *reason)
 	}
 	buf_unref(b);
 	conn_close_after(c, CONN_LINGER_SECS);
-	c->paced = false;
-	ev_timer_stop(c->ctx->loop, &c->timer);
+	if (c->paced) {
+		c->paced = false;
+		ev_timer_stop(c->ctx->loop, &c->timer);
+	}
 	conn_flush(c);
 }
 
@@ -241,10 +243,12 @@ void websocket_close(struct conn *c, uint16_t code, const char *reason)
 	c->ws.closing = true;
 	conn_tell_gone(c);
 	wslay_event_queue_close(c->ws.ctx, code, (const uint8_t *)reason, strnlen(reason, 123));
-	/* A pause in writing (conn_pace, on this timer) ends: the close goes
-	 * now, after what waited. */
-	c->paced = false;
-	ev_timer_stop(c->ctx->loop, &c->timer);
+	/* A pause in writing (conn_pace) ends: the close goes now, after
+	 * what waited. (The timer may be the send timeout instead: it stays.) */
+	if (c->paced) {
+		c->paced = false;
+		ev_timer_stop(c->ctx->loop, &c->timer);
+	}
 	conn_close_after(c, CONN_LINGER_SECS);
 	settle(c);
 }

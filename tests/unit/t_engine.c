@@ -7,6 +7,8 @@
 
 #include "log.h"
 #include "tap.h"
+
+#include <math.h>
 #include "core_harness.h"
 
 static unsigned opened, closed_n;
@@ -489,6 +491,48 @@ static void test_conn_timeouts(void)
 	stop();
 }
 
+/* The send timeout: output the peer does not take for --send-timeout
+ * drops the conn; every byte taken starts it again. */
+static void test_send_timeout(void)
+{
+	char sid[UTIL_ID_LEN + 1], t[256];
+	struct fake *g, *w;
+	struct conn *gc, *ws;
+
+	start(NULL, 0);
+	is_int(h_cfg.send_timeout, 10000, "--send-timeout defaults to 10 s");
+	/* A polling GET whose response is never read. */
+	ok(h_poll_open(EIO_PATH, sid) == 0, "polling session");
+	h_target(t, sizeof(t), EIO_PATH, "polling", sid);
+	gc = h_request(&g, "GET", t, NULL, NULL);
+	g->blocked = true;
+	post(sid, "4unread");
+	ok(gc->stalled && ev_is_active(&gc->timer), "the response waits for the peer: send timeout armed");
+	ok(fabs(ev_timer_remaining(h_loop, &gc->timer) - 10.0) < 0.5, "for --send-timeout");
+	ev_invoke(h_loop, &gc->timer, EV_TIMER);
+	h_settle();
+	ok(g->closed, "nothing taken within the send timeout: the conn is dropped");
+
+	/* A WebSocket that stops reading; then reads again in time. */
+	ws = h_ws(&w, EIO_PATH "/?EIO=4&transport=websocket");
+	h_ws_text_next(w);
+	w->blocked = true;
+	h_ws_text(ws, w, "4one");
+	ok(ws->stalled, "a WebSocket write that blocks arms the send timeout");
+	w->blocked = false;
+	conn_flush(ws);
+	ok(!ws->stalled && !ev_is_active(&ws->timer), "the peer reads: the timeout is off");
+	is_str(h_ws_text_next(w), "4one", "and the message went out");
+	w->blocked = true;
+	h_ws_text(ws, w, "4two");
+	ok(ws->stalled, "blocked again");
+	ev_invoke(h_loop, &ws->timer, EV_TIMER);
+	h_settle();
+	ok(w->closed, "stalled for the send timeout: dropped");
+	is_int(h_srv.eio_eng.nsessions, 1, "and its session is closed (the polling one stays)");
+	stop();
+}
+
 static void test_loopback(void)
 {
 	ok(server_peer_is_loopback("127.0.0.1:5"), "127.0.0.1 is loopback");
@@ -510,6 +554,7 @@ int main(void)
 	test_cap();
 	test_teardown();
 	test_conn_timeouts();
+	test_send_timeout();
 	test_loopback();
 	return done_testing();
 }
