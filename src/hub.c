@@ -9,12 +9,30 @@
 struct hub_member {
 	struct list_node link;
 	struct socketio_socket *sock;
+	double tokens;          /* requests it may still make now */
+	double at;              /* when tokens was counted */
 };
 
 void hub_init(struct hub *h)
 {
 	memset(h, 0, sizeof(*h));
 	list_init(&h->members);
+	h->now = deadline_monotonic;
+}
+
+/* Takes one request from m's bucket; false when it is empty. */
+static bool take_request(struct hub *h, struct hub_member *m)
+{
+	double now = h->now(h->now_ud);
+
+	m->tokens += (now - m->at) * HUB_REQUEST_RATE;
+	if (m->tokens > HUB_REQUEST_BURST)
+		m->tokens = HUB_REQUEST_BURST;
+	m->at = now;
+	if (m->tokens < 1.0)
+		return false;
+	m->tokens -= 1.0;
+	return true;
 }
 
 void hub_free(struct hub *h)
@@ -32,6 +50,7 @@ void hub_free(struct hub *h)
 	free(h->error_json);
 	memset(h, 0, sizeof(*h));
 	list_init(&h->members);
+	h->now = deadline_monotonic;
 }
 
 static void send_snapshot(struct socketio_socket *sock, struct snapshot *snap)
@@ -48,6 +67,8 @@ static void join(struct hub *h, struct socketio_socket *sock)
 		return;
 	}
 	m->sock = sock;
+	m->tokens = HUB_REQUEST_BURST;
+	m->at = h->now(h->now_ud);
 	sock->app_data = m;
 	list_push_back(&h->members, &m->link);
 	h->count++;
@@ -151,6 +172,11 @@ static void app_on_event(void *ud, struct socketio_socket *sock, const struct so
 
 	if (!ev->name || ev->name_len != 20 || memcmp(ev->name, "requestDashboardData", 20) != 0) {
 		log_debug("ignored event sid=%s", sock->session->sid);
+		return;
+	}
+	if (!sock->app_data || !take_request(h, sock->app_data)) {
+		h->limited++;
+		log_debug("requestDashboardData over the rate, ignored sid=%s", sock->session->sid);
 		return;
 	}
 	if (!ev->has_id) {

@@ -14,17 +14,28 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "deadline.h"
 #include "list.h"
 #include "snapshot.h"
 #include "socketio.h"
 
+/* requestDashboardData per socket: a bucket of HUB_REQUEST_BURST
+ * requests, refilled at HUB_REQUEST_RATE a second; beyond it a request is
+ * ignored (no answer, no ack), so that one client cannot make the daemon
+ * write for it as fast as it can ask. */
+#define HUB_REQUEST_RATE 20.0
+#define HUB_REQUEST_BURST 100.0
+
 struct hub {
 	struct list_node members; /* struct hub_member, oldest first */
+	deadline_clock_fn *now;   /* for the request rate; monotonic by default */
+	void *now_ud;
 	size_t count;
 	struct snapshot *snap;    /* current, or NULL before the first */
 	size_t snap_doc_off;      /* hub_doc_offset(snap), found once */
 	struct buf *error_frame;  /* 42["dashboardDataError",...] while in error */
 	char *error_json;         /* its payload, for acks */
+	unsigned long limited;    /* requests ignored over the rate */
 };
 
 /* The callbacks for server_options.app, with the hub as ud. */

@@ -344,6 +344,38 @@ static void test_hub(void)
 		is_str(h_ws_text_next(w[0]), want, "requestDashboardData answered through the ack");
 	}
 
+	/* The request rate: a burst of HUB_REQUEST_BURST, then
+	 * HUB_REQUEST_RATE a second; beyond it requests are ignored. */
+	{
+		unsigned answered = 0;
+		char req[64];
+
+		hub.now = fake_now;
+		/* A fresh member with a full bucket. */
+		h_ws_text(c[3], w[3], "41");
+		h_ws_text(c[3], w[3], "40");
+		while (h_ws_next(w[3], buf, sizeof(buf), NULL) >= 0)
+			;
+		for (int i = 0; i < 150; i++) {
+			snprintf(req, sizeof(req), "42%d[\"requestDashboardData\"]", 100 + i);
+			h_ws_text(c[3], w[3], req);
+		}
+		while (h_ws_next(w[3], buf, sizeof(buf), NULL) >= 0)
+			answered += strncmp(buf, "43", 2) == 0;
+		is_int(answered, (long long)HUB_REQUEST_BURST, "150 requests at once: a burst is answered");
+		is_int(hub.limited, 150 - (long long)HUB_REQUEST_BURST, "the rest is ignored and counted");
+		h_advance(1.0);
+		answered = 0;
+		for (int i = 0; i < 50; i++) {
+			snprintf(req, sizeof(req), "42%d[\"requestDashboardData\"]", 300 + i);
+			h_ws_text(c[3], w[3], req);
+		}
+		while (h_ws_next(w[3], buf, sizeof(buf), NULL) >= 0)
+			answered += strncmp(buf, "43", 2) == 0;
+		is_int(answered, (long long)HUB_REQUEST_RATE, "a second later: the rate's worth");
+		hub.now = deadline_monotonic;
+	}
+
 	/* The same over polling: the outbox references the shared frame. */
 	{
 		char sid[UTIL_ID_LEN + 1], t[256], want[256];
