@@ -97,7 +97,7 @@ struct conn_ctx {
 	struct pmd_inflater *inflater; /* shared: no client context takeover */
 };
 
-#define CONN_OUTQ_MAX 64     /* entries; beyond it the client is not reading */
+#define CONN_OUTQ_MAX 256    /* entries (an ack is 3); beyond it the client is not reading */
 #define CONN_OUTQ_INITIAL 4  /* entries allocated at first */
 #define CONN_LINGER_SECS 1.0 /* wait for the peer after closing */
 

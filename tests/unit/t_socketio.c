@@ -376,6 +376,32 @@ static void test_hub(void)
 		hub.now = deadline_monotonic;
 	}
 
+	/* Acks asked for during the connect pause wait in the queue (three
+	 * entries each): 30 of them, with the snapshot, are no overflow
+	 * (more than the 64 entries a queue used to be allowed). */
+	{
+		struct fake *pw;
+		struct conn *pc = h_ws(&pw, "/socket.io/?EIO=4&transport=websocket");
+		unsigned answered = 0;
+		char req[64];
+
+		h_ws_text_next(pw);
+		h_keep_paced = true;
+		h_ws_text(pc, pw, "40");
+		for (int i = 0; i < 30; i++) {
+			snprintf(req, sizeof(req), "42%d[\"requestDashboardData\"]", i);
+			h_ws_text(pc, pw, req);
+		}
+		ok(!pw->closed && pc->outq_len > 64, "30 acks queued in the pause: %u entries, no overflow",
+		   pc->outq_len);
+		h_keep_paced = false;
+		h_settle();
+		while (h_ws_next(pw, buf, sizeof(buf), NULL) >= 0)
+			answered += strncmp(buf, "43", 2) == 0;
+		is_int(answered, 30, "all answered once the pause ends");
+		h_ws_text(pc, pw, "1");
+	}
+
 	/* The same over polling: the outbox references the shared frame. */
 	{
 		char sid[UTIL_ID_LEN + 1], t[256], want[256];
