@@ -11,6 +11,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -410,6 +413,15 @@ int server_start(struct server *s, struct ev_loop *loop, const struct config *cf
 		log_error("out of memory");
 		return -1;
 	}
+#ifdef __GLIBC__
+	/* Snapshots, their frames and the responses that copy them can be
+	 * megabytes. glibc serves such blocks with mmap, but raises that
+	 * threshold each time one is freed, after which they come from the
+	 * heap and their memory stays with the process when a client that
+	 * held them is dropped. A fixed threshold keeps them mmapped: freed
+	 * is returned. */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
 	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (!config_split_listen(cfg->listen, host, &port))
 		return -1;
