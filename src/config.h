@@ -33,6 +33,7 @@ struct config {
 	uint64_t max_header_bytes;
 	uint64_t max_headers;    /* header lines per request (the parser holds 64) */
 	uint64_t request_timeout;/* ms to receive a whole HTTP request head */
+	uint64_t send_timeout;   /* ms a client may take no byte of pending output */
 	uint64_t max_pending_bytes; /* unsent output per client */
 	double query_timeout;    /* seconds, statement_timeout of the dashboard query */
 };

@@ -1,7 +1,7 @@
 /*
  * eio: Engine.IO protocol v4 codec (sans-I/O). Packet types, the open
  * packet, request validation with the reference server's error codes.
- * The heartbeat and transports are driven by conn, which owns the timers.
+ * The heartbeat and transports are driven by session, polling and upgrade.
  */
 #ifndef PGPUSH_EIO_H
 #define PGPUSH_EIO_H

@@ -2,73 +2,112 @@
 
 #include "hub.h"
 #include "log.h"
-#include "session.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+struct hub_member {
+	struct list_node link;
+	struct socketio_socket *sock;
+	double tokens;          /* requests it may still make now */
+	double at;              /* when tokens was counted */
+};
+
 void hub_init(struct hub *h)
 {
 	memset(h, 0, sizeof(*h));
+	list_init(&h->members);
+	h->now = deadline_monotonic;
+}
+
+/* Takes one request from m's bucket; false when it is empty. */
+static bool take_request(struct hub *h, struct hub_member *m)
+{
+	double now = h->now(h->now_ud);
+
+	m->tokens += (now - m->at) * HUB_REQUEST_RATE;
+	if (m->tokens > HUB_REQUEST_BURST)
+		m->tokens = HUB_REQUEST_BURST;
+	m->at = now;
+	if (m->tokens < 1.0)
+		return false;
+	m->tokens -= 1.0;
+	return true;
 }
 
 void hub_free(struct hub *h)
 {
+	struct list_node *n;
+
+	while ((n = list_pop_front(&h->members))) {
+		struct hub_member *m = LIST_ENTRY(n, struct hub_member, link);
+
+		m->sock->app_data = NULL;
+		free(m);
+	}
 	snapshot_unref(h->snap);
 	buf_unref(h->error_frame);
 	free(h->error_json);
 	memset(h, 0, sizeof(*h));
+	list_init(&h->members);
+	h->now = deadline_monotonic;
 }
 
-static void join(struct hub *h, struct session *s)
+static void send_snapshot(struct socketio_socket *sock, struct snapshot *snap)
 {
-	s->hub_prev = NULL;
-	s->hub_next = h->head;
-	if (h->head)
-		h->head->hub_prev = s;
-	h->head = s;
-	s->in_hub = true;
+	session_send_frame(sock->session, snap->frame, snap->frame_z, true);
+}
+
+static void join(struct hub *h, struct socketio_socket *sock)
+{
+	struct hub_member *m = malloc(sizeof(*m));
+
+	if (!m) {
+		session_close(sock->session, "out of memory");
+		return;
+	}
+	m->sock = sock;
+	m->tokens = HUB_REQUEST_BURST;
+	m->at = h->now(h->now_ud);
+	sock->app_data = m;
+	list_push_back(&h->members, &m->link);
 	h->count++;
 	if (h->snap)
-		session_send_snapshot(s, h->snap);
+		send_snapshot(sock, h->snap);
 	if (h->error_frame)
-		session_send_frame(s, h->error_frame, false);
+		session_send_frame(sock->session, h->error_frame, NULL, false);
 }
 
-static void leave(struct hub *h, struct session *s)
+static void leave(struct hub *h, struct socketio_socket *sock)
 {
-	if (!s->in_hub)
+	struct hub_member *m = sock->app_data;
+
+	if (!m)
 		return;
-	if (s->hub_prev)
-		s->hub_prev->hub_next = s->hub_next;
-	else
-		h->head = s->hub_next;
-	if (s->hub_next)
-		s->hub_next->hub_prev = s->hub_prev;
-	s->hub_prev = s->hub_next = NULL;
-	s->in_hub = false;
+	list_unlink(&m->link);
+	sock->app_data = NULL;
+	free(m);
 	h->count--;
 }
 
+/* Sending never changes the member list: a client dropped on the way is
+ * only marked, and leaves from the reaper, after this returns. */
 void hub_publish(struct hub *h, struct snapshot *snap)
 {
-	struct session *s, *next;
+	struct list_node *n;
 
 	snapshot_ref(snap);
 	snapshot_unref(h->snap);
 	h->snap = snap;
-	/* Sending may drop a stalled client, which leaves the hub: take next
-	 * first. */
-	for (s = h->head; s; s = next) {
-		next = s->hub_next;
-		session_send_snapshot(s, snap);
-	}
+	h->snap_doc_off = hub_doc_offset(snap);
+	for (n = h->members.next; n != &h->members; n = n->next)
+		send_snapshot(LIST_ENTRY(n, struct hub_member, link)->sock, snap);
 }
 
 int hub_set_error(struct hub *h, const char *json)
 {
-	struct session *s, *next;
 	struct buf *frame = NULL;
+	struct list_node *n;
 	char *copy = NULL;
 
 	if (json) {
@@ -86,11 +125,22 @@ int hub_set_error(struct hub *h, const char *json)
 	h->error_json = copy;
 	if (!frame)
 		return 0;
-	for (s = h->head; s; s = next) {
-		next = s->hub_next;
-		session_send_frame(s, frame, false);
-	}
+	for (n = h->members.next; n != &h->members; n = n->next)
+		session_send_frame(LIST_ENTRY(n, struct hub_member, link)->sock->session, frame, NULL,
+				   false);
 	return 0;
+}
+
+size_t hub_doc_offset(const struct snapshot *s)
+{
+	static const char prefix[] = "42[\"dashboardDataUpdate\",";
+	const struct buf *f = s->frame;
+	uint8_t l = f->data[1] & 0x7f;
+	size_t off = (l < 126 ? 2 : l == 126 ? 4 : 10) + sizeof(prefix) - 1;
+
+	if (off + s->doc_len > f->len || memcmp(f->data + off, s->doc, s->doc_len) != 0)
+		return 0;
+	return off;
 }
 
 /* ---- the Socket.IO application ------------------------------------------- */
@@ -100,46 +150,58 @@ static bool app_nsp_exists(void *ud, const char *nsp, size_t len)
 	return sio_is_main_nsp(nsp, len);
 }
 
-static void app_on_connect(void *ud, struct session *s, const char *nsp, size_t nsp_len,
-			   const char *auth, size_t auth_len)
+static void app_on_connect(void *ud, struct socketio_socket *sock, const char *auth,
+			   size_t auth_len)
 {
-	join(ud, s);
+	join(ud, sock);
 }
 
-static void app_on_leave(void *ud, struct session *s, const char *nsp, size_t nsp_len)
+static void app_on_leave(void *ud, struct socketio_socket *sock)
 {
-	leave(ud, s);
+	leave(ud, sock);
 }
 
 /* requestDashboardData: from the cache, never a query. Through the ack
  * when asked for one; else as a dashboardDataUpdate to this client only. */
-static void app_on_event(void *ud, struct session *s, const struct socketio_event *ev)
+static void app_on_event(void *ud, struct socketio_socket *sock, const struct socketio_event *ev)
 {
 	static const char not_ready[] =
 		"{\"message\":\"no dashboard data yet\",\"code\":\"not_ready\"}";
 	struct hub *h = ud;
+	int rc;
 
 	if (!ev->name || ev->name_len != 20 || memcmp(ev->name, "requestDashboardData", 20) != 0) {
-		log_debug("ignored event sid=%s", s->sid);
+		log_debug("ignored event sid=%s", sock->session->sid);
+		return;
+	}
+	if (!sock->app_data || !take_request(h, sock->app_data)) {
+		h->limited++;
+		log_debug("requestDashboardData over the rate, ignored sid=%s", sock->session->sid);
 		return;
 	}
 	if (!ev->has_id) {
 		if (h->snap)
-			session_send_snapshot(s, h->snap);
+			send_snapshot(sock, h->snap);
 		else if (h->error_frame)
-			session_send_frame(s, h->error_frame, false);
+			session_send_frame(sock->session, h->error_frame, NULL, false);
 		return;
 	}
-	if (h->snap) {
+	if (h->snap && h->snap_doc_off) {
+		/* The document inside the shared frame: a reference, not a copy. */
+		rc = socketio_ack_shared(sock, ev->id, h->snap->frame, h->snap_doc_off,
+					 h->snap->doc_len);
+	} else if (h->snap) {
 		struct ws_part parts[] = { { "[", 1 }, { h->snap->doc, h->snap->doc_len }, { "]", 1 } };
 
-		socketio_ack(s, ev->nsp, ev->nsp_len, ev->id, parts, 3, NULL, 0);
+		rc = socketio_ack(sock, ev->id, parts, 3, NULL, 0);
 	} else {
 		const char *err = h->error_json ? h->error_json : not_ready;
 		struct ws_part parts[] = { { "[{\"error\":", 10 }, { err, strlen(err) }, { "}]", 2 } };
 
-		socketio_ack(s, ev->nsp, ev->nsp_len, ev->id, parts, 3, NULL, 0);
+		rc = socketio_ack(sock, ev->id, parts, 3, NULL, 0);
 	}
+	if (rc < 0)
+		log_error("cannot send an ack sid=%s", sock->session->sid);
 }
 
 const struct socketio_app hub_app = {

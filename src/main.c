@@ -47,7 +47,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		ev_break(loop, EVBREAK_ALL);
 		return;
 	}
-	log_info("signal %d: closing %zu connections", w->signum, server.nconns);
+	log_info("signal %d: closing %zu connections", w->signum, server.cx.nconns);
 	sdnotify_stopping(&sdn);
 	server_shutdown(&server);
 	ev_timer_init(&grace, on_grace_over, SHUTDOWN_GRACE, 0);

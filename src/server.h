@@ -1,8 +1,10 @@
 /*
- * server: the listening socket, accept, the connections and Engine.IO
- * sessions (the sid table), reaping after each loop iteration, shutdown, and
- * the routes of HTTP requests: /socket.io/ (and, for the protocol test
- * server, /engine.io/), /healthz, static files.
+ * server: the listening socket, accept (EMFILE-safe, --max-clients), and
+ * the router every accepted conn starts with: /socket.io/ to the Socket.IO
+ * engine (and, for the protocol test server, /engine.io/ to a plain
+ * Engine.IO engine), /healthz, static files. The server owns the conn
+ * context (every conn), the engines and the Socket.IO layer; shutdown
+ * closes them all and ends the loop once the last conn is gone.
  */
 #ifndef PGPUSH_SERVER_H
 #define PGPUSH_SERVER_H
@@ -11,65 +13,47 @@
 #include <stddef.h>
 
 #include <ev.h>
-#include <json-c/json.h>
 
-#include "buf.h"
 #include "config.h"
-#include "http.h"
+#include "engine.h"
 #include "socketio.h"
-
-struct conn;
-struct pmd_inflater;
-struct session;
+#include "transport.h"
 
 /* Health as the application sees it: fills a small JSON object into out
- * and returns true when ready to serve (200) or false (503). */
+ * and returns true when ready to serve (200) or false (503). detailed is
+ * true only for a loopback peer (127.0.0.0/8, ::1, ::ffff:127.x): what
+ * only an operator on the host should read. */
 typedef bool server_health_fn(void *ud, bool detailed, char *out, size_t outlen);
 
-#define SERVER_SESSION_BUCKETS 16384 /* power of two */
-
 struct server_options {
-	const struct socketio_app *app;
+	const struct socketio_app *app;  /* Socket.IO at /socket.io/ */
 	void *app_ud;
-	server_health_fn *health;   /* NULL: no /healthz */
+	server_health_fn *health;        /* NULL: no /healthz */
 	void *health_ud;
-	bool polling;               /* serve the HTTP long-polling transport */
-	bool engineio_path;         /* plain Engine.IO sessions at /engine.io/ */
-	bool cors_any;              /* Access-Control-Allow-Origin: * */
-};
-
-/* Sessions waiting for the same kind of heartbeat deadline, oldest first. */
-struct hb_list {
-	struct server *srv;
-	struct session *head, *tail;
-	ev_timer timer;          /* fires at head's deadline */
+	bool polling;                    /* serve the HTTP long-polling transport */
+	/* Plain Engine.IO at /engine.io/ (the protocol test server), or NULL. */
+	const struct engine_handlers *engineio_app;
+	void *engineio_ud;
+	bool cors_any;                   /* Access-Control-Allow-Origin: * */
+	deadline_clock_fn *now;          /* NULL: monotonic */
 };
 
 struct server {
 	struct ev_loop *loop;
 	const struct config *cfg;
-	const struct socketio_app *app;
-	void *app_ud;
 	server_health_fn *health;
 	void *health_ud;
-	bool polling, engineio_path, cors_any;
+	bool cors_any;
+	bool has_engineio;
 
 	int lfd;
 	int spare_fd;            /* reserved for EMFILE, see server.c */
 	ev_io accept_w;
 	ev_timer accept_retry;
-	ev_prepare reaper;       /* flushes polling responses, frees the closed */
-	struct conn *conns;      /* all live connections */
-	size_t nconns;
-	struct conn *reap;       /* closed, freed before the loop blocks */
-	struct session *sessions[SERVER_SESSION_BUCKETS];
-	size_t nsessions;
-	struct hb_list hb_ping, hb_pong; /* next ping due; pong due */
-	struct session *flush_list;
-	struct session *session_reap;
-	struct json_tokener *tok;/* reused for every Socket.IO packet */
-	struct buf *ping_frame;  /* the Engine.IO ping, shared by all */
-	struct pmd_inflater *inflater; /* shared: no client context takeover */
+	struct conn_ctx cx;      /* every conn */
+	struct engine sio_eng;   /* /socket.io/ */
+	struct socketio sio;
+	struct engine eio_eng;   /* /engine.io/ when has_engineio */
 	bool shutting_down;
 	char bound[80];          /* "127.0.0.1:3000" */
 	unsigned long accepted, rejected;
@@ -78,18 +62,24 @@ struct server {
 /* Binds cfg->listen and starts accepting. Returns 0, or -1 with a logged
  * error. s must stay where it is while the loop runs. */
 int server_start(struct server *s, struct ev_loop *loop, const struct config *cfg,
-		 const struct server_options *opts)
-	__attribute__((warn_unused_result));
+		 const struct server_options *opts) __attribute__((warn_unused_result));
 
-/* Stops accepting and closes every session (WebSockets with 1001). */
+/* Stops accepting and closes every session (WebSockets with 1001); the
+ * loop is broken once every conn is gone. */
 void server_shutdown(struct server *s);
 
 /* Frees everything; call after the loop has stopped. */
 void server_free(struct server *s);
 
-/* Used by conn. */
-void server_conn_closed(struct server *s, struct conn *c);
-void server_route(struct server *s, struct conn *c, const struct http_request *req,
-		  size_t head_len, const char *body, size_t body_len);
+/* The router: the handlers of a conn nobody has adopted (owner: server). */
+extern const struct conn_handlers server_router;
+
+/* Sets up everything but the listening socket (unit tests). */
+int server_init(struct server *s, struct ev_loop *loop, const struct config *cfg,
+		const struct server_options *opts) __attribute__((warn_unused_result));
+
+/* True for a loopback address text as the server formats peers
+ * ("127.0.0.1:5", "[::1]:5", "[::ffff:127.0.0.1]:5"). Exposed for tests. */
+bool server_peer_is_loopback(const char *peer);
 
 #endif

@@ -2,112 +2,67 @@
 
 #include "socketio.h"
 #include "log.h"
-#include "server.h"
-#include "session.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const struct socketio_app *app_of(const struct session *s)
-{
-	return s->srv->app;
-}
+struct pending_ack {
+	uint64_t id;
+	socketio_ack_cb *cb;
+	void *ud;
+};
 
-static int find_nsp(const struct session *s, const char *nsp, size_t len)
+/* A BINARY_EVENT / BINARY_ACK waiting for its attachments. */
+struct binary_pending {
+	char *text;
+	size_t len;
+	unsigned due;
+	unsigned have;
+	struct buf *att[SIO_MAX_ATTACHMENTS];
+};
+
+/* The Socket.IO state of one Engine.IO session (session->app). What only
+ * some clients need (acks asked, attachments awaited) is allocated when
+ * needed: every idle client pays for this struct only. */
+struct socketio_client {
+	struct socketio *io;
+	struct session *s;
+	uint64_t next_ack_id;
+	unsigned n_acks;
+	unsigned n_nsp;
+	struct pending_ack *acks;   /* allocated at the first ack asked */
+	struct binary_pending *bin; /* while attachments are due */
+	struct socketio_socket *nsp[SOCKETIO_MAX_NSP];
+	struct deadline connect;    /* until the first namespace is joined */
+};
+
+static struct buf *const no_att[1];
+
+static int find_nsp(const struct socketio_client *cl, const char *nsp, size_t len)
 {
-	for (unsigned i = 0; i < s->sio.n_nsp; i++) {
-		if (strlen(s->sio.nsp[i]) == len && memcmp(s->sio.nsp[i], nsp, len) == 0)
+	for (unsigned i = 0; i < cl->n_nsp; i++) {
+		if (cl->nsp[i]->nsp_len == len && memcmp(cl->nsp[i]->nsp, nsp, len) == 0)
 			return (int)i;
 	}
 	return -1;
 }
 
-bool socketio_joined_any(const struct session *s)
+static bool blank(char c)
 {
-	return s->sio.n_nsp > 0;
-}
-
-/* "/custom," for a namespace other than the main one, "" for "/". */
-static size_t nsp_prefix(const char *nsp, size_t len, char *out, size_t outlen)
-{
-	if (sio_is_main_nsp(nsp, len) || len + 2 > outlen)
-		return 0;
-	memcpy(out, nsp, len);
-	out[len] = ',';
-	return len + 1;
-}
-
-/* Sends "4<type>[<n>-][<nsp>,][<id>]<array>" and its n attachments.
- * type is EVENT or ACK; with attachments it becomes BINARY_EVENT/BINARY_ACK. */
-static void send_packet(struct session *s, enum sio_type type, const char *nsp, size_t nsp_len,
-			bool has_id, uint64_t id, const struct ws_part *body, size_t nbody,
-			struct buf *const *att, unsigned n)
-{
-	char head[SOCKETIO_MAX_NSP_LEN + 48];
-	struct ws_part parts[16];
-	size_t h, np = 0;
-
-	if (n)
-		type = type == SIO_EVENT ? SIO_BINARY_EVENT : SIO_BINARY_ACK;
-	h = (size_t)snprintf(head, sizeof(head), "4%d", (int)type);
-	if (n)
-		h += (size_t)snprintf(head + h, sizeof(head) - h, "%u-", n);
-	h += nsp_prefix(nsp, nsp_len, head + h, sizeof(head) - h);
-	if (has_id)
-		h += (size_t)snprintf(head + h, sizeof(head) - h, "%llu", (unsigned long long)id);
-	parts[np++] = (struct ws_part){ head, h };
-	for (size_t i = 0; i < nbody && np < 16; i++)
-		parts[np++] = body[i];
-	session_send_parts(s, parts, np);
-	/* Attachments follow their packet, in order, nothing in between
-	 * (this is single-threaded: nothing can interleave). */
-	for (unsigned i = 0; i < n && !s->closed; i++)
-		session_send_binary(s, att[i]->data, att[i]->len);
-}
-
-void socketio_emit(struct session *s, const char *nsp, size_t nsp_len,
-		   const struct ws_part *array_parts, size_t nparts,
-		   struct buf *const *att, unsigned n)
-{
-	send_packet(s, SIO_EVENT, nsp, nsp_len, false, 0, array_parts, nparts, att, n);
-}
-
-int socketio_emit_with_ack(struct session *s, const char *nsp, size_t nsp_len,
-			   const struct ws_part *array_parts, size_t nparts,
-			   struct buf *const *att, unsigned n,
-			   socketio_ack_cb *cb, void *ud)
-{
-	uint64_t id;
-
-	if (s->sio.n_acks == SOCKETIO_MAX_PENDING_ACKS)
-		return -1;
-	if (!s->sio.acks &&
-	    !(s->sio.acks = malloc(SOCKETIO_MAX_PENDING_ACKS * sizeof(*s->sio.acks))))
-		return -1;
-	id = s->sio.next_ack_id++;
-	s->sio.acks[s->sio.n_acks++] = (struct socketio_pending_ack){ id, cb, ud };
-	send_packet(s, SIO_EVENT, nsp, nsp_len, true, id, array_parts, nparts, att, n);
-	return 0;
-}
-
-void socketio_ack(struct session *s, const char *nsp, size_t nsp_len, uint64_t id,
-		  const struct ws_part *array_parts, size_t nparts,
-		  struct buf *const *att, unsigned n)
-{
-	send_packet(s, SIO_ACK, nsp, nsp_len, true, id, array_parts, nparts, att, n);
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
 size_t socketio_first_element_end(const char *a, size_t len)
 {
 	size_t i = 0;
 
-	while (i < len && (a[i] == ' ' || a[i] == '\t' || a[i] == '\n' || a[i] == '\r'))
+	while (i < len && blank(a[i]))
 		i++;
 	if (i >= len || a[i] != '[')
 		return 0;
 	i++;
-	while (i < len && (a[i] == ' ' || a[i] == '\t' || a[i] == '\n' || a[i] == '\r'))
+	while (i < len && blank(a[i]))
 		i++;
 	if (i >= len)
 		return 0;
@@ -128,80 +83,320 @@ size_t socketio_first_element_end(const char *a, size_t len)
 	return 0;
 }
 
-static void leave(struct session *s, unsigned idx)
+bool socketio_array_inner(const char *a, size_t len, const char **inner, size_t *inner_len)
 {
-	char *nsp = s->sio.nsp[idx];
+	size_t b = 0, e = len;
 
-	s->sio.nsp[idx] = s->sio.nsp[--s->sio.n_nsp];
-	if (app_of(s)->on_leave)
-		app_of(s)->on_leave(s->srv->app_ud, s, nsp, strlen(nsp));
-	free(nsp);
+	while (b < e && blank(a[b]))
+		b++;
+	while (e > b && blank(a[e - 1]))
+		e--;
+	if (e - b < 2 || a[b] != '[' || a[e - 1] != ']')
+		return false;
+	*inner = a + b + 1;
+	*inner_len = e - b - 2;
+	return true;
 }
 
-void socketio_on_close(struct session *s)
+/* "/custom," for a namespace other than the main one, "" for "/";
+ * -1 when it does not fit (never for a namespace we let a client join). */
+static long nsp_prefix(const char *nsp, size_t len, char *out, size_t outlen)
 {
-	while (s->sio.n_nsp)
-		leave(s, s->sio.n_nsp - 1);
-	free(s->sio.acks);
-	s->sio.acks = NULL;
-	s->sio.n_acks = 0;
-	free(s->sio.pending);
-	s->sio.pending = NULL;
-	for (unsigned i = 0; i < s->sio.att_have; i++)
-		buf_unref(s->sio.att[i]);
-	s->sio.att_have = s->sio.att_due = 0;
+	if (sio_is_main_nsp(nsp, len))
+		return 0;
+	if (len + 2 > outlen)
+		return -1;
+	memcpy(out, nsp, len);
+	out[len] = ',';
+	return (long)len + 1;
 }
 
-static void fail(struct session *s, const char *what)
+/* Writes "4<type>[<n>-][<nsp>,][<id>]" into head (room for
+ * SOCKETIO_MAX_NSP_LEN + 48); returns its length, or -1. */
+static long packet_head(const struct socketio_socket *sock, enum sio_type type, unsigned n,
+			bool has_id, uint64_t id, char *head, size_t size)
 {
-	log_info("protocol error, closing sid=%s: %s", s->sid, what);
-	session_close_code(s, 1002, what);
+	size_t h;
+	long pre;
+
+	h = (size_t)snprintf(head, size, "4%d", (int)type);
+	if (n)
+		h += (size_t)snprintf(head + h, size - h, "%u-", n);
+	pre = nsp_prefix(sock->nsp, sock->nsp_len, head + h, size - h - 24);
+	if (pre < 0)
+		return -1;
+	h += (size_t)pre;
+	if (has_id)
+		h += (size_t)snprintf(head + h, size - h, "%llu", (unsigned long long)id);
+	return (long)h;
 }
 
-static void do_connect(struct session *s, const struct sio_packet *p, const char *auth,
+/* Sends "4<type>[<n>-][<nsp>,][<id>]<array>" and its n attachments.
+ * type is EVENT or ACK; with attachments it becomes BINARY_EVENT/BINARY_ACK.
+ * Returns -1, sending nothing, when the packet cannot be written as asked. */
+static int send_packet(struct socketio_socket *sock, enum sio_type type, bool has_id,
+		       uint64_t id, const struct ws_part *body, size_t nbody,
+		       struct buf *const *att, unsigned n)
+{
+	struct session *s = sock->session;
+	char head[SOCKETIO_MAX_NSP_LEN + 48];
+	struct ws_part parts[1 + SOCKETIO_MAX_PARTS];
+	size_t np = 0;
+	long h;
+
+	if (nbody > SOCKETIO_MAX_PARTS || n > SIO_MAX_ATTACHMENTS)
+		return -1;
+	if (n)
+		type = type == SIO_EVENT ? SIO_BINARY_EVENT : SIO_BINARY_ACK;
+	h = packet_head(sock, type, n, has_id, id, head, sizeof(head));
+	if (h < 0)
+		return -1;
+	parts[np++] = (struct ws_part){ head, (size_t)h };
+	for (size_t i = 0; i < nbody; i++)
+		parts[np++] = body[i];
+	session_send_parts(s, parts, np);
+	/* Attachments follow their packet, in order, nothing in between
+	 * (this is single-threaded: nothing can interleave). */
+	for (unsigned i = 0; i < n && !s->closed; i++)
+		session_send_binary(s, att[i]->data, att[i]->len);
+	return 0;
+}
+
+int socketio_emit(struct socketio_socket *sock, const struct ws_part *array_parts, size_t nparts,
+		  struct buf *const *att, unsigned n)
+{
+	return send_packet(sock, SIO_EVENT, false, 0, array_parts, nparts, att, n);
+}
+
+int socketio_emit_with_ack(struct socketio_socket *sock, const struct ws_part *array_parts,
+			   size_t nparts, struct buf *const *att, unsigned n,
+			   socketio_ack_cb *cb, void *ud)
+{
+	struct socketio_client *cl = sock->client;
+	uint64_t id;
+
+	if (cl->n_acks == SOCKETIO_MAX_PENDING_ACKS)
+		return -1;
+	if (!cl->acks && !(cl->acks = malloc(SOCKETIO_MAX_PENDING_ACKS * sizeof(*cl->acks))))
+		return -1;
+	id = cl->next_ack_id;
+	if (send_packet(sock, SIO_EVENT, true, id, array_parts, nparts, att, n) < 0)
+		return -1;
+	cl->next_ack_id++;
+	cl->acks[cl->n_acks++] = (struct pending_ack){ id, cb, ud };
+	return 0;
+}
+
+int socketio_ack(struct socketio_socket *sock, uint64_t id, const struct ws_part *array_parts,
+		 size_t nparts, struct buf *const *att, unsigned n)
+{
+	return send_packet(sock, SIO_ACK, true, id, array_parts, nparts, att, n);
+}
+
+int socketio_ack_shared(struct socketio_socket *sock, uint64_t id, struct buf *shared,
+			size_t off, size_t len)
+{
+	char head[SOCKETIO_MAX_NSP_LEN + 48];
+	long h = packet_head(sock, SIO_ACK, 0, true, id, head, sizeof(head) - 1);
+
+	if (h < 0)
+		return -1;
+	head[h++] = '[';
+	session_send_shared(sock->session, head, (size_t)h, shared, off, len, "]", 1);
+	return 0;
+}
+
+/* ---- the client's life ------------------------------------------------------- */
+
+static void leave(struct socketio_client *cl, unsigned idx)
+{
+	struct socketio *io = cl->io;
+	struct socketio_socket *sock = cl->nsp[idx];
+
+	cl->nsp[idx] = cl->nsp[--cl->n_nsp];
+	if (io->app->on_leave)
+		io->app->on_leave(io->app_ud, sock);
+	free(sock->nsp);
+	free(sock);
+}
+
+static void release_pending(struct socketio_client *cl)
+{
+	struct binary_pending *b = cl->bin;
+
+	if (!b)
+		return;
+	free(b->text);
+	for (unsigned i = 0; i < b->have; i++)
+		buf_unref(b->att[i]);
+	free(b);
+	cl->bin = NULL;
+}
+
+static struct buf *const *att_of(const struct socketio_client *cl, unsigned *n)
+{
+	*n = cl->bin ? cl->bin->have : 0;
+	return cl->bin ? cl->bin->att : no_att;
+}
+
+static void fail(struct socketio_client *cl, const char *what)
+{
+	log_info("protocol error, closing sid=%s: %s", cl->s->sid, what);
+	session_close_code(cl->s, 1002, what);
+}
+
+static void on_connect_due(struct deadline *d, void *ud)
+{
+	struct socketio_client *cl = LIST_ENTRY(d, struct socketio_client, connect);
+
+	log_info("no Socket.IO CONNECT in time sid=%s", cl->s->sid);
+	session_close(cl->s, "connect timeout");
+}
+
+static int eng_on_open(void *ud, struct session *s)
+{
+	struct socketio *io = ud;
+	struct socketio_client *cl = calloc(1, sizeof(*cl));
+
+	if (!cl)
+		return -1;
+	cl->io = io;
+	cl->s = s;
+	deadline_init(&cl->connect);
+	deadline_add(&io->connect, &cl->connect);
+	s->app = cl;
+	return 0;
+}
+
+static void eng_on_close(void *ud, struct session *s, const char *reason)
+{
+	struct socketio_client *cl = s->app;
+
+	if (!cl)
+		return;
+	deadline_cancel(&cl->connect);
+	while (cl->n_nsp)
+		leave(cl, cl->n_nsp - 1);
+	release_pending(cl);
+	free(cl->acks);
+	free(cl);
+	s->app = NULL;
+}
+
+/* ---- receiving ----------------------------------------------------------------- */
+
+static void do_connect(struct socketio_client *cl, const struct sio_packet *p, const char *auth,
 		       size_t auth_len)
 {
+	struct socketio *io = cl->io;
+	struct session *s = cl->s;
 	char out[SOCKETIO_MAX_NSP_LEN + 64];
 	char id[UTIL_ID_LEN + 1];
+	struct socketio_socket *sock;
 	size_t n;
 
-	if (!app_of(s)->nsp_exists(s->srv->app_ud, p->nsp, p->nsp_len) ||
-	    p->nsp_len > SOCKETIO_MAX_NSP_LEN) {
+	if (p->nsp_len > SOCKETIO_MAX_NSP_LEN ||
+	    !io->app->nsp_exists(io->app_ud, p->nsp, p->nsp_len)) {
+		if (p->nsp_len > SOCKETIO_MAX_NSP_LEN) {
+			/* Not echoed back cut short: a namespace that long is an error. */
+			fail(cl, "namespace too long");
+			return;
+		}
 		n = (size_t)snprintf(out, sizeof(out), "44%.*s,{\"message\":\"Invalid namespace\"}",
-				     (int)(p->nsp_len > SOCKETIO_MAX_NSP_LEN ? SOCKETIO_MAX_NSP_LEN : p->nsp_len),
-				     p->nsp);
+				     (int)p->nsp_len, p->nsp);
 		session_send_text(s, out, n);
 		return;
 	}
-	if (s->sio.n_nsp == SOCKETIO_MAX_NSP) {
-		fail(s, "too many namespaces");
+	if (cl->n_nsp == SOCKETIO_MAX_NSP) {
+		fail(cl, "too many namespaces");
 		return;
 	}
 	if (util_random_id(id) < 0) {
 		session_close(s, "no randomness");
 		return;
 	}
-	s->sio.nsp[s->sio.n_nsp] = strndup(p->nsp, p->nsp_len);
-	if (!s->sio.nsp[s->sio.n_nsp]) {
+	sock = calloc(1, sizeof(*sock));
+	if (!sock || !(sock->nsp = strndup(p->nsp, p->nsp_len))) {
+		free(sock);
 		session_close(s, "out of memory");
 		return;
 	}
-	s->sio.n_nsp++;
-	s->sio.ever_joined = true;
-	ev_timer_stop(s->srv->loop, &s->ctimer);
+	sock->nsp_len = p->nsp_len;
+	sock->session = s;
+	sock->client = cl;
+	cl->nsp[cl->n_nsp++] = sock;
+	deadline_cancel(&cl->connect);
 	n = 2;
 	memcpy(out, "40", 2);
-	n += nsp_prefix(p->nsp, p->nsp_len, out + n, sizeof(out) - n);
+	n += (size_t)nsp_prefix(p->nsp, p->nsp_len, out + n, sizeof(out) - n);
 	n += (size_t)snprintf(out + n, sizeof(out) - n, "{\"sid\":\"%s\"}", id);
 	session_send_text(s, out, n);
-	if (!s->closed && app_of(s)->on_connect)
-		app_of(s)->on_connect(s->srv->app_ud, s, p->nsp, p->nsp_len, auth, auth_len);
+	session_pace(s, SOCKETIO_CONNECT_PACE);
+	if (!s->closed && io->app->on_connect)
+		io->app->on_connect(io->app_ud, sock, auth, auth_len);
+}
+
+static void on_ack(struct socketio_client *cl, struct socketio_socket *sock,
+		   const struct sio_packet *p, const char *json, size_t json_len)
+{
+	/* An answer to an ack we asked for; unknown ids are ignored, as the
+	 * reference does. */
+	for (unsigned i = 0; p->has_id && i < cl->n_acks; i++) {
+		struct pending_ack a = cl->acks[i];
+		struct socketio_event ev = {
+			.has_id = true, .id = p->id,
+			.args = "", .args_len = 0,
+		};
+
+		ev.attachments = att_of(cl, &ev.n_attachments);
+		if (a.id != p->id)
+			continue;
+		cl->acks[i] = cl->acks[--cl->n_acks];
+		/* args: the array without its brackets (blanks around it allowed:
+		 * "430 [2]" is valid). */
+		if (json && !socketio_array_inner(json, json_len, &ev.args, &ev.args_len)) {
+			ev.args = "";
+			ev.args_len = 0;
+		}
+		a.cb(a.ud, sock, &ev);
+		return;
+	}
+}
+
+static void on_event(struct socketio_client *cl, struct socketio_socket *sock,
+		     const struct sio_packet *p, const char *json, size_t json_len)
+{
+	struct socketio *io = cl->io;
+	size_t end = socketio_first_element_end(json, json_len);
+	size_t rest = end;
+	struct socketio_event ev = {
+		.name = p->event, .name_len = p->event_len,
+		.has_id = p->has_id, .id = p->id,
+	};
+
+	ev.attachments = att_of(cl, &ev.n_attachments);
+	if (!end)
+		return; /* cannot happen after validation */
+	while (rest < json_len && json[rest] != ',' && json[rest] != ']')
+		rest++;
+	if (rest < json_len && json[rest] == ',')
+		rest++;
+	ev.args = json + rest;
+	ev.args_len = json_len - rest;
+	/* Drop the closing bracket (and any blanks after and before it). */
+	while (ev.args_len && ev.args[ev.args_len - 1] != ']')
+		ev.args_len--;
+	if (ev.args_len)
+		ev.args_len--;
+	if (io->app->on_event)
+		io->app->on_event(io->app_ud, sock, &ev);
 }
 
 /* Dispatches a complete packet; text is its raw form (for raw JSON). */
-static void dispatch(struct session *s, const struct sio_packet *p, const char *text, size_t len)
+static void dispatch(struct socketio_client *cl, const struct sio_packet *p, const char *text,
+		     size_t len)
 {
-	int idx = find_nsp(s, p->nsp, p->nsp_len);
+	int idx = find_nsp(cl, p->nsp, p->nsp_len);
 	const char *json = NULL;
 	size_t json_len = 0;
 
@@ -209,149 +404,136 @@ static void dispatch(struct session *s, const struct sio_packet *p, const char *
 		json = text + p->payload_off;
 		json_len = len - p->payload_off;
 	}
-
 	if (p->type == SIO_CONNECT) {
 		if (idx >= 0) {
-			fail(s, "duplicate CONNECT");
+			fail(cl, "duplicate CONNECT");
 			return;
 		}
-		do_connect(s, p, json ? json : "{}", json ? json_len : 2);
+		do_connect(cl, p, json ? json : "{}", json ? json_len : 2);
 		return;
 	}
 	/* Anything but CONNECT for a namespace not joined closes the whole
 	 * connection, as the reference server does. */
 	if (idx < 0) {
-		fail(s, "packet for a namespace not joined");
+		fail(cl, "packet for a namespace not joined");
 		return;
 	}
 	switch (p->type) {
 	case SIO_DISCONNECT:
 		/* The Engine.IO session stays open (reference behaviour). */
-		leave(s, (unsigned)idx);
+		leave(cl, (unsigned)idx);
 		break;
 	case SIO_EVENT:
-	case SIO_BINARY_EVENT: {
-		size_t end = socketio_first_element_end(json, json_len);
-		size_t rest = end;
-		struct socketio_event ev = {
-			.nsp = p->nsp, .nsp_len = p->nsp_len,
-			.name = p->event, .name_len = p->event_len,
-			.has_id = p->has_id, .id = p->id,
-			.attachments = s->sio.att, .n_attachments = s->sio.att_have,
-		};
-
-		if (!end)
-			break; /* cannot happen after validation */
-		while (rest < json_len && json[rest] != ',' && json[rest] != ']')
-			rest++;
-		if (rest < json_len && json[rest] == ',')
-			rest++;
-		ev.args = json + rest;
-		ev.args_len = json_len - rest;
-		/* Drop the closing bracket (and any blanks before it). */
-		while (ev.args_len && ev.args[ev.args_len - 1] != ']')
-			ev.args_len--;
-		if (ev.args_len)
-			ev.args_len--;
-		if (app_of(s)->on_event)
-			app_of(s)->on_event(s->srv->app_ud, s, &ev);
+	case SIO_BINARY_EVENT:
+		on_event(cl, cl->nsp[idx], p, json, json_len);
 		break;
-	}
 	case SIO_ACK:
 	case SIO_BINARY_ACK:
-		/* An answer to an ack we asked for; unknown ids are ignored, as the
-		 * reference does. */
-		for (unsigned i = 0; p->has_id && i < s->sio.n_acks; i++) {
-			struct socketio_pending_ack a = s->sio.acks[i];
-			struct socketio_event ev = {
-				.nsp = p->nsp, .nsp_len = p->nsp_len,
-				.has_id = true, .id = p->id,
-				.attachments = s->sio.att, .n_attachments = s->sio.att_have,
-			};
-
-			if (a.id != p->id)
-				continue;
-			s->sio.acks[i] = s->sio.acks[--s->sio.n_acks];
-			/* args: the array without its brackets. */
-			ev.args = json ? json + 1 : "";
-			ev.args_len = json && json_len >= 2 ? json_len - 2 : 0;
-			while (ev.args_len && ev.args[ev.args_len] != ']')
-				ev.args_len--;
-			a.cb(a.ud, s, &ev);
-			break;
-		}
+		on_ack(cl, cl->nsp[idx], p, json, json_len);
 		break;
 	case SIO_CONNECT_ERROR:
 	default:
-		fail(s, "CONNECT_ERROR from a client");
+		fail(cl, "CONNECT_ERROR from a client");
 		break;
 	}
 }
 
-static void release_pending(struct session *s)
-{
-	free(s->sio.pending);
-	s->sio.pending = NULL;
-	for (unsigned i = 0; i < s->sio.att_have; i++)
-		buf_unref(s->sio.att[i]);
-	s->sio.att_have = s->sio.att_due = 0;
-}
-
-void socketio_on_text(struct session *s, const char *data, size_t len)
+static void on_text(struct socketio_client *cl, const char *data, size_t len)
 {
 	struct sio_packet p;
 	int rc;
 
-	if (s->sio.att_due) {
-		fail(s, "text packet while binary attachments are due");
+	if (cl->bin) {
+		fail(cl, "text packet while binary attachments are due");
 		return;
 	}
-	rc = sio_decode(data, len, &p, s->srv->tok);
+	rc = sio_decode(data, len, &p, cl->io->tok);
 	if (rc < 0) {
-		fail(s, sio_error_message(rc));
+		fail(cl, sio_error_message(rc));
 		return;
 	}
 	if (p.attachments) {
 		/* Keep the text; dispatch once every attachment has arrived. */
-		s->sio.pending = malloc(len);
-		if (!s->sio.pending) {
+		cl->bin = calloc(1, sizeof(*cl->bin));
+		if (!cl->bin || !(cl->bin->text = malloc(len))) {
+			free(cl->bin);
+			cl->bin = NULL;
 			sio_packet_clear(&p);
-			session_close(s, "out of memory");
+			session_close(cl->s, "out of memory");
 			return;
 		}
-		memcpy(s->sio.pending, data, len);
-		s->sio.pending_len = len;
-		s->sio.att_due = p.attachments;
+		memcpy(cl->bin->text, data, len);
+		cl->bin->len = len;
+		cl->bin->due = p.attachments;
 		sio_packet_clear(&p);
 		return;
 	}
-	dispatch(s, &p, data, len);
+	dispatch(cl, &p, data, len);
 	sio_packet_clear(&p);
 }
 
-void socketio_on_binary(struct session *s, const uint8_t *data, size_t len)
+static void on_binary(struct socketio_client *cl, const uint8_t *data, size_t len)
 {
 	struct sio_packet p;
 	struct buf *b;
 	int rc;
 
-	if (!s->sio.att_due) {
-		fail(s, "unexpected binary message");
+	if (!cl->bin) {
+		fail(cl, "unexpected binary message");
 		return;
 	}
 	b = buf_from(data, len);
 	if (!b) {
-		session_close(s, "out of memory");
+		session_close(cl->s, "out of memory");
 		return;
 	}
-	s->sio.att[s->sio.att_have++] = b;
-	if (--s->sio.att_due)
+	cl->bin->att[cl->bin->have++] = b;
+	if (--cl->bin->due)
 		return;
-	rc = sio_decode(s->sio.pending, s->sio.pending_len, &p, s->srv->tok);
+	rc = sio_decode(cl->bin->text, cl->bin->len, &p, cl->io->tok);
 	if (rc == 0) {
-		dispatch(s, &p, s->sio.pending, s->sio.pending_len);
+		dispatch(cl, &p, cl->bin->text, cl->bin->len);
 		sio_packet_clear(&p);
 	}
-	if (!s->closed)
-		release_pending(s);
+	release_pending(cl);
+}
+
+static void eng_on_message(void *ud, struct session *s, const uint8_t *data, size_t len,
+			   bool binary)
+{
+	struct socketio_client *cl = s->app;
+
+	if (!cl)
+		return;
+	if (binary)
+		on_binary(cl, data, len);
+	else
+		on_text(cl, (const char *)data, len);
+}
+
+const struct engine_handlers socketio_engine_handlers = {
+	.on_open = eng_on_open,
+	.on_message = eng_on_message,
+	.on_close = eng_on_close,
+};
+
+int socketio_init(struct socketio *io, struct engine *eng, const struct socketio_app *app,
+		  void *app_ud)
+{
+	memset(io, 0, sizeof(*io));
+	io->eng = eng;
+	io->app = app;
+	io->app_ud = app_ud;
+	io->tok = sio_tokener_new();
+	deadline_list_init(&io->connect, eng->cx->loop, eng->now, eng->now_ud,
+			   eng->cfg->connect_timeout / 1000.0, on_connect_due, io);
+	return io->tok ? 0 : -1;
+}
+
+void socketio_free(struct socketio *io)
+{
+	deadline_list_stop(&io->connect);
+	if (io->tok)
+		json_tokener_free(io->tok);
+	io->tok = NULL;
 }

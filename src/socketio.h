@@ -1,10 +1,13 @@
 /*
- * socketio: the server side of Socket.IO v5 on top of an Engine.IO
- * session: namespaces and their CONNECT / CONNECT_ERROR / DISCONNECT, the
- * connect timeout, events and acks both ways, binary attachments (waiting
- * for them, and sending them after their packet). What the server does
- * with events is the application's: a struct socketio_app of callbacks
- * (pgpushd's is in hub.c, the protocol test server's in tests/).
+ * socketio: the server side of Socket.IO v5 on top of an Engine.IO engine
+ * (its struct engine_handlers): per session a client (namespaces joined,
+ * acks asked for, a packet waiting for its binary attachments) and per
+ * namespace joined a struct socketio_socket; CONNECT / CONNECT_ERROR /
+ * DISCONNECT, the connect timeout, events and acks both ways. What the
+ * server does with events is the application's: a struct socketio_app of
+ * callbacks (pgpushd's is hub.c, the protocol test server's in tests/).
+ * socketio owns the clients and sockets; the application may hang its own
+ * state on socket->app_data and must forget a socket in on_leave.
  */
 #ifndef PGPUSH_SOCKETIO_H
 #define PGPUSH_SOCKETIO_H
@@ -13,20 +16,38 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 #include "buf.h"
+#include "deadline.h"
+#include "session.h"
 #include "sio.h"
 #include "ws.h"
 
-struct session;
-
 #define SOCKETIO_MAX_NSP 8      /* namespaces one session may join */
 #define SOCKETIO_MAX_NSP_LEN 128
+#define SOCKETIO_MAX_PARTS 15   /* body parts of one packet we send */
+#define SOCKETIO_MAX_PENDING_ACKS 16
+/* After a CONNECT reply on a WebSocket, what follows (the application's
+ * first emit) waits this long: written at once, both usually reach the
+ * client in one read, and clients that handle one message per read (the
+ * official conformance suites' ws 8.5 helpers) lose the second. */
+#define SOCKETIO_CONNECT_PACE 0.005
+
+struct socketio_client;
+
+/* One namespace joined by one session (a Socket.IO "socket"). */
+struct socketio_socket {
+	struct session *session;
+	struct socketio_client *client;
+	char *nsp;             /* NUL-terminated */
+	size_t nsp_len;
+	void *app_data;        /* the application's */
+};
 
 /* An event as the application sees it. Raw JSON text is the client's,
  * byte for byte (validated). Valid until the callback returns. */
 struct socketio_event {
-	const char *nsp;
-	size_t nsp_len;
 	const char *name;       /* event name when a string, else NULL */
 	size_t name_len;
 	const char *args;       /* the arguments after the name, e.g. `1,"2"`; may be empty */
@@ -42,71 +63,71 @@ struct socketio_app {
 	bool (*nsp_exists)(void *ud, const char *nsp, size_t len);
 	/* A namespace was joined (the CONNECT reply is already sent). auth is
 	 * the raw JSON object of the CONNECT packet, "{}" when absent. */
-	void (*on_connect)(void *ud, struct session *s, const char *nsp, size_t nsp_len,
-			   const char *auth, size_t auth_len);
-	/* A namespace was left (DISCONNECT or the session closed). */
-	void (*on_leave)(void *ud, struct session *s, const char *nsp, size_t nsp_len);
-	void (*on_event)(void *ud, struct session *s, const struct socketio_event *ev);
-	/* Plain Engine.IO sessions: every message (may be NULL). */
-	void (*on_engine_message)(void *ud, struct session *s, const uint8_t *data,
-				  size_t len, bool binary);
+	void (*on_connect)(void *ud, struct socketio_socket *sock, const char *auth,
+			   size_t auth_len);
+	/* A namespace was left (DISCONNECT or the session closed); sock is
+	 * freed after. */
+	void (*on_leave)(void *ud, struct socketio_socket *sock);
+	void (*on_event)(void *ud, struct socketio_socket *sock, const struct socketio_event *ev);
 };
 
 /* Called when a client answers an ack this server asked for; args is the
- * raw JSON array of the answer. */
-typedef void socketio_ack_cb(void *ud, struct session *s, const struct socketio_event *answer);
+ * inside of the JSON array of the answer. */
+typedef void socketio_ack_cb(void *ud, struct socketio_socket *sock,
+			     const struct socketio_event *answer);
 
-#define SOCKETIO_MAX_PENDING_ACKS 16
-
-struct socketio_pending_ack {
-	uint64_t id;
-	socketio_ack_cb *cb;
-	void *ud;
+struct socketio {
+	struct engine *eng;
+	const struct socketio_app *app;
+	void *app_ud;
+	struct json_tokener *tok;   /* reused for every packet */
+	struct deadline_list connect; /* CONNECT must come in time */
 };
 
-struct socketio_state {
-	uint64_t next_ack_id;
-	unsigned n_acks;
-	struct socketio_pending_ack *acks; /* allocated at the first ack asked */
-	unsigned n_nsp;
-	char *nsp[SOCKETIO_MAX_NSP];
-	bool ever_joined;
-	/* A BINARY_EVENT / BINARY_ACK waiting for its attachments. */
-	char *pending;          /* its text */
-	size_t pending_len;
-	unsigned att_due;
-	unsigned att_have;
-	struct buf *att[SIO_MAX_ATTACHMENTS];
-};
+/* The handlers to give the engine, with the struct socketio as ud. */
+extern const struct engine_handlers socketio_engine_handlers;
 
-/* Session hooks. */
-void socketio_on_text(struct session *s, const char *data, size_t len);
-void socketio_on_binary(struct session *s, const uint8_t *data, size_t len);
-void socketio_on_close(struct session *s);
-bool socketio_joined_any(const struct session *s);
+/* Initialises io on eng (whose handlers must be socketio_engine_handlers
+ * with io). Returns 0, or -1 when out of memory. */
+int socketio_init(struct socketio *io, struct engine *eng, const struct socketio_app *app,
+		  void *app_ud) __attribute__((warn_unused_result));
+void socketio_free(struct socketio *io);
 
-/* Emits an event: args_json is the whole JSON array ("[\"name\",...]")
- * given in parts; attachments follow when n > 0 (BINARY_EVENT). */
-void socketio_emit(struct session *s, const char *nsp, size_t nsp_len,
-		   const struct ws_part *array_parts, size_t nparts,
-		   struct buf *const *att, unsigned n);
+/* Emits an event: the JSON array ("[\"name\",...]") given in at most
+ * SOCKETIO_MAX_PARTS parts; attachments follow when n > 0 (BINARY_EVENT).
+ * Returns 0, or -1 for too many parts (nothing is sent). */
+int socketio_emit(struct socketio_socket *sock, const struct ws_part *array_parts,
+		  size_t nparts, struct buf *const *att, unsigned n)
+	__attribute__((warn_unused_result));
 
 /* Like socketio_emit, asking the client for an ack: cb runs with its
  * answer (never, if the session closes first). Returns 0, or -1 when too
- * many acks are pending. */
-int socketio_emit_with_ack(struct session *s, const char *nsp, size_t nsp_len,
-			   const struct ws_part *array_parts, size_t nparts,
-			   struct buf *const *att, unsigned n,
-			   socketio_ack_cb *cb, void *ud);
+ * many acks are pending or too many parts. */
+int socketio_emit_with_ack(struct socketio_socket *sock, const struct ws_part *array_parts,
+			   size_t nparts, struct buf *const *att, unsigned n,
+			   socketio_ack_cb *cb, void *ud) __attribute__((warn_unused_result));
 
-/* Answers an ack request id with the JSON array given in parts. */
-void socketio_ack(struct session *s, const char *nsp, size_t nsp_len, uint64_t id,
-		  const struct ws_part *array_parts, size_t nparts,
-		  struct buf *const *att, unsigned n);
+/* Answers an ack request id with the JSON array given in parts. Returns 0,
+ * or -1 for too many parts. */
+int socketio_ack(struct socketio_socket *sock, uint64_t id, const struct ws_part *array_parts,
+		 size_t nparts, struct buf *const *att, unsigned n)
+	__attribute__((warn_unused_result));
+
+/* Answers an ack request id with a one-element array whose element is the
+ * JSON text shared[off, off + len) (a document inside a shared frame): the
+ * client's queue references it, no copy. Returns 0, or -1 when the packet
+ * cannot be written. */
+int socketio_ack_shared(struct socketio_socket *sock, uint64_t id, struct buf *shared,
+			size_t off, size_t len) __attribute__((warn_unused_result));
 
 /* Finds where the first element of a validated JSON array ends: returns the
  * offset just past it, or 0 when arr is not an array with a first element
  * that is a string or a number. Exposed for tests. */
 size_t socketio_first_element_end(const char *arr, size_t len);
+
+/* The inside of a JSON array text (blanks around it allowed): sets *inner
+ * and *inner_len (without the brackets). Returns false when it is not
+ * "[...]". Exposed for tests. */
+bool socketio_array_inner(const char *arr, size_t len, const char **inner, size_t *inner_len);
 
 #endif

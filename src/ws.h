@@ -2,7 +2,7 @@
  * ws: the RFC 6455 parts pgpush writes itself. The opening handshake is
  * checked here (the HTTP parsing is http's) and the accept key computed with
  * libcrypto; server frames are built here, once, into shared buffers. wslay
- * parses what clients send (see conn.c).
+ * parses what clients send (see websocket.c).
  */
 #ifndef PGPUSH_WS_H
 #define PGPUSH_WS_H

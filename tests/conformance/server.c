@@ -30,12 +30,13 @@ static bool nsp_exists(void *ud, const char *nsp, size_t len)
 	return (len == 1 && nsp[0] == '/') || (len == 7 && memcmp(nsp, "/custom", 7) == 0);
 }
 
-static void on_connect(void *ud, struct session *s, const char *nsp, size_t nsp_len,
-		       const char *auth, size_t auth_len)
+static void on_connect(void *ud, struct socketio_socket *sock, const char *auth,
+		       size_t auth_len)
 {
 	struct ws_part parts[] = { { "[\"auth\",", 8 }, { auth, auth_len }, { "]", 1 } };
 
-	socketio_emit(s, nsp, nsp_len, parts, 3, NULL, 0);
+	if (socketio_emit(sock, parts, 3, NULL, 0) < 0)
+		log_error("cannot emit auth");
 }
 
 static bool name_is(const struct socketio_event *ev, const char *name)
@@ -45,7 +46,8 @@ static bool name_is(const struct socketio_event *ev, const char *name)
 
 /* The client answered our ack request: emit its answer back (the
  * acknowledgement case of socket.io-protocol PR #33). */
-static void on_client_ack(void *ud, struct session *s, const struct socketio_event *answer)
+static void on_client_ack(void *ud, struct socketio_socket *sock,
+			  const struct socketio_event *answer)
 {
 	struct ws_part parts[] = {
 		{ "[\"emit-with-ack\"", 16 },
@@ -54,12 +56,14 @@ static void on_client_ack(void *ud, struct session *s, const struct socketio_eve
 		{ "]", 1 },
 	};
 
-	socketio_emit(s, answer->nsp, answer->nsp_len, parts, 4, answer->attachments,
-		      answer->n_attachments);
+	if (socketio_emit(sock, parts, 4, answer->attachments, answer->n_attachments) < 0)
+		log_error("cannot emit");
 }
 
-static void on_event(void *ud, struct session *s, const struct socketio_event *ev)
+static void on_event(void *ud, struct socketio_socket *sock, const struct socketio_event *ev)
 {
+	int rc = 0;
+
 	if (name_is(ev, "message")) {
 		struct ws_part parts[] = {
 			{ "[\"message-back\"", 15 },
@@ -68,7 +72,7 @@ static void on_event(void *ud, struct session *s, const struct socketio_event *e
 			{ "]", 1 },
 		};
 
-		socketio_emit(s, ev->nsp, ev->nsp_len, parts, 4, ev->attachments, ev->n_attachments);
+		rc = socketio_emit(sock, parts, 4, ev->attachments, ev->n_attachments);
 	} else if (name_is(ev, "emit-with-ack")) {
 		struct ws_part parts[] = {
 			{ "[\"emit-with-ack\"", 16 },
@@ -77,14 +81,15 @@ static void on_event(void *ud, struct session *s, const struct socketio_event *e
 			{ "]", 1 },
 		};
 
-		socketio_emit_with_ack(s, ev->nsp, ev->nsp_len, parts, 4, ev->attachments,
-				       ev->n_attachments, on_client_ack, NULL);
+		rc = socketio_emit_with_ack(sock, parts, 4, ev->attachments, ev->n_attachments,
+					    on_client_ack, NULL);
 	} else if (name_is(ev, "message-with-ack") && ev->has_id) {
 		struct ws_part parts[] = { { "[", 1 }, { ev->args, ev->args_len }, { "]", 1 } };
 
-		socketio_ack(s, ev->nsp, ev->nsp_len, ev->id, parts, 3, ev->attachments,
-			     ev->n_attachments);
+		rc = socketio_ack(sock, ev->id, parts, 3, ev->attachments, ev->n_attachments);
 	}
+	if (rc < 0)
+		log_error("cannot answer an event");
 }
 
 static void on_engine_message(void *ud, struct session *s, const uint8_t *data, size_t len,
@@ -103,7 +108,11 @@ static const struct socketio_app conformance_app = {
 	.nsp_exists = nsp_exists,
 	.on_connect = on_connect,
 	.on_event = on_event,
-	.on_engine_message = on_engine_message,
+};
+
+/* /engine.io/: a plain Engine.IO session echoing every message. */
+static const struct engine_handlers echo_app = {
+	.on_message = on_engine_message,
 };
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -123,7 +132,7 @@ int main(int argc, char **argv)
 	struct server_options opts = {
 		.app = &conformance_app,
 		.polling = true,
-		.engineio_path = true,
+		.engineio_app = &echo_app,
 		.cors_any = true,
 	};
 

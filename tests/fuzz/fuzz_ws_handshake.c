@@ -1,6 +1,6 @@
 /*
  * Fuzz target: the WebSocket opening handshake as the server runs it on a
- * request to the Engine.IO path (conn.c serve_socket_io): parse the head,
+ * request to the Engine.IO path (engine.c, websocket.c): parse the head,
  * check the Engine.IO query (eio_check_request) and the Origin
  * (config_origin_allowed), check the upgrade (ws_check_upgrade) and compute
  * Sec-WebSocket-Accept (ws_accept_key).

@@ -1,0 +1,468 @@
+#include "autoconfig.h"
+
+#include "transport.h"
+#include "log.h"
+#include "pmd.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define CONN_IOV_MAX 64
+
+/* ---- the socket I/O -------------------------------------------------------- */
+
+static ssize_t sock_read(struct conn *c, void *buf, size_t len)
+{
+	ssize_t r;
+
+	do {
+		r = recv(c->fd, buf, len, 0);
+	} while (r < 0 && errno == EINTR);
+	return r;
+}
+
+static ssize_t sock_writev(struct conn *c, const struct iovec *iov, int n)
+{
+	ssize_t w;
+
+	do {
+		w = writev(c->fd, iov, n);
+	} while (w < 0 && errno == EINTR);
+	return w;
+}
+
+static void sock_shutdown_write(struct conn *c)
+{
+	shutdown(c->fd, SHUT_WR);
+}
+
+static void sock_close(struct conn *c)
+{
+	close(c->fd);
+	c->fd = -1;
+}
+
+const struct conn_io conn_socket_io = {
+	.read = sock_read,
+	.writev = sock_writev,
+	.shutdown_write = sock_shutdown_write,
+	.close = sock_close,
+	.evented = true,
+};
+
+/* ---- watchers ---------------------------------------------------------------- */
+
+static void on_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+	conn_readable(w->data);
+}
+
+static void on_write(struct ev_loop *loop, ev_io *w, int revents)
+{
+	conn_flush(w->data);
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn *c = w->data;
+
+	if (c->paced) {
+		c->paced = false;
+		conn_flush(c);
+		return;
+	}
+	if (c->stalled) {
+		log_warn("client not reading, dropped peer=%s: no byte taken for %llu ms, pending=%zu bytes",
+			 c->peer, (unsigned long long)c->ctx->cfg->send_timeout, c->out_bytes);
+		conn_close(c, "send timeout");
+		return;
+	}
+	if (c->proto && c->proto->timeout)
+		c->proto->timeout(c);
+}
+
+static void on_ctimer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn *c = w->data;
+
+	conn_close(c, c->state == CONN_LINGER ? "response sent" : "close timeout");
+}
+
+static void watch_write(struct conn *c, bool on)
+{
+	if (!c->io->evented)
+		return;
+	if (on)
+		ev_io_start(c->ctx->loop, &c->wio);
+	else
+		ev_io_stop(c->ctx->loop, &c->wio);
+}
+
+static bool waiting_write(const struct conn *c)
+{
+	return c->io->evented ? ev_is_active(&c->wio) : false;
+}
+
+/* ---- the context and the reaper --------------------------------------------- */
+
+static void on_reap(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	conn_ctx_run(w->data);
+}
+
+void conn_ctx_init(struct conn_ctx *ctx, struct ev_loop *loop, const struct config *cfg)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->loop = loop;
+	ctx->cfg = cfg;
+	list_init(&ctx->live);
+	list_init(&ctx->closing);
+	ev_prepare_init(&ctx->reaper, on_reap);
+	ctx->reaper.data = ctx;
+}
+
+void conn_ctx_defer(struct conn_ctx *ctx)
+{
+	ev_prepare_start(ctx->loop, &ctx->reaper);
+}
+
+static void conn_free(struct conn *c)
+{
+	for (unsigned i = 0; i < c->outq_len; i++)
+		buf_unref(c->outq[(c->outq_head + i) % c->outq_cap].b);
+	free(c->outq);
+	if (c->proto && c->proto->free)
+		c->proto->free(c);
+	free(c->cors);
+	free(c->in);
+	free(c->body);
+	free(c);
+}
+
+/* Deferred work, in rounds until a round does nothing: the layers above
+ * (polling responses, closed sessions), then owners of conns that went
+ * away, then the closed conns' memory. Each step may close more. */
+void conn_ctx_run(struct conn_ctx *ctx)
+{
+	bool progress;
+
+	do {
+		struct list_node *n;
+
+		progress = ctx->deferred && ctx->deferred(ctx->deferred_ud);
+		while (ctx->gone) {
+			struct conn *c = ctx->gone;
+			const struct conn_handlers *h = c->h;
+
+			ctx->gone = c->gone_next;
+			if (h && h->on_close)
+				h->on_close(c);
+			c->h = NULL;
+			c->owner = NULL;
+			progress = true;
+		}
+		while ((n = list_pop_front(&ctx->closing))) {
+			conn_free(LIST_ENTRY(n, struct conn, link));
+			progress = true;
+		}
+	} while (progress);
+	ev_prepare_stop(ctx->loop, &ctx->reaper);
+}
+
+void conn_ctx_free(struct conn_ctx *ctx)
+{
+	struct list_node *n;
+
+	while ((n = list_first(&ctx->live)))
+		conn_close(LIST_ENTRY(n, struct conn, link), "server stopped");
+	conn_ctx_run(ctx);
+	pmd_inflater_free(ctx->inflater);
+	ctx->inflater = NULL;
+}
+
+/* ---- a conn -------------------------------------------------------------------- */
+
+struct conn *conn_new(struct conn_ctx *ctx, int fd, const char *peer, const struct conn_io *io)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->ctx = ctx;
+	c->io = io;
+	c->fd = fd;
+	c->state = CONN_HTTP;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	c->opened = ev_now(ctx->loop);
+	ev_io_init(&c->rio, on_read, fd, EV_READ);
+	ev_io_init(&c->wio, on_write, fd, EV_WRITE);
+	ev_timer_init(&c->timer, on_timer, 0, 0);
+	ev_timer_init(&c->ctimer, on_ctimer, 0, 0);
+	c->rio.data = c->wio.data = c->timer.data = c->ctimer.data = c;
+	list_push_back(&ctx->live, &c->link);
+	ctx->nconns++;
+	return c;
+}
+
+void conn_set_handlers(struct conn *c, const struct conn_handlers *h, void *owner)
+{
+	c->h = h;
+	c->owner = owner;
+}
+
+void conn_tell_gone(struct conn *c)
+{
+	if (c->told)
+		return;
+	c->told = true;
+	c->gone_next = c->ctx->gone;
+	c->ctx->gone = c;
+	conn_ctx_defer(c->ctx);
+}
+
+void conn_close(struct conn *c, const char *why)
+{
+	struct ev_loop *loop = c->ctx->loop;
+
+	if (c->state == CONN_CLOSED)
+		return;
+	if (c->state == CONN_WS || c->ws.ctx)
+		log_debug("websocket closed peer=%s after=%.1fs reason=%s", c->peer,
+			  ev_now(loop) - c->opened, why);
+	else
+		log_debug("connection closed peer=%s reason=%s", c->peer, why);
+	ev_io_stop(loop, &c->rio);
+	ev_io_stop(loop, &c->wio);
+	ev_timer_stop(loop, &c->timer);
+	ev_timer_stop(loop, &c->ctimer);
+	c->io->close(c);
+	c->state = CONN_CLOSED;
+	list_unlink(&c->link);
+	c->ctx->nconns--;
+	list_push_back(&c->ctx->closing, &c->link);
+	conn_tell_gone(c);
+	conn_ctx_defer(c->ctx); /* to free it, even when its owner was told before */
+}
+
+void conn_readable(struct conn *c)
+{
+	if (c->state == CONN_CLOSED || !c->proto || !c->proto->readable) {
+		if (c->io->evented)
+			ev_io_stop(c->ctx->loop, &c->rio);
+		return;
+	}
+	c->proto->readable(c);
+}
+
+void conn_linger(struct conn *c)
+{
+	struct ev_loop *loop = c->ctx->loop;
+
+	c->io->shutdown_write(c);
+	c->state = CONN_LINGER;
+	if (c->io->evented)
+		ev_io_start(loop, &c->rio);
+	conn_close_after(c, CONN_LINGER_SECS);
+}
+
+void conn_close_after(struct conn *c, double secs)
+{
+	struct ev_loop *loop = c->ctx->loop;
+
+	ev_timer_stop(loop, &c->ctimer);
+	ev_timer_set(&c->ctimer, secs, 0);
+	ev_timer_start(loop, &c->ctimer);
+}
+
+void conn_drain(struct conn *c, const char *why)
+{
+	char sink[4096];
+
+	for (;;) {
+		ssize_t r = conn_read(c, sink, sizeof(sink));
+
+		if (r > 0 && c->state == CONN_LINGER)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		/* EOF, an error, or bytes on a held GET (it may send none). */
+		conn_close(c, why);
+		return;
+	}
+}
+
+/* ---- output queue ---------------------------------------------------------- */
+
+static struct conn_out *outq_at(struct conn *c, unsigned i)
+{
+	return &c->outq[(c->outq_head + i) % c->outq_cap];
+}
+
+static void outq_remove(struct conn *c, unsigned i)
+{
+	struct conn_out *e = outq_at(c, i);
+
+	c->out_bytes -= e->end - e->off;
+	buf_unref(e->b);
+	for (; i + 1 < c->outq_len; i++)
+		*outq_at(c, i) = *outq_at(c, i + 1);
+	c->outq_len--;
+}
+
+/* The queue starts small and doubles up to CONN_OUTQ_MAX: an idle client
+ * costs a few entries, not the cap. */
+static int outq_grow(struct conn *c)
+{
+	unsigned cap = c->outq_cap ? c->outq_cap * 2 : CONN_OUTQ_INITIAL;
+	struct conn_out *q = malloc(cap * sizeof(*q));
+
+	if (!q)
+		return -1;
+	for (unsigned i = 0; i < c->outq_len; i++)
+		q[i] = *outq_at(c, i);
+	free(c->outq);
+	c->outq = q;
+	c->outq_cap = cap;
+	c->outq_head = 0;
+	return 0;
+}
+
+static int push(struct conn *c, struct buf *b, size_t off, size_t len, bool replaceable)
+{
+	struct conn_out *e;
+
+	if (c->state == CONN_CLOSED)
+		return -1;
+	if (off + len > UINT32_MAX) {
+		conn_close(c, "buffer too large");
+		return -1;
+	}
+	if (replaceable) {
+		/* Latest wins: an older entry not yet started is dropped; one
+		 * partly written is finished so the stream stays well-formed. */
+		for (unsigned i = 0; i < c->outq_len; i++) {
+			e = outq_at(c, i);
+			if (e->replaceable && e->off == 0) {
+				outq_remove(c, i);
+				break;
+			}
+		}
+	}
+	if (c->outq_len == CONN_OUTQ_MAX ||
+	    c->out_bytes + len > c->ctx->cfg->max_pending_bytes) {
+		log_warn("client not reading, dropped peer=%s pending=%zu bytes", c->peer,
+			 c->out_bytes);
+		conn_close(c, "output overflow");
+		return -1;
+	}
+	if (c->outq_len == c->outq_cap && outq_grow(c) < 0) {
+		conn_close(c, "out of memory");
+		return -1;
+	}
+	e = outq_at(c, c->outq_len++);
+	e->b = buf_ref(b);
+	e->off = (uint32_t)off;
+	e->end = (uint32_t)(off + len);
+	e->replaceable = replaceable;
+	c->out_bytes += len;
+	return 0;
+}
+
+int conn_push(struct conn *c, struct buf *b, bool replaceable)
+{
+	return push(c, b, 0, b->len, replaceable);
+}
+
+int conn_push_range(struct conn *c, struct buf *b, size_t off, size_t len)
+{
+	return push(c, b, off, len, false);
+}
+
+void conn_pace(struct conn *c, double secs)
+{
+	if (c->state == CONN_CLOSED)
+		return;
+	c->paced = true;
+	c->stalled = false; /* re-armed when writing resumes and blocks */
+	ev_timer_stop(c->ctx->loop, &c->timer);
+	ev_timer_set(&c->timer, secs, 0);
+	ev_timer_start(c->ctx->loop, &c->timer);
+}
+
+/* The peer takes nothing: (re)starts the send timeout. */
+static void stall(struct conn *c)
+{
+	c->stalled = true;
+	ev_timer_stop(c->ctx->loop, &c->timer);
+	ev_timer_set(&c->timer, c->ctx->cfg->send_timeout / 1000.0, 0);
+	ev_timer_start(c->ctx->loop, &c->timer);
+}
+
+void conn_flush(struct conn *c)
+{
+	struct iovec iov[CONN_IOV_MAX];
+	bool progress = false;
+
+	if (c->paced)
+		return;
+
+	while (c->outq_len && c->state != CONN_CLOSED) {
+		unsigned n = c->outq_len < CONN_IOV_MAX ? c->outq_len : CONN_IOV_MAX;
+		ssize_t w;
+
+		for (unsigned i = 0; i < n; i++) {
+			struct conn_out *e = outq_at(c, i);
+
+			iov[i].iov_base = e->b->data + e->off;
+			iov[i].iov_len = e->end - e->off;
+		}
+		w = c->io->writev(c, iov, (int)n);
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				watch_write(c, true);
+				if (progress || !c->stalled)
+					stall(c);
+				return;
+			}
+			conn_close(c, "write error");
+			return;
+		}
+		c->out_bytes -= (size_t)w;
+		progress = progress || w > 0;
+		while (w > 0) {
+			struct conn_out *e = outq_at(c, 0);
+			size_t left = e->end - e->off;
+
+			if ((size_t)w < left) {
+				e->off += (uint32_t)w;
+				break;
+			}
+			w -= (ssize_t)left;
+			buf_unref(e->b);
+			c->outq_head = (c->outq_head + 1) % c->outq_cap;
+			c->outq_len--;
+		}
+	}
+	if (c->state == CONN_CLOSED)
+		return;
+	watch_write(c, false);
+	if (c->stalled) {
+		c->stalled = false;
+		ev_timer_stop(c->ctx->loop, &c->timer);
+	}
+	if (c->proto && c->proto->drained)
+		c->proto->drained(c);
+}
+
+int conn_send(struct conn *c, struct buf *b, bool replaceable)
+{
+	if (conn_push(c, b, replaceable) < 0)
+		return -1;
+	if (!waiting_write(c))
+		conn_flush(c);
+	return 0;
+}

@@ -1,0 +1,560 @@
+/* The Engine.IO core without sockets: session lifecycle, polling (held
+ * GET, overlaps, the close packet in either order), the upgrade, the
+ * heartbeat and every timeout, the session cap, deferred teardown. A fake
+ * transport and a fake clock (core_harness.h); the echo application of the
+ * protocol test server at /engine.io/. */
+#include "autoconfig.h"
+
+#include "log.h"
+#include "tap.h"
+
+#include <math.h>
+#include "core_harness.h"
+
+static unsigned opened, closed_n;
+static char last_close_reason[64];
+
+static int echo_open(void *ud, struct session *s)
+{
+	opened++;
+	return 0;
+}
+
+static void echo_message(void *ud, struct session *s, const uint8_t *data, size_t len, bool binary)
+{
+	if (binary) {
+		session_send_binary(s, data, len);
+	} else {
+		struct ws_part parts[] = { { "4", 1 }, { data, len } };
+
+		session_send_parts(s, parts, 2);
+	}
+}
+
+static void echo_close(void *ud, struct session *s, const char *reason)
+{
+	closed_n++;
+	snprintf(last_close_reason, sizeof(last_close_reason), "%s", reason);
+}
+
+static const struct engine_handlers echo = {
+	.on_open = echo_open,
+	.on_message = echo_message,
+	.on_close = echo_close,
+};
+
+static bool never(void *ud, const char *nsp, size_t len)
+{
+	return false;
+}
+
+static const struct socketio_app no_app = { .nsp_exists = never };
+
+#define EIO_PATH "/engine.io"
+
+static void start(const char **extra, int n)
+{
+	h_config(extra, n);
+	h_start(&no_app, NULL, &echo, NULL);
+}
+
+static void stop(void)
+{
+	h_stop();
+	config_free(&h_cfg);
+}
+
+static struct h_resp get(const char *sid)
+{
+	struct fake *f;
+	char t[256];
+
+	h_target(t, sizeof(t), EIO_PATH, "polling", sid);
+	h_request(&f, "GET", t, NULL, NULL);
+	return h_response(f);
+}
+
+static struct h_resp post(const char *sid, const char *body)
+{
+	struct fake *f;
+	char t[256];
+
+	h_target(t, sizeof(t), EIO_PATH, "polling", sid);
+	h_request(&f, "POST", t, NULL, body);
+	return h_response(f);
+}
+
+/* A GET left pending: its fake. */
+static struct fake *held_get(const char *sid)
+{
+	struct fake *f;
+	char t[256];
+
+	h_target(t, sizeof(t), EIO_PATH, "polling", sid);
+	h_request(&f, "GET", t, NULL, NULL);
+	return f;
+}
+
+static void test_lifecycle_and_polling(void)
+{
+	char sid[UTIL_ID_LEN + 1];
+	struct fake *g, *g2;
+	struct h_resp r;
+
+	start(NULL, 0);
+	opened = closed_n = 0;
+	ok(h_poll_open(EIO_PATH, sid) == 0, "polling handshake: 200 and an open packet");
+	is_int(h_srv.eio_eng.nsessions, 1, "one session in the table");
+	is_int(opened, 1, "the layer above learned of it (on_open)");
+
+	g = held_get(sid);
+	is_int(g->out_len, 0, "a GET with nothing to send is held");
+	r = post(sid, "4hello");
+	is_int(r.status, 200, "POST 4hello: 200");
+	is_str(r.body, "ok", "POST answered ok");
+	r = h_response(g);
+	is_int(r.status, 200, "the held GET is answered");
+	is_str(r.body, "4hello", "with the echo");
+
+	r = post(sid, "4test1\x1e" "4test2\x1e" "4test3");
+	is_int(r.status, 200, "POST of three packets");
+	r = get(sid);
+	is_str(r.body, "4test1\x1e" "4test2\x1e" "4test3", "one GET returns all three, joined");
+
+	r = post(sid, "4hello\x1e" "bAQIDBA==");
+	r = get(sid);
+	is_str(r.body, "4hello\x1e" "bAQIDBA==", "binary echoed as base64 in the payload");
+
+	/* Duplicate GET: 400 to the second, close to the first. */
+	g = held_get(sid);
+	g2 = held_get(sid);
+	is_int(h_response(g2).status, 400, "duplicate GET: 400");
+	r = h_response(g);
+	ok(r.status == 200 && strcmp(r.body, "1") == 0, "the first GET gets the close packet");
+	is_int(h_srv.eio_eng.nsessions, 0, "the session is gone from the table");
+	is_int(closed_n, 1, "on_close ran once, from the reaper");
+	is_str(last_close_reason, "overlap from client", "with the reason");
+	is_int(get(sid).status, 400, "a later GET: 400 (unknown sid)");
+
+	/* Invalid packet format. */
+	ok(h_poll_open(EIO_PATH, sid) == 0, "new session");
+	r = post(sid, "abc");
+	is_int(r.status, 400, "POST abc: 400");
+	is_int(get(sid).status, 400, "and the session is closed");
+
+	/* Other methods: 500. */
+	ok(h_poll_open(EIO_PATH, sid) == 0, "new session");
+	{
+		struct fake *f;
+		char t[256];
+
+		h_target(t, sizeof(t), EIO_PATH, "polling", sid);
+		h_request(&f, "PUT", t, NULL, NULL);
+		is_int(h_response(f).status, 500, "PUT on a session: 500");
+	}
+	/* application/octet-stream is refused in v4. */
+	{
+		struct fake *f;
+		char t[256], req[512];
+		struct conn *c = h_conn(&f);
+		int n;
+
+		h_target(t, sizeof(t), EIO_PATH, "polling", sid);
+		n = snprintf(req, sizeof(req),
+			     "POST %s HTTP/1.1\r\nContent-Type: application/octet-stream\r\n"
+			     "Content-Length: 2\r\n\r\n4a", t);
+		h_input(c, f, req, (size_t)n);
+		is_int(h_response(f).status, 400, "POST application/octet-stream: 400");
+	}
+	stop();
+}
+
+static void test_overlapping_posts(void)
+{
+	char sid[UTIL_ID_LEN + 1];
+	char t[256], req[512];
+	struct fake *p1, *p2, *other;
+	struct conn *c1, *co;
+	struct h_resp r;
+	int n;
+
+	start(NULL, 0);
+	ok(h_poll_open(EIO_PATH, sid) == 0, "session for overlapping POSTs");
+	h_target(t, sizeof(t), EIO_PATH, "polling", sid);
+	/* A POST whose body is still coming... */
+	c1 = h_conn(&p1);
+	n = snprintf(req, sizeof(req), "POST %s HTTP/1.1\r\nContent-Length: 10\r\n\r\n4ab", t);
+	h_input(c1, p1, req, (size_t)n);
+	is_int(p1->out_len, 0, "a POST waiting for its body is not answered");
+	/* ...and a second one: 400, the session closes (reference). */
+	r = post(sid, "4x");
+	is_int(r.status, 400, "overlapping POST: 400");
+	is_int(h_srv.eio_eng.nsessions, 0, "and the session is closed");
+	h_input(c1, p1, "cdefghi", 7);
+	r = h_response(p1);
+	is_int(r.status, 400, "the first POST, once complete, meets an unknown sid: 400");
+
+	/* Defect 2: a POST to another path with ?sid= and a body does not
+	 * count as the session's POST. */
+	ok(h_poll_open(EIO_PATH, sid) == 0, "new session");
+	co = h_conn(&other);
+	n = snprintf(req, sizeof(req), "POST /elsewhere?sid=%s HTTP/1.1\r\nContent-Length: 10\r\n\r\n4ab",
+		     sid);
+	h_input(co, other, req, (size_t)n);
+	r = post(sid, "4real");
+	is_int(r.status, 200, "a POST to another path with the sid does not block the session's POST");
+	is_int(h_srv.eio_eng.nsessions, 1, "and the session lives");
+	h_input(co, other, "cdefghi", 7);
+	is_int(h_response(other).status, 404, "the other POST gets its own answer (404)");
+	r = get(sid);
+	is_str(r.body, "4real", "the real POST was delivered");
+
+	/* A POST whose client goes away mid-body frees the slot. */
+	c1 = h_conn(&p2);
+	n = snprintf(req, sizeof(req), "POST %s HTTP/1.1\r\nContent-Length: 10\r\n\r\n4ab", t);
+	h_input(c1, p2, req, (size_t)n);
+	h_eof(c1, p2);
+	r = post(sid, "4after");
+	is_int(r.status, 200, "after a POST died mid-body, the next POST is fine");
+	stop();
+}
+
+static void test_close_packet_races(void)
+{
+	char sid[UTIL_ID_LEN + 1];
+	struct fake *g;
+	struct h_resp r;
+
+	start(NULL, 0);
+	/* GET first, then the close packet. */
+	ok(h_poll_open(EIO_PATH, sid) == 0, "session");
+	g = held_get(sid);
+	r = post(sid, "1");
+	is_int(r.status, 200, "POST 1: 200");
+	r = h_response(g);
+	ok(r.status == 200 && strcmp(r.body, "6") == 0, "the pending GET gets a noop");
+	is_int(get(sid).status, 400, "the next GET: 400");
+
+	/* The close packet first, then the GET that raced it. */
+	ok(h_poll_open(EIO_PATH, sid) == 0, "session");
+	r = post(sid, "1");
+	is_int(r.status, 200, "POST 1 before any GET: 200");
+	r = get(sid);
+	ok(r.status == 200 && strcmp(r.body, "6") == 0, "the GET that comes after gets a noop");
+	is_int(get(sid).status, 400, "the next GET: 400");
+
+	/* The tombstone does not last. */
+	ok(h_poll_open(EIO_PATH, sid) == 0, "session");
+	r = post(sid, "1");
+	h_advance(ENGINE_TOMB_SECS + 0.1);
+	is_int(get(sid).status, 400, "a GET long after the close: 400");
+	stop();
+}
+
+static void test_upgrade(void)
+{
+	char sid[UTIL_ID_LEN + 1];
+	char t[256];
+	struct fake *w, *w2, *g;
+	struct conn *ws, *ws2;
+	char buf[256];
+
+	start(NULL, 0);
+	ok(h_poll_open(EIO_PATH, sid) == 0, "session to upgrade");
+	g = held_get(sid);
+	h_target(t, sizeof(t), EIO_PATH, "websocket", sid);
+	ws = h_ws(&w, t);
+	ok(ws != NULL, "probe WebSocket: 101");
+	h_ws_text(ws, w, "2probe");
+	is_str(h_ws_text_next(w), "3probe", "2probe answered 3probe");
+	ok(h_response(g).status == 200 && strcmp(h_response(g).body, "6") == 0,
+	   "the pending GET is released with a noop");
+	g = held_get(sid);
+	ok(strcmp(h_response(g).body, "6") == 0, "a GET while probed is released with a noop");
+	post(sid, "4queued");
+	h_ws_text(ws, w, "5");
+	is_str(h_ws_text_next(w), "4queued", "what was queued for polling follows over the WebSocket");
+	is_int(get(sid).status, 400, "a GET after the upgrade: 400");
+	h_ws_text(ws, w, "4hello");
+	is_str(h_ws_text_next(w), "4hello", "echo over the WebSocket");
+
+	/* A second WebSocket for the upgraded sid: handshake, then closed. */
+	ws2 = h_ws(&w2, t);
+	ok(ws2 != NULL, "second WebSocket for the sid: the handshake completes (101)");
+	is_int(h_ws_next(w2, buf, sizeof(buf), NULL), 8, "then it is closed (close frame)");
+	h_ws_text(ws, w, "4again");
+	is_str(h_ws_text_next(w), "4again", "the first WebSocket still echoes");
+
+	/* Anything but 2probe/5 on a probe aborts the probe, not the session. */
+	ok(h_poll_open(EIO_PATH, sid) == 0, "another session");
+	h_target(t, sizeof(t), EIO_PATH, "websocket", sid);
+	ws = h_ws(&w, t);
+	h_ws_text(ws, w, "4nope");
+	is_int(h_ws_next(w, buf, sizeof(buf), NULL), 8, "an unexpected packet closes the probe");
+	is_int(h_srv.eio_eng.nsessions, 2, "the polling session stays");
+	post(sid, "4still");
+	is_str(get(sid).body, "4still", "and still works over polling");
+
+	stop();
+
+	/* The timeout alone, with a long heartbeat. */
+	{
+		const char *hb[] = { "--ping-interval", "60000", "--ping-timeout", "60000" };
+
+		start(hb, 4);
+	}
+	ok(h_poll_open(EIO_PATH, sid) == 0, "session with a long heartbeat");
+	h_target(t, sizeof(t), EIO_PATH, "websocket", sid);
+	ws = h_ws(&w, t);
+	h_ws_text(ws, w, "2probe");
+	is_str(h_ws_text_next(w), "3probe", "probed");
+	h_advance(ENGINE_UPGRADE_TIMEOUT + 0.1);
+	is_int(h_ws_next(w, buf, sizeof(buf), NULL), 8, "the probe is closed after the upgrade timeout");
+	post(sid, "4poll");
+	is_str(get(sid).body, "4poll", "the session stays on polling");
+	stop();
+}
+
+static void test_heartbeat(void)
+{
+	char sid[UTIL_ID_LEN + 1];
+	char buf[64];
+	struct fake *w, *g;
+	struct conn *ws;
+	struct h_resp r;
+
+	start(NULL, 0);
+	ws = h_ws(&w, EIO_PATH "/?EIO=4&transport=websocket");
+	ok(ws != NULL, "WebSocket handshake");
+	ok(strncmp(h_ws_text_next(w), "0{\"sid\":", 8) == 0, "open packet first");
+	is_int(h_ws_next(w, buf, sizeof(buf), NULL), -1, "nothing before pingInterval");
+	/* The engine's clock, not the loop's: only the fake clock moves. */
+	h_advance(0.301);
+	is_str(h_ws_text_next(w), "2", "a ping at pingInterval (on the engine's clock)");
+	h_ws_text(ws, w, "3");
+	h_advance(0.25);
+	is_int(h_ws_next(w, buf, sizeof(buf), NULL), -1, "the next ping is pingInterval after the pong");
+	h_advance(0.06);
+	is_str(h_ws_text_next(w), "2", "second ping");
+	h_ws_text(ws, w, "3");
+	h_advance(0.301);
+	is_str(h_ws_text_next(w), "2", "third ping");
+	h_advance(0.201);
+	is_int(h_ws_next(w, buf, sizeof(buf), NULL), 8, "no pong within pingTimeout: closed");
+	is_int(h_srv.eio_eng.nsessions, 0, "session gone");
+	is_str(last_close_reason, "ping timeout", "reason: ping timeout");
+
+	/* A ping from the client is a protocol error in v4. */
+	ws = h_ws(&w, EIO_PATH "/?EIO=4&transport=websocket");
+	h_ws_text_next(w);
+	h_ws_text(ws, w, "2");
+	is_int(h_ws_next(w, buf, sizeof(buf), NULL), 8, "client ping: closed");
+
+	/* Polling: the ping goes to the GET; no pong closes the session. */
+	ok(h_poll_open(EIO_PATH, sid) == 0, "polling session");
+	g = held_get(sid);
+	h_advance(0.301);
+	r = h_response(g);
+	is_str(r.body, "2", "the held GET carries the ping");
+	r = post(sid, "3");
+	is_int(r.status, 200, "pong POSTed");
+	h_advance(0.301);
+	is_str(get(sid).body, "2", "the next ping waits for the next GET");
+	h_advance(0.201);
+	is_int(get(sid).status, 400, "no pong: the session is closed");
+
+	/* The deadline is checked when a request comes, before a late timer. */
+	ok(h_poll_open(EIO_PATH, sid) == 0, "polling session");
+	fake_now_v += 0.6; /* no timer has run */
+	is_int(get(sid).status, 400, "a request after pingInterval + pingTimeout: 400 at once");
+
+	/* A wall-clock step does not matter: nothing but the engine's clock
+	 * is read. */
+	ws = h_ws(&w, EIO_PATH "/?EIO=4&transport=websocket");
+	h_ws_text_next(w);
+	h_advance(0.2);
+	is_int(h_ws_next(w, buf, sizeof(buf), NULL), -1, "no ping before its time on the engine's clock");
+	stop();
+
+	/* Socket.IO: the connect timeout. */
+	{
+		const char *hb[] = { "--ping-interval", "60000", "--ping-timeout", "60000" };
+
+		start(hb, 4);
+	}
+	ws = h_ws(&w, "/socket.io/?EIO=4&transport=websocket");
+	h_ws_text_next(w);
+	h_advance(0.99);
+	is_int(h_srv.sio_eng.nsessions, 1, "no CONNECT yet, within connectTimeout: open");
+	h_advance(0.02);
+	is_int(h_srv.sio_eng.nsessions, 0, "no CONNECT within connectTimeout: closed");
+	{
+		int op, last = -1;
+
+		while ((op = h_ws_next(w, buf, sizeof(buf), NULL)) >= 0)
+			last = op;
+		is_int(last, 8, "with a close frame");
+	}
+	stop();
+}
+
+static void test_cap(void)
+{
+	const char *cap[] = { "--max-clients", "3" };
+	char sid[UTIL_ID_LEN + 1];
+	struct fake *f;
+
+	start(cap, 2);
+	ok(h_poll_open(EIO_PATH, sid) == 0 && h_poll_open(EIO_PATH, sid) == 0 && h_poll_open(EIO_PATH, sid) == 0,
+	   "three polling sessions under --max-clients 3");
+	h_request(&f, "GET", EIO_PATH "/?EIO=4&transport=polling", NULL, NULL);
+	is_int(h_response(f).status, 503, "the fourth session: 503");
+	ok(strstr(h_response(f).head, "Retry-After") != NULL, "with Retry-After");
+	h_request(&f, "GET", EIO_PATH "/?EIO=4&transport=websocket", H_WS_HEADERS, NULL);
+	is_int(h_response(f).status, 503, "a WebSocket session too: 503");
+	stop();
+}
+
+static void test_teardown(void)
+{
+	struct fake *w;
+	struct conn *ws;
+	char buf[64];
+
+	start(NULL, 0);
+	/* A session freed while its conn has queued output. */
+	ws = h_ws(&w, EIO_PATH "/?EIO=4&transport=websocket");
+	h_ws_text_next(w);
+	w->blocked = true;
+	h_ws_text(ws, w, "4one");
+	h_ws_text(ws, w, "4two");
+	ok(ws->outq_len >= 2, "output queued while the client does not read");
+	h_ws_text(ws, w, "abc"); /* parse error: the session closes */
+	is_int(h_srv.eio_eng.nsessions, 0, "the session is closed and reaped");
+	ok(!w->closed, "its conn lives on to send what is queued");
+	w->blocked = false;
+	conn_flush(ws);
+	h_settle();
+	is_str(h_ws_text_next(w), "4one", "queued output is sent after the session is freed");
+	is_str(h_ws_text_next(w), "4two", "in order");
+	is_int(h_ws_next(w, buf, sizeof(buf), NULL), 8, "then the close frame");
+	h_eof(ws, w);
+	ok(w->closed, "the conn closes when the peer does");
+	stop();
+}
+
+/* The transport's own timers: the request timeout, the linger after a
+ * response, the wait for the peer's close frame. They are libev timers
+ * (monotonic); the test fires them by hand. */
+static void test_conn_timeouts(void)
+{
+	struct fake *f, *w;
+	struct conn *c, *ws;
+	char buf[64];
+
+	start(NULL, 0);
+	c = h_conn(&f);
+	h_input(c, f, "GET /engine.io/?EIO=4 HTTP/1.1\r\nHost", 36);
+	is_int(f->out_len, 0, "an incomplete request head waits");
+	ok(ev_is_active(&c->timer), "with the request timer running");
+	ev_invoke(h_loop, &c->timer, EV_TIMER);
+	h_settle();
+	is_int(h_response(f).status, 408, "the request timeout: 408");
+	ok(f->shut && !f->closed, "then our side is shut and the conn lingers");
+	ok(ev_is_active(&c->ctimer), "for a while");
+	ev_invoke(h_loop, &c->ctimer, EV_TIMER);
+	h_settle();
+	ok(f->closed, "the linger ends: closed");
+
+	ws = h_ws(&w, EIO_PATH "/?EIO=4&transport=websocket");
+	h_ws_text_next(w);
+	h_ws_text(ws, w, "1");
+	is_int(h_ws_next(w, buf, sizeof(buf), NULL), 8, "a close packet: our close frame");
+	ok(!w->closed && ev_is_active(&ws->ctimer), "waiting for the peer's close frame");
+	ev_invoke(h_loop, &ws->ctimer, EV_TIMER);
+	h_settle();
+	ok(w->closed, "the peer never answers: closed after the close timeout");
+
+	/* A conn whose owner was told already (its close handshake began)
+	 * still gets the reaper when it closes: it is freed, and a shutdown
+	 * waiting for the last conn ends. */
+	ws = h_ws(&w, EIO_PATH "/?EIO=4&transport=websocket");
+	h_ws_text_next(w);
+	h_ws_text(ws, w, "1");
+	ok(ws->told && !w->closed, "closing handshake begun, owner told");
+	ok(!ev_is_active(&h_srv.cx.reaper), "nothing left for the reaper");
+	w->eof = true;
+	conn_readable(ws);
+	ok(w->closed, "the peer goes away: closed");
+	ok(ev_is_active(&h_srv.cx.reaper), "and the reaper will run before the loop blocks");
+	h_settle();
+	stop();
+}
+
+/* The send timeout: output the peer does not take for --send-timeout
+ * drops the conn; every byte taken starts it again. */
+static void test_send_timeout(void)
+{
+	char sid[UTIL_ID_LEN + 1], t[256];
+	struct fake *g, *w;
+	struct conn *gc, *ws;
+
+	start(NULL, 0);
+	is_int(h_cfg.send_timeout, 10000, "--send-timeout defaults to 10 s");
+	/* A polling GET whose response is never read. */
+	ok(h_poll_open(EIO_PATH, sid) == 0, "polling session");
+	h_target(t, sizeof(t), EIO_PATH, "polling", sid);
+	gc = h_request(&g, "GET", t, NULL, NULL);
+	g->blocked = true;
+	post(sid, "4unread");
+	ok(gc->stalled && ev_is_active(&gc->timer), "the response waits for the peer: send timeout armed");
+	ok(fabs(ev_timer_remaining(h_loop, &gc->timer) - 10.0) < 0.5, "for --send-timeout");
+	ev_invoke(h_loop, &gc->timer, EV_TIMER);
+	h_settle();
+	ok(g->closed, "nothing taken within the send timeout: the conn is dropped");
+
+	/* A WebSocket that stops reading; then reads again in time. */
+	ws = h_ws(&w, EIO_PATH "/?EIO=4&transport=websocket");
+	h_ws_text_next(w);
+	w->blocked = true;
+	h_ws_text(ws, w, "4one");
+	ok(ws->stalled, "a WebSocket write that blocks arms the send timeout");
+	w->blocked = false;
+	conn_flush(ws);
+	ok(!ws->stalled && !ev_is_active(&ws->timer), "the peer reads: the timeout is off");
+	is_str(h_ws_text_next(w), "4one", "and the message went out");
+	w->blocked = true;
+	h_ws_text(ws, w, "4two");
+	ok(ws->stalled, "blocked again");
+	ev_invoke(h_loop, &ws->timer, EV_TIMER);
+	h_settle();
+	ok(w->closed, "stalled for the send timeout: dropped");
+	is_int(h_srv.eio_eng.nsessions, 1, "and its session is closed (the polling one stays)");
+	stop();
+}
+
+static void test_loopback(void)
+{
+	ok(server_peer_is_loopback("127.0.0.1:5"), "127.0.0.1 is loopback");
+	ok(server_peer_is_loopback("127.1.2.3:5"), "127.0.0.0/8 is loopback");
+	ok(server_peer_is_loopback("[::1]:5"), "::1 is loopback");
+	ok(server_peer_is_loopback("[::ffff:127.0.0.1]:5"), "::ffff:127.x is loopback");
+	ok(!server_peer_is_loopback("10.0.0.1:5"), "10.0.0.1 is not");
+	ok(!server_peer_is_loopback("[::2]:5"), "::2 is not");
+	ok(!server_peer_is_loopback("[::ffff:10.0.0.1]:5"), "::ffff:10.x is not");
+}
+
+int main(void)
+{
+	test_lifecycle_and_polling();
+	test_overlapping_posts();
+	test_close_packet_races();
+	test_upgrade();
+	test_heartbeat();
+	test_cap();
+	test_teardown();
+	test_conn_timeouts();
+	test_send_timeout();
+	test_loopback();
+	return done_testing();
+}
