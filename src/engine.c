@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int engine_init(struct engine *e, struct conn_ctx *cx, const struct config *cfg,
 		const struct engine_options *opts)
@@ -142,6 +143,14 @@ static void handshake(struct engine *e, struct conn *c, const struct http_reques
 	if (session_new(e, !ws, c->peer, &s) < 0) {
 		http1_respond(c, 500, NULL, "text/plain", "Internal Server Error", 21);
 		return;
+	}
+	{
+		/* For clients that cannot set the CONNECT auth payload. */
+		const struct http_header *a = http_find_header(req, "authorization");
+
+		if (a && a->value_len > 7 && a->value_len <= 8192 &&
+		    strncasecmp(a->value, "Bearer ", 7) == 0)
+			s->bearer = strndup(a->value + 7, a->value_len - 7);
 	}
 	n = eio_open_packet(open, sizeof(open), s->sid, !ws, e->cfg->ping_interval,
 			    e->cfg->ping_timeout, e->cfg->max_payload);

@@ -3,21 +3,208 @@
 #include "hub.h"
 #include "log.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#define BAD_ROLES 64            /* roles PostgreSQL refused, remembered */
 
 struct hub_member {
-	struct list_node link;
+	struct list_node link;  /* in feed->members */
 	struct socketio_socket *sock;
+	struct hub_feed *feed;
 	double tokens;          /* requests it may still make now */
 	double at;              /* when tokens was counted */
+	int64_t expires;        /* Unix s when the token stops verifying; 0: never */
 };
 
-void hub_init(struct hub *h)
+static char bad_roles[BAD_ROLES][JWT_MAX_ROLE + 1];
+static unsigned n_bad_roles;
+
+static int64_t default_unix_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static void free_strv(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static char **copy_strv(char **v, size_t n)
+{
+	char **out = calloc(n ? n : 1, sizeof(*out));
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (!(out[i] = strdup(v[i]))) {
+			free_strv(out, i);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+static struct hub_dashboard *dashboard_alloc(const char *name)
+{
+	struct hub_dashboard *d = calloc(1, sizeof(*d));
+
+	if (!d || !(d->name = strdup(name))) {
+		free(d);
+		return NULL;
+	}
+	list_init(&d->feeds);
+	list_init(&d->link);
+	return d;
+}
+
+static void dashboard_release(struct hub_dashboard *d)
+{
+	free(d->name);
+	free(d->sql);
+	free_strv(d->tables, d->ntables);
+	free_strv(d->claims, d->nclaims);
+	free(d);
+}
+
+int hub_dashboard_set(struct hub_dashboard *d, const char *sql, char **tables, size_t ntables,
+		      char **claims, size_t nclaims)
+{
+	char *s = sql ? strdup(sql) : NULL;
+	char **t = copy_strv(tables, ntables);
+	char **c = copy_strv(claims, nclaims);
+
+	if ((sql && !s) || !t || !c) {
+		free(s);
+		free_strv(t, t ? ntables : 0);
+		free_strv(c, c ? nclaims : 0);
+		return -1;
+	}
+	free(d->sql);
+	free_strv(d->tables, d->ntables);
+	free_strv(d->claims, d->nclaims);
+	d->sql = s;
+	d->tables = t;
+	d->ntables = ntables;
+	d->claims = c;
+	d->nclaims = nclaims;
+	return 0;
+}
+
+static struct hub_feed *feed_new(struct hub *h, struct hub_dashboard *d, const char *key,
+				 const char *role)
+{
+	struct hub_feed *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	f->key = strdup(key);
+	f->role = role ? strdup(role) : NULL;
+	if (!f->key || (role && !f->role)) {
+		free(f->key);
+		free(f->role);
+		free(f);
+		return NULL;
+	}
+	list_init(&f->members);
+	list_init(&f->vlink);
+	f->dash = d;
+	f->empty_since = h->now(h->now_ud);
+	list_push_back(&d->feeds, &f->link);
+	d->nfeeds++;
+	h->nfeeds++;
+	return f;
+}
+
+static void feed_free(struct hub *h, struct hub_feed *f)
+{
+	list_unlink(&f->link);
+	if (f->in_vqueue)
+		list_unlink(&f->vlink);
+	f->dash->nfeeds--;
+	h->nfeeds--;
+	snapshot_unref(f->snap);
+	buf_unref(f->error_frame);
+	free(f->error_json);
+	free(f->doc);
+	free(f->key);
+	free(f->role);
+	free(f);
+}
+
+int hub_init(struct hub *h)
 {
 	memset(h, 0, sizeof(*h));
-	list_init(&h->members);
+	list_init(&h->dashboards);
 	h->now = deadline_monotonic;
+	h->unix_now = default_unix_now;
+	h->max_audiences = 1000;
+	h->grace = 30;
+	jwt_policy_init(&h->policy);
+	h->def = dashboard_alloc("");
+	if (!h->def)
+		return -1;
+	h->def->all_tables = true;
+	list_push_back(&h->dashboards, &h->def->link);
+	h->main_feed = feed_new(h, h->def, "", NULL);
+	if (!h->main_feed)
+		return -1;
+	h->main_feed->permanent = true;
+	return 0;
+}
+
+void hub_set_auth(struct hub *h, const struct jwt_key *key, const struct jwt_policy *policy,
+		  const char *anon_role, size_t max_audiences, double grace)
+{
+	h->key = key;
+	if (policy)
+		h->policy = *policy;
+	h->anon_role = anon_role;
+	h->max_audiences = max_audiences;
+	h->grace = grace;
+	if (hub_auth_on(h) && h->main_feed && !h->main_feed->count && !h->main_feed->busy) {
+		feed_free(h, h->main_feed);
+		h->main_feed = NULL;
+	}
+}
+
+static void member_free_all(struct hub_feed *f)
+{
+	struct list_node *n;
+
+	while ((n = list_pop_front(&f->members))) {
+		struct hub_member *m = LIST_ENTRY(n, struct hub_member, link);
+
+		m->sock->app_data = NULL;
+		free(m);
+	}
+	f->count = 0;
+}
+
+void hub_free(struct hub *h)
+{
+	struct list_node *n;
+
+	while ((n = list_pop_front(&h->dashboards))) {
+		struct hub_dashboard *d = LIST_ENTRY(n, struct hub_dashboard, link);
+		struct list_node *fn;
+
+		while ((fn = list_first(&d->feeds))) {
+			struct hub_feed *f = LIST_ENTRY(fn, struct hub_feed, link);
+
+			member_free_all(f);
+			feed_free(h, f);
+		}
+		dashboard_release(d);
+	}
+	memset(h, 0, sizeof(*h));
+	list_init(&h->dashboards);
+	h->now = deadline_monotonic;
+	h->unix_now = default_unix_now;
 }
 
 /* Takes one request from m's bucket; false when it is empty. */
@@ -35,76 +222,48 @@ static bool take_request(struct hub *h, struct hub_member *m)
 	return true;
 }
 
-void hub_free(struct hub *h)
-{
-	struct list_node *n;
-
-	while ((n = list_pop_front(&h->members))) {
-		struct hub_member *m = LIST_ENTRY(n, struct hub_member, link);
-
-		m->sock->app_data = NULL;
-		free(m);
-	}
-	snapshot_unref(h->snap);
-	buf_unref(h->error_frame);
-	free(h->error_json);
-	memset(h, 0, sizeof(*h));
-	list_init(&h->members);
-	h->now = deadline_monotonic;
-}
-
 static void send_snapshot(struct socketio_socket *sock, struct snapshot *snap)
 {
 	session_send_frame(sock->session, snap->frame, snap->frame_z, true);
 }
 
-static void join(struct hub *h, struct socketio_socket *sock)
+struct hub_dashboard *hub_find_dashboard(struct hub *h, const char *name, size_t len)
 {
-	struct hub_member *m = malloc(sizeof(*m));
+	struct hub_dashboard *d;
 
-	if (!m) {
-		session_close(sock->session, "out of memory");
-		return;
+	HUB_FOR_EACH_DASHBOARD(h, d) {
+		if (d != h->def && !d->gone && strlen(d->name) == len && memcmp(d->name, name, len) == 0)
+			return d;
 	}
-	m->sock = sock;
-	m->tokens = HUB_REQUEST_BURST;
-	m->at = h->now(h->now_ud);
-	sock->app_data = m;
-	list_push_back(&h->members, &m->link);
-	h->count++;
-	if (h->snap)
-		send_snapshot(sock, h->snap);
-	if (h->error_frame)
-		session_send_frame(sock->session, h->error_frame, NULL, false);
+	return NULL;
 }
 
-static void leave(struct hub *h, struct socketio_socket *sock)
+struct hub_dashboard *hub_add_dashboard(struct hub *h, const char *name)
 {
-	struct hub_member *m = sock->app_data;
+	struct hub_dashboard *d = dashboard_alloc(name);
 
-	if (!m)
-		return;
-	list_unlink(&m->link);
-	sock->app_data = NULL;
-	free(m);
-	h->count--;
+	if (!d)
+		return NULL;
+	list_push_back(&h->dashboards, &d->link);
+	h->ndashboards++;
+	return d;
 }
 
 /* Sending never changes the member list: a client dropped on the way is
  * only marked, and leaves from the reaper, after this returns. */
-void hub_publish(struct hub *h, struct snapshot *snap)
+void hub_feed_publish(struct hub *h, struct hub_feed *f, struct snapshot *snap)
 {
 	struct list_node *n;
 
 	snapshot_ref(snap);
-	snapshot_unref(h->snap);
-	h->snap = snap;
-	h->snap_doc_off = hub_doc_offset(snap);
-	for (n = h->members.next; n != &h->members; n = n->next)
+	snapshot_unref(f->snap);
+	f->snap = snap;
+	f->snap_doc_off = hub_doc_offset(snap);
+	for (n = f->members.next; n != &f->members; n = n->next)
 		send_snapshot(LIST_ENTRY(n, struct hub_member, link)->sock, snap);
 }
 
-int hub_set_error(struct hub *h, const char *json)
+int hub_feed_set_error(struct hub *h, struct hub_feed *f, const char *json)
 {
 	struct buf *frame = NULL;
 	struct list_node *n;
@@ -119,16 +278,130 @@ int hub_set_error(struct hub *h, const char *json)
 			return -1;
 		}
 	}
-	buf_unref(h->error_frame);
-	free(h->error_json);
-	h->error_frame = frame;
-	h->error_json = copy;
+	buf_unref(f->error_frame);
+	free(f->error_json);
+	f->error_frame = frame;
+	f->error_json = copy;
 	if (!frame)
 		return 0;
-	for (n = h->members.next; n != &h->members; n = n->next)
+	for (n = f->members.next; n != &f->members; n = n->next)
 		session_send_frame(LIST_ENTRY(n, struct hub_member, link)->sock->session, frame, NULL,
 				   false);
 	return 0;
+}
+
+void hub_publish(struct hub *h, struct snapshot *s)
+{
+	if (h->main_feed)
+		hub_feed_publish(h, h->main_feed, s);
+}
+
+int hub_set_error(struct hub *h, const char *json)
+{
+	return h->main_feed ? hub_feed_set_error(h, h->main_feed, json) : 0;
+}
+
+/* Tells m (json: a dashboardDataError payload) and disconnects it from the
+ * namespace: on_leave frees m. */
+static void evict_member(struct hub_member *m, struct buf *frame)
+{
+	struct socketio_socket *sock = m->sock;
+
+	if (frame)
+		session_send_frame(sock->session, frame, NULL, false);
+	socketio_disconnect(sock);
+}
+
+void hub_feed_evict(struct hub *h, struct hub_feed *f, const char *json)
+{
+	struct buf *frame = json ? snapshot_event_frame("dashboardDataError", json, strlen(json))
+				 : NULL;
+	struct list_node *n, *next;
+
+	for (n = f->members.next; n != &f->members; n = next) {
+		next = n->next;
+		evict_member(LIST_ENTRY(n, struct hub_member, link), frame);
+	}
+	buf_unref(frame);
+}
+
+void hub_remove_dashboard(struct hub *h, struct hub_dashboard *d)
+{
+	struct hub_feed *f;
+
+	if (d->gone || d == h->def)
+		return;
+	d->gone = true;
+	h->ndashboards--;
+	HUB_FOR_EACH_FEED(d, f) {
+		hub_feed_evict(h, f, "{\"message\":\"the dashboard was unregistered\","
+				     "\"code\":\"dashboard_unregistered\"}");
+	}
+}
+
+void hub_role_bad(struct hub *h, const char *role)
+{
+	for (unsigned i = 0; i < n_bad_roles && i < BAD_ROLES; i++) {
+		if (strcmp(bad_roles[i], role) == 0)
+			return;
+	}
+	snprintf(bad_roles[n_bad_roles % BAD_ROLES], sizeof(bad_roles[0]), "%s", role);
+	n_bad_roles++;
+}
+
+static bool role_is_bad(const char *role)
+{
+	for (unsigned i = 0; i < n_bad_roles && i < BAD_ROLES; i++) {
+		if (strcmp(bad_roles[i], role) == 0)
+			return true;
+	}
+	return false;
+}
+
+void hub_sweep(struct hub *h)
+{
+	static const char expired[] =
+		"{\"message\":\"the token expired\",\"code\":\"token_expired\"}";
+	int64_t now_unix = h->unix_now();
+	double now = h->now(h->now_ud);
+	struct buf *frame = NULL;
+	struct list_node *dn, *dnext;
+
+	for (dn = h->dashboards.next; dn != &h->dashboards; dn = dnext) {
+		struct hub_dashboard *d = LIST_ENTRY(dn, struct hub_dashboard, link);
+		struct list_node *fn, *fnext;
+
+		dnext = dn->next;
+		for (fn = d->feeds.next; fn != &d->feeds; fn = fnext) {
+			struct hub_feed *f = LIST_ENTRY(fn, struct hub_feed, link);
+			struct list_node *n, *next;
+
+			fnext = fn->next;
+			for (n = f->members.next; n != &f->members; n = next) {
+				struct hub_member *m = LIST_ENTRY(n, struct hub_member, link);
+
+				next = n->next;
+				if (!m->expires || now_unix < m->expires)
+					continue;
+				if (!frame)
+					frame = snapshot_event_frame("dashboardDataError", expired,
+								     sizeof(expired) - 1);
+				log_info("token expired, disconnecting sid=%s", m->sock->session->sid);
+				evict_member(m, frame);
+			}
+			if (f->count || f->permanent || f->busy)
+				continue;
+			if (d->gone || now - f->empty_since >= h->grace) {
+				log_debug("audience dropped dashboard=%s key=%s", d->name, f->key);
+				feed_free(h, f);
+			}
+		}
+		if (d->gone && !d->nfeeds) {
+			list_unlink(&d->link);
+			dashboard_release(d);
+		}
+	}
+	buf_unref(frame);
 }
 
 size_t hub_doc_offset(const struct snapshot *s)
@@ -145,20 +418,188 @@ size_t hub_doc_offset(const struct snapshot *s)
 
 /* ---- the Socket.IO application ------------------------------------------- */
 
+static struct hub_dashboard *dashboard_of(struct hub *h, const char *nsp, size_t len)
+{
+	if (sio_is_main_nsp(nsp, len))
+		return h->def;
+	if (len < 2 || nsp[0] != '/')
+		return NULL;
+	return hub_find_dashboard(h, nsp + 1, len - 1);
+}
+
 static bool app_nsp_exists(void *ud, const char *nsp, size_t len)
 {
-	return sio_is_main_nsp(nsp, len);
+	return dashboard_of(ud, nsp, len) != NULL;
+}
+
+static struct hub_feed *find_feed(struct hub_dashboard *d, const char *key)
+{
+	struct hub_feed *f;
+
+	HUB_FOR_EACH_FEED(d, f) {
+		if (strcmp(f->key, key) == 0)
+			return f;
+	}
+	return NULL;
+}
+
+/* The token: auth.token when a string, else the handshake's Bearer. */
+static char *token_of(struct socketio_socket *sock, const char *auth, size_t auth_len)
+{
+	json_object *o = NULL, *t = NULL;
+	char *tok = NULL;
+
+	if (auth_len > 2 && auth_len <= JWT_MAX_TOKEN * 2) {
+		json_tokener *jt = json_tokener_new();
+
+		if (jt) {
+			o = json_tokener_parse_ex(jt, auth, (int)auth_len);
+			json_tokener_free(jt);
+		}
+	}
+	if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, "token", &t) &&
+	    json_object_is_type(t, json_type_string))
+		tok = strdup(json_object_get_string(t));
+	json_object_put(o);
+	if (!tok && sock->session->bearer)
+		tok = strdup(sock->session->bearer);
+	return tok;
+}
+
+static const char *admit(struct hub *h, struct socketio_socket *sock, struct hub_feed *f,
+			 int64_t expires)
+{
+	struct hub_member *m = malloc(sizeof(*m));
+
+	if (!m)
+		return "internal";
+	m->sock = sock;
+	m->feed = f;
+	m->tokens = HUB_REQUEST_BURST;
+	m->at = h->now(h->now_ud);
+	m->expires = expires;
+	sock->app_data = m;
+	list_push_back(&f->members, &m->link);
+	f->count++;
+	h->count++;
+	return NULL;
+}
+
+static const char *app_authorize(void *ud, struct socketio_socket *sock, const char *auth,
+				 size_t auth_len, const char **message)
+{
+	struct hub *h = ud;
+	struct hub_dashboard *d = dashboard_of(h, sock->nsp, sock->nsp_len);
+	struct jwt_claims c;
+	struct hub_feed *f;
+	const char *code = NULL;
+	char *tok, *key = NULL;
+	int64_t expires = 0;
+	bool is_new = false;
+	int r;
+
+	if (!d) {
+		*message = "Invalid namespace";
+		h->refused++;
+		return "dashboard_unknown";
+	}
+	if (!hub_auth_on(h)) {
+		f = d == h->def && h->main_feed ? h->main_feed : find_feed(d, "");
+		if (!f && (f = feed_new(h, d, "", NULL)))
+			is_new = true;
+		if (!f) {
+			*message = "out of memory";
+			return "internal";
+		}
+		code = admit(h, sock, f, 0);
+		if (!code && is_new && h->hooks.feed_new)
+			h->hooks.feed_new(h->hooks_ud, f);
+		return code;
+	}
+	memset(&c, 0, sizeof(c));
+	tok = h->key ? token_of(sock, auth, auth_len) : NULL;
+	if (tok) {
+		r = jwt_verify(h->key, tok, strlen(tok), &h->policy, h->unix_now(), &c);
+		free(tok);
+		if (r != JWT_OK) {
+			*message = jwt_result_message(r);
+			h->refused++;
+			return jwt_result_code(r);
+		}
+		if (c.has_exp)
+			expires = c.exp + h->policy.leeway_sec;
+	} else if (h->anon_role) {
+		snprintf(c.role, sizeof(c.role), "%s", h->anon_role);
+		c.payload = json_object_new_object();
+	} else {
+		*message = "a token is required";
+		h->refused++;
+		return "auth_required";
+	}
+	if (role_is_bad(c.role)) {
+		jwt_claims_clear(&c);
+		*message = "the role cannot be used";
+		h->refused++;
+		return "role_invalid";
+	}
+	if (jwt_project(&c, (const char *const *)d->claims, d->nclaims, &key) != JWT_OK) {
+		jwt_claims_clear(&c);
+		*message = "out of memory";
+		return "internal";
+	}
+	f = find_feed(d, key);
+	if (!f) {
+		if (h->nfeeds >= h->max_audiences) {
+			free(key);
+			jwt_claims_clear(&c);
+			*message = "too many audiences";
+			h->refused++;
+			log_warn("audience refused: --max-audiences %zu reached", h->max_audiences);
+			return "audience_limit";
+		}
+		f = feed_new(h, d, key, c.role);
+		is_new = f != NULL;
+	}
+	free(key);
+	jwt_claims_clear(&c);
+	if (!f) {
+		*message = "out of memory";
+		return "internal";
+	}
+	code = admit(h, sock, f, expires);
+	if (code)
+		*message = "out of memory";
+	if (!code && is_new && h->hooks.feed_new)
+		h->hooks.feed_new(h->hooks_ud, f);
+	return code;
 }
 
 static void app_on_connect(void *ud, struct socketio_socket *sock, const char *auth,
 			   size_t auth_len)
 {
-	join(ud, sock);
+	struct hub_member *m = sock->app_data;
+
+	if (!m)
+		return;
+	if (m->feed->snap)
+		send_snapshot(sock, m->feed->snap);
+	if (m->feed->error_frame)
+		session_send_frame(sock->session, m->feed->error_frame, NULL, false);
 }
 
 static void app_on_leave(void *ud, struct socketio_socket *sock)
 {
-	leave(ud, sock);
+	struct hub *h = ud;
+	struct hub_member *m = sock->app_data;
+
+	if (!m)
+		return;
+	list_unlink(&m->link);
+	sock->app_data = NULL;
+	if (--m->feed->count == 0)
+		m->feed->empty_since = h->now(h->now_ud);
+	free(m);
+	h->count--;
 }
 
 /* requestDashboardData: from the cache, never a query. Through the ack
@@ -168,34 +609,37 @@ static void app_on_event(void *ud, struct socketio_socket *sock, const struct so
 	static const char not_ready[] =
 		"{\"message\":\"no dashboard data yet\",\"code\":\"not_ready\"}";
 	struct hub *h = ud;
+	struct hub_member *m = sock->app_data;
+	struct hub_feed *f;
 	int rc;
 
 	if (!ev->name || ev->name_len != 20 || memcmp(ev->name, "requestDashboardData", 20) != 0) {
 		log_debug("ignored event sid=%s", sock->session->sid);
 		return;
 	}
-	if (!sock->app_data || !take_request(h, sock->app_data)) {
+	if (!m || !take_request(h, m)) {
 		h->limited++;
 		log_debug("requestDashboardData over the rate, ignored sid=%s", sock->session->sid);
 		return;
 	}
+	f = m->feed;
 	if (!ev->has_id) {
-		if (h->snap)
-			send_snapshot(sock, h->snap);
-		else if (h->error_frame)
-			session_send_frame(sock->session, h->error_frame, NULL, false);
+		if (f->snap)
+			send_snapshot(sock, f->snap);
+		else if (f->error_frame)
+			session_send_frame(sock->session, f->error_frame, NULL, false);
 		return;
 	}
-	if (h->snap && h->snap_doc_off) {
+	if (f->snap && f->snap_doc_off) {
 		/* The document inside the shared frame: a reference, not a copy. */
-		rc = socketio_ack_shared(sock, ev->id, h->snap->frame, h->snap_doc_off,
-					 h->snap->doc_len);
-	} else if (h->snap) {
-		struct ws_part parts[] = { { "[", 1 }, { h->snap->doc, h->snap->doc_len }, { "]", 1 } };
+		rc = socketio_ack_shared(sock, ev->id, f->snap->frame, f->snap_doc_off,
+					 f->snap->doc_len);
+	} else if (f->snap) {
+		struct ws_part parts[] = { { "[", 1 }, { f->snap->doc, f->snap->doc_len }, { "]", 1 } };
 
 		rc = socketio_ack(sock, ev->id, parts, 3, NULL, 0);
 	} else {
-		const char *err = h->error_json ? h->error_json : not_ready;
+		const char *err = f->error_json ? f->error_json : not_ready;
 		struct ws_part parts[] = { { "[{\"error\":", 10 }, { err, strlen(err) }, { "}]", 2 } };
 
 		rc = socketio_ack(sock, ev->id, parts, 3, NULL, 0);
@@ -206,6 +650,7 @@ static void app_on_event(void *ud, struct socketio_socket *sock, const struct so
 
 const struct socketio_app hub_app = {
 	.nsp_exists = app_nsp_exists,
+	.authorize = app_authorize,
 	.on_connect = app_on_connect,
 	.on_leave = app_on_leave,
 	.on_event = app_on_event,

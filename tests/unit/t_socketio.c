@@ -311,7 +311,8 @@ static void test_hub(void)
 	char buf[8192];
 	const char *m;
 
-	hub_init(&hub);
+	if (hub_init(&hub) < 0)
+		abort();
 	start_with(&hub_app, &hub, small, 2);
 	s1 = snap(1);
 	hub_publish(&hub, s1);
@@ -329,7 +330,7 @@ static void test_hub(void)
 
 	/* requestDashboardData with an ack: the document is referenced in
 	 * the shared frame, not copied. */
-	ok(hub.snap_doc_off > 0, "the document is found inside the snapshot's frame");
+	ok(hub.main_feed->snap_doc_off > 0, "the document is found inside the snapshot's frame");
 	{
 		int refs = s1->frame->refs;
 		char want[256];
