@@ -446,7 +446,7 @@ static void publish(struct dashboard *d, struct hub_feed *f, const char *json, s
 		version = f->version + 1;
 	}
 	f->version = version;
-	rc = snapshot_new(json, len, f->version, now, f->running_reason, &s);
+	rc = snapshot_new_nsp(json, len, f->version, now, f->running_reason, f->dash->nsp, &s);
 	if (rc == SNAPSHOT_ERR_NOT_JSON || rc == SNAPSHOT_ERR_NOT_OBJECT) {
 		query_failed(d, f, ERR_BAD_RESULT, rc == SNAPSHOT_ERR_NOT_JSON
 				 ? "the dashboard query did not return valid JSON"
@@ -1032,7 +1032,9 @@ struct dashboard *dashboard_new(struct ev_loop *loop, const struct config *cfg, 
 		 cfg->query_timeout * 1000.0);
 	d->listener = pgconn_new(loop, cfg->db, "pgpushd-listener", cfg->channel, NULL,
 				 &listener_cb, d);
-	d->nq = cfg->query_connections ? cfg->query_connections : 1;
+	/* Without tokens every dashboard has one audience: one connection, as
+	 * before. With tokens, two: a slow audience leaves one free. */
+	d->nq = cfg->query_connections ? cfg->query_connections : hub_auth_on(hub) ? 2 : 1;
 	if (d->nq > QCONN_MAX)
 		d->nq = QCONN_MAX;
 	for (size_t i = 0; i < d->nq; i++) {

@@ -53,10 +53,14 @@ static struct hub_dashboard *dashboard_alloc(const char *name)
 {
 	struct hub_dashboard *d = calloc(1, sizeof(*d));
 
-	if (!d || !(d->name = strdup(name))) {
+	if (!d || !(d->name = strdup(name)) || !(d->nsp = malloc(strlen(name) + 2))) {
+		if (d)
+			free(d->name);
 		free(d);
 		return NULL;
 	}
+	d->nsp[0] = '/';
+	memcpy(d->nsp + 1, name, strlen(name) + 1);
 	list_init(&d->feeds);
 	list_init(&d->link);
 	return d;
@@ -65,6 +69,7 @@ static struct hub_dashboard *dashboard_alloc(const char *name)
 static void dashboard_release(struct hub_dashboard *d)
 {
 	free(d->name);
+	free(d->nsp);
 	free(d->sql);
 	free_strv(d->tables, d->ntables);
 	free_strv(d->claims, d->nclaims);
@@ -271,7 +276,8 @@ int hub_feed_set_error(struct hub *h, struct hub_feed *f, const char *json)
 
 	if (json) {
 		copy = strdup(json);
-		frame = snapshot_event_frame("dashboardDataError", json, strlen(json));
+		frame = snapshot_event_frame_nsp(f->dash->nsp, "dashboardDataError", json,
+						 strlen(json));
 		if (!copy || !frame) {
 			free(copy);
 			buf_unref(frame);
@@ -314,7 +320,8 @@ static void evict_member(struct hub_member *m, struct buf *frame)
 
 void hub_feed_evict(struct hub *h, struct hub_feed *f, const char *json)
 {
-	struct buf *frame = json ? snapshot_event_frame("dashboardDataError", json, strlen(json))
+	struct buf *frame = json ? snapshot_event_frame_nsp(f->dash->nsp, "dashboardDataError", json,
+							    strlen(json))
 				 : NULL;
 	struct list_node *n, *next;
 
@@ -364,12 +371,12 @@ void hub_sweep(struct hub *h)
 		"{\"message\":\"the token expired\",\"code\":\"token_expired\"}";
 	int64_t now_unix = h->unix_now();
 	double now = h->now(h->now_ud);
-	struct buf *frame = NULL;
 	struct list_node *dn, *dnext;
 
 	for (dn = h->dashboards.next; dn != &h->dashboards; dn = dnext) {
 		struct hub_dashboard *d = LIST_ENTRY(dn, struct hub_dashboard, link);
 		struct list_node *fn, *fnext;
+		struct buf *frame = NULL;
 
 		dnext = dn->next;
 		for (fn = d->feeds.next; fn != &d->feeds; fn = fnext) {
@@ -384,8 +391,8 @@ void hub_sweep(struct hub *h)
 				if (!m->expires || now_unix < m->expires)
 					continue;
 				if (!frame)
-					frame = snapshot_event_frame("dashboardDataError", expired,
-								     sizeof(expired) - 1);
+					frame = snapshot_event_frame_nsp(d->nsp, "dashboardDataError",
+									 expired, sizeof(expired) - 1);
 				log_info("token expired, disconnecting sid=%s", m->sock->session->sid);
 				evict_member(m, frame);
 			}
@@ -396,22 +403,26 @@ void hub_sweep(struct hub *h)
 				feed_free(h, f);
 			}
 		}
+		buf_unref(frame);
 		if (d->gone && !d->nfeeds) {
 			list_unlink(&d->link);
 			dashboard_release(d);
 		}
 	}
-	buf_unref(frame);
 }
 
 size_t hub_doc_offset(const struct snapshot *s)
 {
-	static const char prefix[] = "42[\"dashboardDataUpdate\",";
+	/* The frame ends with <doc>] whatever the namespace before it. */
 	const struct buf *f = s->frame;
 	uint8_t l = f->data[1] & 0x7f;
-	size_t off = (l < 126 ? 2 : l == 126 ? 4 : 10) + sizeof(prefix) - 1;
+	size_t hlen = l < 126 ? 2 : l == 126 ? 4 : 10;
+	size_t off;
 
-	if (off + s->doc_len > f->len || memcmp(f->data + off, s->doc, s->doc_len) != 0)
+	if (f->len < hlen + s->doc_len + 1)
+		return 0;
+	off = f->len - 1 - s->doc_len;
+	if (memcmp(f->data + off, s->doc, s->doc_len) != 0 || f->data[f->len - 1] != ']')
 		return 0;
 	return off;
 }

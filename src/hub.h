@@ -48,6 +48,7 @@ struct hub_feed;
 struct hub_dashboard {
 	struct list_node link;    /* in hub.dashboards */
 	char *name;               /* "" for the default */
+	char *nsp;                /* "/" + name; "/" for the default */
 	char *sql;                /* the query: "SELECT <fn_sql>()" or --query */
 	char **tables;            /* relnames that ring it; NULL with all_tables */
 	size_t ntables;
