@@ -523,7 +523,7 @@ static const char *app_authorize(void *ud, struct socketio_socket *sock, const c
 			return "internal";
 		}
 		code = admit(h, sock, f, 0);
-		if (!code && is_new && h->hooks.feed_new)
+		if (!code && (is_new || f->count == 1) && h->hooks.feed_new)
 			h->hooks.feed_new(h->hooks_ud, f);
 		return code;
 	}
@@ -580,7 +580,9 @@ static const char *app_authorize(void *ud, struct socketio_socket *sock, const c
 	code = admit(h, sock, f, expires);
 	if (code)
 		*message = "out of memory";
-	if (!code && is_new && h->hooks.feed_new)
+	/* A new audience, or one that was left without members (its work
+	 * waited): compute it. */
+	if (!code && (is_new || f->count == 1) && h->hooks.feed_new)
 		h->hooks.feed_new(h->hooks_ud, f);
 	return code;
 }
