@@ -658,6 +658,9 @@ static void on_registry(struct dashboard *d, const PGresult *res)
 		return;
 	}
 	d->registry_warned = false;
+	/* Roles refused so far are tried again: the DBA may have granted
+	 * them (and then rung ':registry', or the daemon reconnected). */
+	hub_roles_forget(d->hub);
 	HUB_FOR_EACH_DASHBOARD(d->hub, db)
 		db->mark = false;
 	rows = PQntuples(res);

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <time.h>
 
-#define BAD_ROLES 64            /* roles PostgreSQL refused, remembered */
 
 struct hub_member {
 	struct list_node link;  /* in feed->members */
@@ -19,8 +18,6 @@ struct hub_member {
 	int64_t expires;        /* Unix s when the token stops verifying; 0: never */
 };
 
-static char bad_roles[BAD_ROLES][JWT_MAX_ROLE + 1];
-static unsigned n_bad_roles;
 
 static int64_t default_unix_now(void)
 {
@@ -348,18 +345,23 @@ void hub_remove_dashboard(struct hub *h, struct hub_dashboard *d)
 
 void hub_role_bad(struct hub *h, const char *role)
 {
-	for (unsigned i = 0; i < n_bad_roles && i < BAD_ROLES; i++) {
-		if (strcmp(bad_roles[i], role) == 0)
+	for (unsigned i = 0; i < h->n_bad_roles && i < HUB_BAD_ROLES; i++) {
+		if (strcmp(h->bad_roles[i], role) == 0)
 			return;
 	}
-	snprintf(bad_roles[n_bad_roles % BAD_ROLES], sizeof(bad_roles[0]), "%s", role);
-	n_bad_roles++;
+	snprintf(h->bad_roles[h->n_bad_roles % HUB_BAD_ROLES], sizeof(h->bad_roles[0]), "%s", role);
+	h->n_bad_roles++;
 }
 
-static bool role_is_bad(const char *role)
+void hub_roles_forget(struct hub *h)
 {
-	for (unsigned i = 0; i < n_bad_roles && i < BAD_ROLES; i++) {
-		if (strcmp(bad_roles[i], role) == 0)
+	h->n_bad_roles = 0;
+}
+
+static bool role_is_bad(const struct hub *h, const char *role)
+{
+	for (unsigned i = 0; i < h->n_bad_roles && i < HUB_BAD_ROLES; i++) {
+		if (strcmp(h->bad_roles[i], role) == 0)
 			return true;
 	}
 	return false;
@@ -547,7 +549,7 @@ static const char *app_authorize(void *ud, struct socketio_socket *sock, const c
 		h->refused++;
 		return "auth_required";
 	}
-	if (role_is_bad(c.role)) {
+	if (role_is_bad(h, c.role)) {
 		jwt_claims_clear(&c);
 		*message = "the role cannot be used";
 		h->refused++;

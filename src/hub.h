@@ -40,6 +40,7 @@
 
 #define HUB_REASON_MAX 272   /* a feed's `reason` text */
 #define HUB_TABLES_MAX 256   /* coalesced table names of a pending recompute */
+#define HUB_BAD_ROLES 64     /* roles PostgreSQL refused, remembered */
 
 struct hub_feed;
 
@@ -128,6 +129,9 @@ struct hub {
 
 	struct hub_hooks hooks;
 	void *hooks_ud;
+
+	char bad_roles[HUB_BAD_ROLES][JWT_MAX_ROLE + 1];
+	unsigned n_bad_roles;
 };
 
 /* The callbacks for server_options.app, with the hub as ud. */
@@ -180,6 +184,10 @@ void hub_feed_evict(struct hub *h, struct hub_feed *f, const char *json);
 /* Remembers that role cannot be SET: later CONNECTs with it are refused
  * with role_invalid. */
 void hub_role_bad(struct hub *h, const char *role);
+
+/* Forgets the roles hub_role_bad named (a GRANT may have come since):
+ * at every registry read. */
+void hub_roles_forget(struct hub *h);
 
 /* Once a second or so: disconnects members whose token expired
  * (dashboardDataError token_expired), drops feeds empty for the grace

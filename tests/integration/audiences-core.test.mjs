@@ -206,3 +206,39 @@ test('an audience without clients is dropped after the grace period', async () =
   assert.equal(h.audiences, 0, JSON.stringify(h));
   assert.equal(h.dashboards, 2);
 });
+
+test('the registry changes live: register, re-register, unregister', async () => {
+  const late = client('/late', { auth: { token: mint({ role: 'aud_viewer' }) } });
+  const err = await connectErr(late);
+  assert.match(err.message, /Invalid namespace/, 'not registered yet');
+  await pg.psql("SELECT pgpush.register_dashboard('late', 'public.aud_stock()', ARRAY['stock']::regclass[])");
+  let s;
+  for (let i = 0; i < 50; i++) {
+    if ((await health()).dashboards === 3) break;
+    await sleep(50);
+  }
+  s = client('/late', { auth: { token: mint({ role: 'aud_viewer' }) } });
+  await waitForUpdate(s, (d) => typeof d.units !== 'undefined');
+  // Re-registering on another function recomputes its audiences.
+  await pg.psql("SELECT pgpush.register_dashboard('late', 'public.aud_shop()', ARRAY['sales']::regclass[])");
+  const u = await waitForUpdate(s, (d) => d.role === 'aud_viewer');
+  assert.equal(u.data.reason, 'registry');
+  const disc = new Promise((resolve) => s.once('disconnect', resolve));
+  await pg.psql("DELETE FROM pgpush.dashboards WHERE name = 'late'; SELECT pg_notify(pgpush.channel(), ':registry')");
+  const e = await waitForError(s, (d) => d.code === 'dashboard_unregistered');
+  assert.equal(e.data.code, 'dashboard_unregistered');
+  assert.equal(await disc, 'io server disconnect');
+});
+
+test('--anon-role without a key: tokenless clients get that role', async () => {
+  const anon = await startDaemon({ db: pg.conninfo, args: ['--refresh-interval', '300', '--anon-role', 'aud_viewer'] });
+  try {
+    const s = connectClient(`${anon.url}/shop`, { reconnection: false });
+    sockets.push(s);
+    const u = await waitForUpdate(s, (d) => d.role === 'aud_viewer');
+    assert.equal(u.data.emails, null);
+    s.disconnect();
+  } finally {
+    await anon.stopClean();
+  }
+});
