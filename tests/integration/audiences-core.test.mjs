@@ -84,9 +84,18 @@ CREATE FUNCTION public.aud_stock() RETURNS json LANGUAGE sql STABLE AS $$
 GRANT EXECUTE ON FUNCTION public.aud_stock() TO aud_viewer, aud_manager;
 `;
 
-async function health() {
-  const r = await fetch(`${daemon.url}/healthz`, { headers: { connection: 'close' } });
+async function health(d = daemon) {
+  const r = await fetch(`${d.url}/healthz`, { headers: { connection: 'close' } });
   return r.json();
+}
+
+/** Resolves once the daemon has read n registered dashboards. */
+async function registryRead(d, n) {
+  for (let i = 0; i < 200; i++) {
+    if ((await health(d)).dashboards === n) return;
+    await sleep(50);
+  }
+  throw new Error(`the daemon did not read ${n} dashboards`);
 }
 
 function connectErr(socket, timeoutMs = 5000) {
@@ -119,6 +128,7 @@ before(async () => {
     args: ['--refresh-interval', '300', '--jwt-secret-file', path.join(dir, 'secret'),
       '--query-connections', '2', '--audience-grace', '1000'],
   });
+  await registryRead(daemon, 2);
 });
 
 after(async () => {
@@ -212,12 +222,8 @@ test('the registry changes live: register, re-register, unregister', async () =>
   const err = await connectErr(late);
   assert.match(err.message, /Invalid namespace/, 'not registered yet');
   await pg.psql("SELECT pgpush.register_dashboard('late', 'public.aud_stock()', ARRAY['stock']::regclass[])");
-  let s;
-  for (let i = 0; i < 50; i++) {
-    if ((await health()).dashboards === 3) break;
-    await sleep(50);
-  }
-  s = client('/late', { auth: { token: mint({ role: 'aud_viewer' }) } });
+  await registryRead(daemon, 3);
+  const s = client('/late', { auth: { token: mint({ role: 'aud_viewer' }) } });
   await waitForUpdate(s, (d) => typeof d.units !== 'undefined');
   // Re-registering on another function recomputes its audiences.
   await pg.psql("SELECT pgpush.register_dashboard('late', 'public.aud_shop()', ARRAY['sales']::regclass[])");
@@ -233,6 +239,7 @@ test('the registry changes live: register, re-register, unregister', async () =>
 test('--anon-role without a key: tokenless clients get that role', async () => {
   const anon = await startDaemon({ db: pg.conninfo, args: ['--refresh-interval', '300', '--anon-role', 'aud_viewer'] });
   try {
+    await registryRead(anon, 2);
     const s = connectClient(`${anon.url}/shop`, { reconnection: false });
     sockets.push(s);
     const u = await waitForUpdate(s, (d) => d.role === 'aud_viewer');
