@@ -81,7 +81,7 @@ static const struct option_def options[] = {
 	{ "query-connections", "PGPUSH_QUERY_CONNECTIONS", OPT_U64, OFF(query_connections), "0", 0, 64,
 	  "database connections running dashboard queries, so that one slow audience does not hold up the others (0: 2 with tokens, else 1)" },
 	{ "audience-grace", "PGPUSH_AUDIENCE_GRACE", OPT_U64, OFF(audience_grace), "30000", 0, 86400000,
-	  "ms an audience without clients is kept (and recomputed) before it is dropped" },
+	  "ms an audience without clients is kept (not recomputed: a client that comes back wakes it) before it is dropped" },
 	{ "max-pending-bytes", "PGPUSH_MAX_PENDING_BYTES", OPT_U64, OFF(max_pending_bytes), "8388608", 4096, 1073741824,
 	  "unsent output per client before it is dropped, bytes" },
 };
