@@ -85,10 +85,6 @@ static void serve_health(struct server *s, struct conn *c)
 		      strlen(body));
 }
 
-#ifdef FILES_CHUNK_SIZE
-/* files.h has files_open and files_read_chunk (main, issue 8 finding 8):
- * stream. The #else branch is for the tree this was written in, before
- * they were merged; remove it then. */
 /* A static file streamed to one client (conn_stream): a chunk at a time,
  * never the whole file in memory. */
 struct file_stream {
@@ -156,33 +152,6 @@ static void serve_file(struct server *s, struct conn *c, const struct http_reque
 			     files_content_type(rel), fs->f.size, &file_source, fs);
 }
 
-#else
-static void serve_file(struct server *s, struct conn *c, const struct http_request *req)
-{
-	char rel[1024];
-	struct buf *body = NULL;
-	long n = files_map_path(req->path, req->path_len, rel, sizeof(rel));
-	int rc;
-
-	if (n < 0) {
-		http1_respond(c, 400, NULL, "text/plain; charset=utf-8", "Bad Request\n", 12);
-		return;
-	}
-	rc = files_read(s->cfg->static_dir, rel, &body);
-	if (rc == FILES_ERR_NOT_FOUND) {
-		http1_respond(c, 404, NULL, "text/plain; charset=utf-8", "Not Found\n", 10);
-		return;
-	}
-	if (rc < 0) {
-		http1_respond(c, 500, NULL, "text/plain; charset=utf-8", "Internal Server Error\n", 22);
-		return;
-	}
-	http1_respond(c, 200, "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n",
-		      files_content_type(rel), body->data, body->len);
-	buf_unref(body);
-}
-
-#endif
 
 /* CORS (polling) and the Origin allowlist (both transports). */
 static void check_origin(struct server *s, struct conn *c, const struct http_request *req)

@@ -22,9 +22,7 @@
 // Every daemon's RSS (VmRSS of /proc/PID/status) is held to a named bound
 // below; the RSS assertions are skipped against an ASan build, where freed
 // memory sits in quarantine.
-//
-// What fails today is marked { todo: 'needs ...' }: node:test reports it
-// (not ok # TODO) without failing the run. Remove the todo with the fix.
+
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -62,14 +60,6 @@ const FLOOD_RSS_KB = 8 * 1024;        // 300 refused handshakes
 const UNREAD_RSS_RETURN_KB = 4 * 1024; // after the stalled readers are dropped
 const ACK_RSS_KB = 4 * 1024;           // 2,000 unpolled answers of an 8 KB document
 const STATIC_RSS_KB = 16 * 1024;       // ten clients reading a 12 MiB file at once
-
-const TODO = {
-  sessions: 'needs every session counted against --max-clients (issue 8, finding 2)',
-  sendTimeout: 'needs a send timeout on responses and stalled WebSocket writes (issue 8, finding 2)',
-  ackFlood: 'needs ack replies that reference the shared snapshot and a per-session request-rate limit (issue 8, finding 2)',
-  clock: 'needs heartbeat deadlines on the monotonic clock (issue 8, finding 5)',
-  stream: 'needs static files streamed in chunks by the transport (issue 8, finding 8: files_open/files_read_chunk)',
-};
 
 // The document: a pad whose size a scenario sets, and v = the newest sale id.
 const QUERY = "SELECT json_build_object('pad', repeat('x', (SELECT n FROM hc_pad)), " +
@@ -638,12 +628,12 @@ test('static files: dotfiles are 404; a 12 MiB file (between the pending cap and
 
     await t.test('the good client stays connected and on time', () =>
       goodClientHeld(sc, base, [...one.lat, ...ten.lat], 'static files'));
-    await t.test('a 12 MiB file is served whole', { todo: TODO.stream }, () => {
+    await t.test('a 12 MiB file is served whole', () => {
       assert.equal(r.status, 200, `status ${r.status} ${r.error || ''}`);
       assert.equal(Number(r.headers['content-length']), BIG);
       assert.equal(sha, bigSha, `${r.body ? r.body.length : 0} of ${BIG} bytes, intact`);
     });
-    await t.test('ten clients get it at once, without a copy each', { todo: TODO.stream }, () => {
+    await t.test('ten clients get it at once, without a copy each', () => {
       assert.equal(whole, 10, 'every client received the whole file');
       if (!SANITIZED) assert.ok(peak - rss0 <= STATIC_RSS_KB, `RSS +${mb(peak - rss0)} MB, bound ${mb(STATIC_RSS_KB)} MB`);
     });
