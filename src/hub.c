@@ -3,20 +3,22 @@
 #include "hub.h"
 #include "log.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 
-struct hub_member {
-	struct list_node link;  /* in feed->members */
-	struct socketio_socket *sock;
-	struct hub_feed *feed;
-	double tokens;          /* requests it may still make now */
-	double at;              /* when tokens was counted */
-	int64_t expires;        /* Unix s when the token stops verifying; 0: never */
-};
+/* A socket's feed is its app_group, its member app_data - 1 in the feed's
+ * array (app_data 0: not a member). */
+static struct hub_member *member_of(const struct socketio_socket *sock)
+{
+	struct hub_feed *f = sock->app_group;
+	uintptr_t i = (uintptr_t)sock->app_data;
+
+	return f && i ? &f->members[i - 1] : NULL;
+}
 
 
 static int64_t default_unix_now(void)
@@ -112,7 +114,6 @@ static struct hub_feed *feed_new(struct hub *h, struct hub_dashboard *d, const c
 		free(f);
 		return NULL;
 	}
-	list_init(&f->members);
 	list_init(&f->vlink);
 	f->dash = d;
 	f->empty_since = h->now(h->now_ud);
@@ -135,6 +136,7 @@ static void feed_free(struct hub *h, struct hub_feed *f)
 	free(f->doc);
 	free(f->key);
 	free(f->role);
+	free(f->members);
 	free(f);
 }
 
@@ -176,13 +178,9 @@ void hub_set_auth(struct hub *h, const struct jwt_key *key, const struct jwt_pol
 
 static void member_free_all(struct hub_feed *f)
 {
-	struct list_node *n;
-
-	while ((n = list_pop_front(&f->members))) {
-		struct hub_member *m = LIST_ENTRY(n, struct hub_member, link);
-
-		m->sock->app_data = NULL;
-		free(m);
+	for (size_t i = 0; i < f->count; i++) {
+		f->members[i].sock->app_data = NULL;
+		f->members[i].sock->app_group = NULL;
 	}
 	f->count = 0;
 }
@@ -255,20 +253,17 @@ struct hub_dashboard *hub_add_dashboard(struct hub *h, const char *name)
  * only marked, and leaves from the reaper, after this returns. */
 void hub_feed_publish(struct hub *h, struct hub_feed *f, struct snapshot *snap)
 {
-	struct list_node *n;
-
 	snapshot_ref(snap);
 	snapshot_unref(f->snap);
 	f->snap = snap;
 	f->snap_doc_off = hub_doc_offset(snap);
-	for (n = f->members.next; n != &f->members; n = n->next)
-		send_snapshot(LIST_ENTRY(n, struct hub_member, link)->sock, snap);
+	for (size_t i = 0; i < f->count; i++)
+		send_snapshot(f->members[i].sock, snap);
 }
 
 int hub_feed_set_error(struct hub *h, struct hub_feed *f, const char *json)
 {
 	struct buf *frame = NULL;
-	struct list_node *n;
 	char *copy = NULL;
 
 	if (json) {
@@ -287,9 +282,8 @@ int hub_feed_set_error(struct hub *h, struct hub_feed *f, const char *json)
 	f->error_json = copy;
 	if (!frame)
 		return 0;
-	for (n = f->members.next; n != &f->members; n = n->next)
-		session_send_frame(LIST_ENTRY(n, struct hub_member, link)->sock->session, frame, NULL,
-				   false);
+	for (size_t i = 0; i < f->count; i++)
+		session_send_frame(f->members[i].sock->session, frame, NULL, false);
 	return 0;
 }
 
@@ -304,12 +298,11 @@ int hub_set_error(struct hub *h, const char *json)
 	return h->main_feed ? hub_feed_set_error(h, h->main_feed, json) : 0;
 }
 
-/* Tells m (json: a dashboardDataError payload) and disconnects it from the
- * namespace: on_leave frees m. */
-static void evict_member(struct hub_member *m, struct buf *frame)
+/* Tells the member (frame: a dashboardDataError) and disconnects it from
+ * the namespace: on_leave takes it out of its feed, moving the last member
+ * into its place; callers walk the array from its end. */
+static void evict_member(struct socketio_socket *sock, struct buf *frame)
 {
-	struct socketio_socket *sock = m->sock;
-
 	if (frame)
 		session_send_frame(sock->session, frame, NULL, false);
 	socketio_disconnect(sock);
@@ -320,11 +313,10 @@ void hub_feed_evict(struct hub *h, struct hub_feed *f, const char *json)
 	struct buf *frame = json ? snapshot_event_frame_nsp(f->dash->nsp, "dashboardDataError", json,
 							    strlen(json))
 				 : NULL;
-	struct list_node *n, *next;
 
-	for (n = f->members.next; n != &f->members; n = next) {
-		next = n->next;
-		evict_member(LIST_ENTRY(n, struct hub_member, link), frame);
+	for (size_t i = f->count; i-- > 0;) {
+		if (i < f->count)
+			evict_member(f->members[i].sock, frame);
 	}
 	buf_unref(frame);
 }
@@ -383,20 +375,21 @@ void hub_sweep(struct hub *h)
 		dnext = dn->next;
 		for (fn = d->feeds.next; fn != &d->feeds; fn = fnext) {
 			struct hub_feed *f = LIST_ENTRY(fn, struct hub_feed, link);
-			struct list_node *n, *next;
 
 			fnext = fn->next;
-			for (n = f->members.next; n != &f->members; n = next) {
-				struct hub_member *m = LIST_ENTRY(n, struct hub_member, link);
+			for (size_t i = f->count; i-- > 0;) {
+				struct hub_member *m;
 
-				next = n->next;
+				if (i >= f->count)
+					continue;
+				m = &f->members[i];
 				if (!m->expires || now_unix < m->expires)
 					continue;
 				if (!frame)
 					frame = snapshot_event_frame_nsp(d->nsp, "dashboardDataError",
 									 expired, sizeof(expired) - 1);
 				log_info("token expired, disconnecting sid=%s", m->sock->session->sid);
-				evict_member(m, frame);
+				evict_member(m->sock, frame);
 			}
 			if (f->count || f->permanent || f->busy)
 				continue;
@@ -482,18 +475,21 @@ static char *token_of(struct socketio_socket *sock, const char *auth, size_t aut
 static const char *admit(struct hub *h, struct socketio_socket *sock, struct hub_feed *f,
 			 int64_t expires)
 {
-	struct hub_member *m = malloc(sizeof(*m));
+	if (f->count == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 16;
+		struct hub_member *m = realloc(f->members, cap * sizeof(*m));
 
-	if (!m)
-		return "internal";
-	m->sock = sock;
-	m->feed = f;
-	m->tokens = HUB_REQUEST_BURST;
-	m->at = h->now(h->now_ud);
-	m->expires = expires;
-	sock->app_data = m;
-	list_push_back(&f->members, &m->link);
-	f->count++;
+		if (!m)
+			return "internal";
+		f->members = m;
+		f->cap = cap;
+	}
+	f->members[f->count] = (struct hub_member){
+		.sock = sock, .tokens = HUB_REQUEST_BURST, .at = h->now(h->now_ud),
+		.expires = expires,
+	};
+	sock->app_group = f;
+	sock->app_data = (void *)(uintptr_t)++f->count;
 	h->count++;
 	return NULL;
 }
@@ -592,28 +588,33 @@ static const char *app_authorize(void *ud, struct socketio_socket *sock, const c
 static void app_on_connect(void *ud, struct socketio_socket *sock, const char *auth,
 			   size_t auth_len)
 {
-	struct hub_member *m = sock->app_data;
+	struct hub_feed *f = sock->app_group;
 
-	if (!m)
+	if (!member_of(sock))
 		return;
-	if (m->feed->snap)
-		send_snapshot(sock, m->feed->snap);
-	if (m->feed->error_frame)
-		session_send_frame(sock->session, m->feed->error_frame, NULL, false);
+	if (f->snap)
+		send_snapshot(sock, f->snap);
+	if (f->error_frame)
+		session_send_frame(sock->session, f->error_frame, NULL, false);
 }
 
+/* The last member takes the place of the one that leaves. Never during a
+ * broadcast: a member leaves from the reaper (deferred teardown), or from
+ * an eviction that walks the array from its end. */
 static void app_on_leave(void *ud, struct socketio_socket *sock)
 {
 	struct hub *h = ud;
-	struct hub_member *m = sock->app_data;
+	struct hub_feed *f = sock->app_group;
+	struct hub_member *m = member_of(sock);
 
 	if (!m)
 		return;
-	list_unlink(&m->link);
+	*m = f->members[--f->count];
+	m->sock->app_data = (void *)(uintptr_t)(m - f->members + 1);
 	sock->app_data = NULL;
-	if (--m->feed->count == 0)
-		m->feed->empty_since = h->now(h->now_ud);
-	free(m);
+	sock->app_group = NULL;
+	if (f->count == 0)
+		f->empty_since = h->now(h->now_ud);
 	h->count--;
 }
 
@@ -624,8 +625,8 @@ static void app_on_event(void *ud, struct socketio_socket *sock, const struct so
 	static const char not_ready[] =
 		"{\"message\":\"no dashboard data yet\",\"code\":\"not_ready\"}";
 	struct hub *h = ud;
-	struct hub_member *m = sock->app_data;
-	struct hub_feed *f;
+	struct hub_member *m = member_of(sock);
+	struct hub_feed *f = sock->app_group;
 	int rc;
 
 	if (!ev->name || ev->name_len != 20 || memcmp(ev->name, "requestDashboardData", 20) != 0) {
@@ -637,7 +638,6 @@ static void app_on_event(void *ud, struct socketio_socket *sock, const struct so
 		log_debug("requestDashboardData over the rate, ignored sid=%s", sock->session->sid);
 		return;
 	}
-	f = m->feed;
 	if (!ev->has_id) {
 		if (f->snap)
 			send_snapshot(sock, f->snap);

@@ -13,9 +13,10 @@
  * whose token expires (hub_sweep) and drops feeds left without members
  * for the grace period. It computes nothing: the dashboard module walks
  * the feeds, runs their queries and publishes (hub_feed_publish). The hub
- * holds a reference to each feed's snapshot and error frame, and owns one
- * small struct hub_member per member (hung on the socket's app_data); it
- * borrows the sockets, which leave (on_leave) before socketio frees them.
+ * holds a reference to each feed's snapshot and error frame, and each feed
+ * owns the array of its members (a socket's app_group is its feed, its
+ * app_data 1 + its index there); it borrows the sockets, which leave
+ * (on_leave) before socketio frees them.
  */
 #ifndef PGPUSH_HUB_H
 #define PGPUSH_HUB_H
@@ -44,6 +45,14 @@
 
 struct hub_feed;
 
+/* One member: 32 bytes in its feed's array, no allocation of its own. */
+struct hub_member {
+	struct socketio_socket *sock;
+	double tokens;            /* requests it may still make now */
+	double at;                /* when tokens was counted */
+	int64_t expires;          /* Unix s when the token stops verifying; 0: never */
+};
+
 /* One dashboard: the default one (name "", the main namespace) or one of
  * the registry. The dashboard module fills sql/tables/claims. */
 struct hub_dashboard {
@@ -71,8 +80,8 @@ struct hub_feed {
 	struct hub_dashboard *dash;
 	char *key;                /* the projection (claims JSON); "" without tokens */
 	char *role;               /* NULL: the daemon's own role */
-	struct list_node members; /* struct hub_member, oldest first */
-	size_t count;
+	struct hub_member *members; /* count of cap; the order changes on leave */
+	size_t count, cap;
 	bool permanent;           /* the default feed without tokens: never dropped */
 	double empty_since;       /* monotonic s, when count fell to 0 */
 	struct snapshot *snap;    /* current, or NULL before the first */

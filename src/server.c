@@ -85,10 +85,47 @@ static void serve_health(struct server *s, struct conn *c)
 		      strlen(body));
 }
 
+/* A static file streamed to one client (conn_stream): a chunk at a time,
+ * never the whole file in memory. */
+struct file_stream {
+	struct files_file f;
+	uint64_t off;
+};
+
+static struct buf *file_next(void *ud, size_t max, bool *end)
+{
+	struct file_stream *fs = ud;
+	uint64_t left = fs->f.size - fs->off;
+	size_t n = left < max ? (size_t)left : max;
+	struct buf *b = buf_new(n);
+	long r;
+
+	if (!b)
+		return NULL;
+	r = files_read_chunk(&fs->f, fs->off, b->data, n);
+	if (r < 0 || (size_t)r != n) { /* an error, or the file shrank */
+		buf_unref(b);
+		return NULL;
+	}
+	fs->off += n;
+	*end = fs->off == fs->f.size;
+	return b;
+}
+
+static void file_done(void *ud)
+{
+	struct file_stream *fs = ud;
+
+	files_close(&fs->f);
+	free(fs);
+}
+
+static const struct conn_source file_source = { file_next, file_done };
+
 static void serve_file(struct server *s, struct conn *c, const struct http_request *req)
 {
 	char rel[1024];
-	struct buf *body = NULL;
+	struct file_stream *fs;
 	long n = files_map_path(req->path, req->path_len, rel, sizeof(rel));
 	int rc;
 
@@ -96,19 +133,25 @@ static void serve_file(struct server *s, struct conn *c, const struct http_reque
 		http1_respond(c, 400, NULL, "text/plain; charset=utf-8", "Bad Request\n", 12);
 		return;
 	}
-	rc = files_read(s->cfg->static_dir, rel, &body);
-	if (rc == FILES_ERR_NOT_FOUND) {
-		http1_respond(c, 404, NULL, "text/plain; charset=utf-8", "Not Found\n", 10);
-		return;
-	}
-	if (rc < 0) {
+	fs = calloc(1, sizeof(*fs));
+	if (!fs) {
 		http1_respond(c, 500, NULL, "text/plain; charset=utf-8", "Internal Server Error\n", 22);
 		return;
 	}
-	http1_respond(c, 200, "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n",
-		      files_content_type(rel), body->data, body->len);
-	buf_unref(body);
+	rc = files_open(s->cfg->static_dir, rel, &fs->f);
+	if (rc < 0) {
+		free(fs);
+		if (rc == FILES_ERR_NOT_FOUND)
+			http1_respond(c, 404, NULL, "text/plain; charset=utf-8", "Not Found\n", 10);
+		else
+			http1_respond(c, 500, NULL, "text/plain; charset=utf-8",
+				      "Internal Server Error\n", 22);
+		return;
+	}
+	http1_respond_stream(c, 200, "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n",
+			     files_content_type(rel), fs->f.size, &file_source, fs);
 }
+
 
 /* CORS (polling) and the Origin allowlist (both transports). */
 static void check_origin(struct server *s, struct conn *c, const struct http_request *req)

@@ -43,6 +43,7 @@ struct socketio_socket {
 	char *nsp;             /* NUL-terminated */
 	size_t nsp_len;
 	void *app_data;        /* the application's */
+	void *app_group;       /* the application's too (pgpushd: the feed) */
 };
 
 /* An event as the application sees it. Raw JSON text is the client's,

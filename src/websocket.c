@@ -409,6 +409,10 @@ int websocket_accept(struct conn *c, const struct http_request *req, size_t head
 	if (websocket_check(c, req) < 0)
 		return -1;
 	ws_check_upgrade(req, &key, &key_len);
+	if (c->stream.src) { /* cannot happen: a stream is a response */
+		http1_respond(c, 500, NULL, "text/plain", "Internal Server Error", 21);
+		return -1;
+	}
 	if (ws_accept_key(key, key_len, accept) < 0 ||
 	    wslay_event_context_server_init(&c->ws.ctx, &callbacks, c) != 0) {
 		c->ws.ctx = NULL;
@@ -416,6 +420,7 @@ int websocket_accept(struct conn *c, const struct http_request *req, size_t head
 		return -1;
 	}
 	c->proto = &websocket_proto; /* from now on, freeing the conn frees ctx */
+	c->is_websocket = true;
 	wslay_event_config_set_max_recv_msg_length(c->ws.ctx, cfg->max_payload);
 	/* permessage-deflate (RFC 7692): accepted only as pmd_negotiate words
 	 * it, without context takeover either way, so that the same compressed
