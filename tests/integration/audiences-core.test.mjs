@@ -82,6 +82,11 @@ GRANT EXECUTE ON FUNCTION public.aud_shop() TO aud_viewer, aud_manager, aud_outs
 CREATE FUNCTION public.aud_stock() RETURNS json LANGUAGE sql STABLE AS $$
   SELECT json_build_object('units', (SELECT sum(quantity) FROM public.stock)) $$;
 GRANT EXECUTE ON FUNCTION public.aud_stock() TO aud_viewer, aud_manager;
+CREATE FUNCTION public.aud_tenant() RETURNS json LANGUAGE sql STABLE AS $$
+  SELECT json_build_object('tenant', current_setting('request.jwt.claims', true)::json->>'tenant',
+    'sub', current_setting('request.jwt.claims', true)::json->>'sub',
+    'sales', (SELECT count(*) FROM public.sales)) $$;
+GRANT EXECUTE ON FUNCTION public.aud_tenant() TO aud_viewer;
 `;
 
 async function health(d = daemon) {
@@ -234,6 +239,36 @@ test('the registry changes live: register, re-register, unregister', async () =>
   const e = await waitForError(s, (d) => d.code === 'dashboard_unregistered');
   assert.equal(e.data.code, 'dashboard_unregistered');
   assert.equal(await disc, 'io server disconnect');
+});
+
+test('a declared claim splits audiences, an undeclared one does not', async () => {
+  await pg.psql("SELECT pgpush.register_dashboard('tenant', 'public.aud_tenant()', ARRAY['sales']::regclass[], '{tenant}')");
+  await registryRead(daemon, 3);
+  const h0 = await health();
+  const ss = [];
+  for (const t of ['t1', 't2', 't3']) {
+    for (const sub of ['a', 'b']) {
+      const s = client('/tenant', { auth: { token: mint({ role: 'aud_viewer', tenant: t, sub }) } });
+      s.tenant = t;
+      ss.push(s);
+    }
+  }
+  for (const s of ss) await waitForUpdate(s, (d) => d.tenant === s.tenant);
+  const h1 = await health();
+  assert.equal(h1.perDashboard.tenant.audiences, 3, 'three tenants, three audiences');
+  await Promise.all([1, 2, 3].map(() => insertSale(db, products[1].id)));
+  const n = Number((await db.query('SELECT count(*) FROM sales')).rows[0].count);
+  for (const s of ss) await waitForUpdate(s, (d) => d.sales === n);
+  for (const s of ss) {
+    for (const u of s.rec.updates) {
+      assert.equal(u.data.tenant, s.tenant, 'every document is its own tenant\'s');
+      assert.equal(u.data.sub, null, 'sub is not in the audience\'s claims');
+    }
+  }
+  assert.ok(h1.queries - h0.queries === 3, `three queries to start three audiences (${h1.queries - h0.queries})`);
+  for (const s of ss) s.disconnect();
+  await pg.psql("DELETE FROM pgpush.dashboards WHERE name = 'tenant'; SELECT pg_notify(pgpush.channel(), ':registry')");
+  await registryRead(daemon, 2);
 });
 
 test('--anon-role without a key: tokenless clients get that role', async () => {
