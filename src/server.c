@@ -133,7 +133,12 @@ void server_client_addr(const struct cidr_list *trusted, const char *sock_peer,
 			break; /* an empty or oversized entry: believe nothing further left */
 		memcpy(host, xff + a, b - a);
 		host[b - a] = '\0';
-		if (!server_peer_addr(host, &ss))
+		/* A bare IPv6 address (nginx writes them so), or the forms of
+		 * server_peer_addr: v4, v4:port, [v6], [v6]:port. */
+		memset(&ss, 0, sizeof(ss));
+		if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
+			ss.ss_family = AF_INET6;
+		else if (!server_peer_addr(host, &ss))
 			break;
 		{
 			char addr[INET6_ADDRSTRLEN];
