@@ -109,6 +109,12 @@ test('counters move when a sale is inserted; clients are counted by transport', 
   assert.ok(sample(after, 'pgpush_query_duration_seconds_count') > sample(before, 'pgpush_query_duration_seconds_count'), 'query histogram moved');
   assert.equal(sample(after, 'pgpush_clients{transport="websocket"}'), 1);
   assert.equal(sample(after, 'pgpush_clients{transport="polling"}'), 1);
+  // A request head over --max-header-bytes: 431, counted as a drop.
+  const big = await rawRequest(d.port, `GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nX-Pad: ${'a'.repeat(9000)}\r\n\r\n`);
+  assert.match(big.text, /^HTTP\/1\.1 431/);
+  const dropped = (await get(d.port, '/metrics')).body;
+  assert.equal(sample(dropped, 'pgpush_clients_dropped_total{reason="too_large"}'),
+    sample(before, 'pgpush_clients_dropped_total{reason="too_large"}') + 1, 'too_large drop counted');
   closeClients([s, p]);
   assert.ok(await waitFor(async () => sample((await get(d.port, '/metrics')).body, 'pgpush_clients{transport="websocket"}') === 0, 3000) !== null,
     'the client gauge goes back to 0');
