@@ -30,6 +30,9 @@ static const char version_sql[] =
 	" (SELECT pg_catalog.json_agg(DISTINCT c.relname) FROM pgpush.attached() a"
 	"  JOIN pg_catalog.pg_class c ON c.oid = a.relation)";
 
+/* The payload of a /readyz probe: "pgpushd,readyz,PID,N". */
+#define PROBE_PREFIX "pgpushd,readyz,"
+
 struct dashboard {
 	struct ev_loop *loop;
 	const struct config *cfg;
@@ -531,10 +534,12 @@ static void on_notify(struct pgconn *pc, const char *channel, const char *payloa
 	struct dashboard *d = ud;
 	const char *table = NULL;
 
-	/* Our readiness probe: its payload has a comma, so no attached
-	 * table's name (dashboard_name_ok) can be it; it asks for nothing. */
-	if (strcmp(payload, d->probe_payload) == 0) {
-		d->probe_seen = mono_now();
+	/* A readiness probe, ours or another pgpushd's on the same channel:
+	 * its payload has commas, so no attached table's name
+	 * (dashboard_name_ok) can be it; it asks for nothing. */
+	if (strncmp(payload, PROBE_PREFIX, strlen(PROBE_PREFIX)) == 0) {
+		if (strcmp(payload, d->probe_payload) == 0)
+			d->probe_seen = mono_now();
 		return;
 	}
 	d->notifications++;
@@ -581,7 +586,7 @@ static void on_probe(struct ev_loop *loop, ev_timer *w, int revents)
 		chan[k++] = *p;
 	}
 	chan[k] = '\0';
-	snprintf(d->probe_payload, sizeof(d->probe_payload), "pgpushd,readyz,%ld,%lu",
+	snprintf(d->probe_payload, sizeof(d->probe_payload), PROBE_PREFIX "%ld,%lu",
 		 (long)getpid(), ++d->probe_seq);
 	snprintf(sql, sizeof(sql), "SELECT pg_notify('%s', '%s'), pg_notification_queue_usage()",
 		 chan, d->probe_payload);

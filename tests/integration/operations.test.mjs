@@ -193,11 +193,20 @@ test('/livez answers while the loop turns; /readyz fails within its bound when t
   const after = (await get(d.port, '/metrics')).body;
   assert.ok(sample(after, 'pgpush_database_reconnects_total{connection="listener"}') >
     sample(before, 'pgpush_database_reconnects_total{connection="listener"}'), 'reconnect counted');
-  // The probe never triggers a recompute: its payload is no table.
-  const recomputes = sample(after, 'pgpush_recomputes_total{reason="notify"}');
-  await sleep(2500);
-  assert.equal(sample((await get(d.port, '/metrics')).body, 'pgpush_recomputes_total{reason="notify"}'), recomputes,
-    'probes cause no recompute');
+  // Probes never trigger a recompute, ours or those of another pgpushd on
+  // the same channel: their payload is no table.
+  const other = await startDaemon({ db: pg.conninfo });
+  try {
+    await waitFor(async () => (await get(other.port, '/readyz')).status === 200, 10000);
+    const m0 = (await get(d.port, '/metrics')).body;
+    await sleep(2500);
+    const m1 = (await get(d.port, '/metrics')).body;
+    for (const name of ['pgpush_recomputes_total{reason="notify"}', 'pgpush_notifications_total']) {
+      assert.equal(sample(m1, name), sample(m0, name), `probes move no ${name}`);
+    }
+  } finally {
+    await other.stopClean();
+  }
 });
 
 test('--log-format json: one object per line, with peer and connection id for clients', async () => {
