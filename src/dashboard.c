@@ -2,6 +2,7 @@
 
 #include "dashboard.h"
 #include "log.h"
+#include "metrics.h"
 #include "pgconn.h"
 #include "snapshot.h"
 #include "util.h"
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -37,6 +39,9 @@ enum step { STEP_IDLE, STEP_PLAIN, STEP_BEGIN, STEP_SETUP, STEP_QUERY, STEP_COMM
 /* Runs as the audience: set_config('role', ..., true) is SET LOCAL ROLE
  * with the role as a parameter (no quoting to get wrong); the claims are
  * the audience's projection, what PostgREST's request.jwt.claims holds. */
+/* The payload of a /readyz probe: "pgpushd,readyz,PID,N". */
+#define PROBE_PREFIX "pgpushd,readyz,"
+
 static const char setup_params_sql[] =
 	"SELECT pg_catalog.set_config('role', $1, true),"
 	" pg_catalog.set_config('request.jwt.claims', $2, true)";
@@ -80,6 +85,15 @@ struct dashboard {
 	bool listener_was_ready;/* a later LISTEN is a reconnect */
 
 	unsigned long recomputes, notifications, queries;
+
+	/* /readyz: a NOTIFY on our own channel, seen coming back on the
+	 * listener, proves it alive (dashboard_ready). */
+	ev_timer probe;
+	bool probe_wait;        /* its query has not answered yet */
+	unsigned long probe_seq;
+	char probe_payload[64];
+	double probe_sent, probe_seen; /* s, CLOCK_MONOTONIC; 0 = never */
+	double queue_usage;     /* pg_notification_queue_usage() with the last probe */
 
 	bool in_error;
 	char detail[512];       /* the last error as logged; /healthz (detailed) only */
@@ -292,6 +306,7 @@ static void start(struct dashboard *d, struct qconn *q, struct hub_feed *f, doub
 	f->last_start = now;
 	dashboard_format_reason(f->pending, f->pending_tables, f->running_reason,
 				sizeof(f->running_reason));
+	f->running_bits = f->pending;
 	f->pending = 0;
 	f->pending_tables[0] = '\0';
 	f->started = ev_time();
@@ -463,6 +478,24 @@ static void publish(struct dashboard *d, struct hub_feed *f, const char *json, s
 		log_warn("out of memory compressing a snapshot; sending it plain");
 	d->recomputes++;
 	f->dash->recomputes++;
+	{
+		static const struct { unsigned bit; int reason; } reasons[] = {
+			{ DASHBOARD_REASON_NOTIFY, METRICS_RECOMPUTE_NOTIFY },
+			{ DASHBOARD_REASON_RECONNECT, METRICS_RECOMPUTE_RECONNECT },
+			{ DASHBOARD_REASON_STARTUP, METRICS_RECOMPUTE_STARTUP },
+			{ DASHBOARD_REASON_TIMER, METRICS_RECOMPUTE_TIMER },
+		};
+		size_t r = METRICS_RECOMPUTE_TIMER;
+
+		for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+			if (f->running_bits & reasons[i].bit) {
+				r = (size_t)reasons[i].reason;
+				break;
+			}
+		}
+		metrics_inc(&pgpush_metrics, METRIC_RECOMPUTES, r);
+		metrics_set(&pgpush_metrics, METRIC_SNAPSHOT_BYTES, 0, (double)s->doc_len);
+	}
 	f->retry_failures = 0;
 	f->not_before = 0;
 	clear_error(d, f);
@@ -812,6 +845,7 @@ static void on_query_result(struct qconn *q, const PGresult *res)
 		return;
 	}
 	if (q->step == STEP_PLAIN || q->step == STEP_QUERY) {
+		metrics_observe(&pgpush_metrics, METRIC_QUERY_DURATION, 0, ev_time() - f->started);
 		if (PQntuples(res) != 1 || PQnfields(res) != 1 || PQgetisnull(res, 0, 0)) {
 			q->err = ERR_BAD_RESULT;
 			snprintf(q->msg, sizeof(q->msg),
@@ -854,6 +888,14 @@ static void on_listener_result(struct pgconn *pc, const PGresult *res, void *ud)
 {
 	struct dashboard *d = ud;
 
+	if (d->probe_wait) {
+		d->probe_wait = false;
+		if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+		    PQnfields(res) == 2 && !PQgetisnull(res, 0, 1))
+			d->queue_usage = strtod(PQgetvalue(res, 0, 1), NULL);
+		listener_next(d);
+		return;
+	}
 	if (d->registry_wait) {
 		d->registry_wait = false;
 		on_registry(d, res);
@@ -909,7 +951,11 @@ static void on_listener_lost(struct pgconn *pc, const char *error, int64_t next_
 {
 	struct dashboard *d = ud;
 
+	metrics_inc(&pgpush_metrics, METRIC_DB_RECONNECTS, METRICS_DB_LISTENER);
 	d->registry_wait = false;
+	/* Ready again only after a round trip on the new connection. */
+	d->probe_wait = false;
+	d->probe_seen = 0;
 	lost(d, pc, error, next_ms);
 }
 
@@ -917,6 +963,7 @@ static void on_qconn_lost(struct pgconn *pc, const char *error, int64_t next_ms,
 {
 	struct qconn *q = ud;
 
+	metrics_inc(&pgpush_metrics, METRIC_DB_RECONNECTS, METRICS_DB_QUERY);
 	lost(q->d, pc, error, next_ms);
 }
 
@@ -958,7 +1005,16 @@ static void on_notify(struct pgconn *pc, const char *channel, const char *payloa
 {
 	struct dashboard *d = ud;
 
+	/* A readiness probe, ours or another pgpushd's on the same channel:
+	 * its payload has commas, so no attached table's name
+	 * (dashboard_name_ok) can be it; it asks for nothing. */
+	if (strncmp(payload, PROBE_PREFIX, strlen(PROBE_PREFIX)) == 0) {
+		if (strcmp(payload, d->probe_payload) == 0)
+			d->probe_seen = mono_now();
+		return;
+	}
 	d->notifications++;
+	metrics_inc(&pgpush_metrics, METRIC_NOTIFICATIONS, 0);
 	if (strcmp(payload, ":registry") == 0) {
 		log_debug("notification channel=%s: the registry changed", channel);
 		d->registry_wanted = true;
@@ -984,6 +1040,79 @@ static void on_refresh(struct ev_loop *loop, ev_timer *w, int revents)
 				request(d, f, DASHBOARD_REASON_TIMER, NULL);
 		}
 	}
+}
+
+/* Every DASHBOARD_PROBE_INTERVAL: NOTIFY our own channel from the listener
+ * (a session hears its own notifications), when it is idle; a version
+ * draw or a registry read waits at most for this one round trip. */
+static void on_probe(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct dashboard *d = w->data;
+	char sql[256], chan[130];
+	size_t k = 0;
+
+	if (d->probe_wait || !pgconn_is_ready(d->listener) || pgconn_is_busy(d->listener))
+		return;
+	for (const char *p = d->cfg->channel; *p && k + 2 < sizeof(chan); p++) {
+		if (*p == '\'')
+			chan[k++] = '\'';
+		chan[k++] = *p;
+	}
+	chan[k] = '\0';
+	snprintf(d->probe_payload, sizeof(d->probe_payload), PROBE_PREFIX "%ld,%lu",
+		 (long)getpid(), ++d->probe_seq);
+	snprintf(sql, sizeof(sql), "SELECT pg_notify('%s', '%s'), pg_notification_queue_usage()",
+		 chan, d->probe_payload);
+	if (pgconn_query(d->listener, sql) == 0) {
+		d->probe_wait = true;
+		d->probe_sent = mono_now();
+	}
+}
+
+/* Without tokens: the default dashboard's document exists. With them,
+ * audiences come and go: a query connection must be up. */
+static bool have_document(const struct dashboard *d)
+{
+	if (d->hub->main_feed)
+		return d->hub->main_feed->snap != NULL;
+	for (size_t i = 0; i < d->nq; i++) {
+		if (pgconn_is_ready(d->q[i].pc))
+			return true;
+	}
+	return false;
+}
+
+bool dashboard_ready(void *ud, bool detailed, char *out, size_t outlen)
+{
+	struct dashboard *d = ud;
+	double now = mono_now();
+	bool listener = d->probe_seen > 0 && now - d->probe_seen <= DASHBOARD_READY_BOUND;
+	bool queue = d->queue_usage < DASHBOARD_QUEUE_MAX;
+	bool snapshot = have_document(d);
+	bool ok = listener && queue && snapshot;
+
+	if (detailed)
+		snprintf(out, outlen, "{\"status\":\"%s\",\"listener\":%s,\"lastRoundTripAgeSeconds\":%.3f,"
+			 "\"notificationQueueUsage\":%.6f,\"snapshot\":%s}",
+			 ok ? "ok" : "unavailable", listener ? "true" : "false",
+			 d->probe_seen > 0 ? now - d->probe_seen : -1.0, d->queue_usage,
+			 snapshot ? "true" : "false");
+	else
+		snprintf(out, outlen, "{\"status\":\"%s\"}", ok ? "ok" : "unavailable");
+	return ok;
+}
+
+void dashboard_metrics(void *ud)
+{
+	struct dashboard *d = ud;
+	struct hub_feed *mf = d->hub->main_feed;
+
+	if (mf && mf->snap)
+		metrics_set(&pgpush_metrics, METRIC_SNAPSHOT_AGE, 0,
+			    (double)(util_now_ms() - mf->snap->generated_ms) / 1000.0);
+	metrics_set(&pgpush_metrics, METRIC_AUDIENCES, 0, (double)d->hub->nfeeds);
+	/* Served: the default one and the registered ones. */
+	metrics_set(&pgpush_metrics, METRIC_DASHBOARDS, 0, (double)d->hub->ndashboards + 1);
 }
 
 static void on_sched(struct ev_loop *loop, ev_timer *w, int revents)
@@ -1060,7 +1189,9 @@ struct dashboard *dashboard_new(struct ev_loop *loop, const struct config *cfg, 
 	ev_timer_init(&d->sched, on_sched, 0, 0);
 	ev_timer_init(&d->sweep, on_sweep, 1.0, 1.0);
 	ev_prepare_init(&d->kick, on_kick);
-	d->refresh.data = d->sched.data = d->kick.data = d->sweep.data = d;
+	ev_timer_init(&d->probe, on_probe, DASHBOARD_PROBE_INTERVAL, DASHBOARD_PROBE_INTERVAL);
+	d->refresh.data = d->sched.data = d->kick.data = d->sweep.data = d->probe.data = d;
+	ev_timer_start(loop, &d->probe);
 	ev_timer_start(loop, &d->refresh);
 	ev_timer_start(loop, &d->sweep);
 	for (size_t i = 0; i < d->nq; i++)
@@ -1076,6 +1207,7 @@ void dashboard_free(struct dashboard *d)
 	ev_timer_stop(d->loop, &d->refresh);
 	ev_timer_stop(d->loop, &d->sched);
 	ev_timer_stop(d->loop, &d->sweep);
+	ev_timer_stop(d->loop, &d->probe);
 	ev_prepare_stop(d->loop, &d->kick);
 	pgconn_free(d->listener);
 	for (size_t i = 0; i < d->nq; i++)

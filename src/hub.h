@@ -93,6 +93,7 @@ struct hub_feed {
 	bool busy;                /* a recompute in flight */
 	bool query_wait, version_wait, have_version;
 	unsigned pending;         /* DASHBOARD_REASON_* bits */
+	unsigned running_bits;    /* the running recompute's */
 	char pending_tables[HUB_TABLES_MAX];
 	char running_reason[HUB_REASON_MAX];
 	double last_start;        /* monotonic s */

@@ -10,6 +10,7 @@
 #include "hub.h"
 #include "jwt.h"
 #include "log.h"
+#include "metrics.h"
 #include "sdnotify.h"
 #include "server.h"
 
@@ -23,6 +24,9 @@
 #define SHUTDOWN_GRACE 0.9 /* s to finish close handshakes on SIGTERM */
 
 static struct server server;
+static struct config cfg;	/* the live settings; SIGHUP changes the live ones */
+static int main_argc;
+static char **main_argv;
 static struct sdnotify sdn;	/* systemd's notify socket; off without one */
 
 /* Type=notify's watchdog: proves the loop turns, every WatchdogSec/2. */
@@ -34,6 +38,49 @@ static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 static const char *env_lookup(const char *name)
 {
 	return getenv(name);
+}
+
+static void raise_fd_limit(struct config *c);
+
+static void on_diff(void *ud, const char *name, bool live)
+{
+	if (live)
+		log_info("reload: %s changed", name);
+	else
+		log_warn("reload: %s changed but needs a restart; keeping the running value", name);
+}
+
+/* SIGHUP: read the configuration again (file, environment, command line)
+ * and apply what can change live; nothing is dropped. */
+static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct config next;
+	char err[512];
+	enum config_result r;
+	FILE *devnull = fopen("/dev/null", "w");
+
+	sdnotify_reloading(&sdn);
+	r = config_parse(&next, main_argc, main_argv, env_lookup, devnull ? devnull : stdout,
+			 err, sizeof(err));
+	if (devnull)
+		fclose(devnull);
+	if (r == CONFIG_OK && config_read_db_file(&next, err, sizeof(err)) < 0)
+		r = CONFIG_ERROR;
+	if (r != CONFIG_OK) {
+		log_error("reload failed, keeping every setting: %s", r == CONFIG_ERROR ? err : "?");
+		config_free(&next);
+		sdnotify_ready(&sdn, "serving (the last reload failed)");
+		return;
+	}
+	raise_fd_limit(&next);
+	config_diff(&cfg, &next, on_diff, NULL);
+	config_apply_live(&cfg, &next);
+	config_free(&next);
+	log_set_level(cfg.log_level);
+	log_set_format(cfg.log_format);
+	log_info("reloaded the configuration%s%s", cfg.config ? " from " : "",
+		 cfg.config ? cfg.config : "");
+	sdnotify_ready(&sdn, "serving");
 }
 
 static void on_grace_over(struct ev_loop *loop, ev_timer *w, int revents)
@@ -61,7 +108,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
  * gets 503s rather than EMFILE. */
 #define FD_RESERVE 64 /* listener, database, logs, the EMFILE spare... */
 
-static void raise_fd_limit(struct config *cfg)
+static void raise_fd_limit(struct config *c)
 {
 	struct rlimit rl;
 
@@ -72,41 +119,41 @@ static void raise_fd_limit(struct config *cfg)
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
 		return;
-	if (rl.rlim_cur > FD_RESERVE && cfg->max_clients > rl.rlim_cur - FD_RESERVE) {
-		cfg->max_clients = rl.rlim_cur - FD_RESERVE;
+	if (rl.rlim_cur > FD_RESERVE && c->max_clients > rl.rlim_cur - FD_RESERVE) {
+		c->max_clients = rl.rlim_cur - FD_RESERVE;
 		log_info("max-clients is %llu: the descriptor limit is %llu (raise it with ulimit -n or LimitNOFILE=)",
-			 (unsigned long long)cfg->max_clients, (unsigned long long)rl.rlim_cur);
+			 (unsigned long long)c->max_clients, (unsigned long long)rl.rlim_cur);
 	}
 }
 
 /* --jwt-secret-file and --anon-role: tokens decide audiences. A key that
  * does not load stops the start (exit 2): better than serving without. */
-static int setup_auth(const struct config *cfg, struct hub *hub, struct jwt_key **key)
+static int setup_auth(const struct config *c, struct hub *hub, struct jwt_key **key)
 {
 	struct jwt_policy pol;
 	char err[256];
 
 	jwt_policy_init(&pol);
-	if (cfg->jwt_role_claim)
-		pol.role_claim = cfg->jwt_role_claim;
-	pol.audience = cfg->jwt_audience;
-	pol.issuer = cfg->jwt_issuer;
+	if (c->jwt_role_claim)
+		pol.role_claim = c->jwt_role_claim;
+	pol.audience = c->jwt_audience;
+	pol.issuer = c->jwt_issuer;
 	if (!jwt_role_path_valid(pol.role_claim)) {
 		log_error("--jwt-role-claim %s: not a claim name or a path like .app_metadata.role",
 			  pol.role_claim);
 		return -1;
 	}
-	if (cfg->anon_role && (!*cfg->anon_role || strlen(cfg->anon_role) > JWT_MAX_ROLE)) {
+	if (c->anon_role && (!*c->anon_role || strlen(c->anon_role) > JWT_MAX_ROLE)) {
 		log_error("--anon-role: a role name of 1 to %d bytes", JWT_MAX_ROLE);
 		return -1;
 	}
-	if (cfg->jwt_secret_file) {
-		FILE *f = fopen(cfg->jwt_secret_file, "rb");
+	if (c->jwt_secret_file) {
+		FILE *f = fopen(c->jwt_secret_file, "rb");
 		char *data = malloc(JWT_MAX_KEY_FILE + 1);
 		size_t n = 0;
 
 		if (!f || !data) {
-			log_error("--jwt-secret-file %s: %s", cfg->jwt_secret_file,
+			log_error("--jwt-secret-file %s: %s", c->jwt_secret_file,
 				  f ? "out of memory" : strerror(errno));
 			if (f)
 				fclose(f);
@@ -116,13 +163,13 @@ static int setup_auth(const struct config *cfg, struct hub *hub, struct jwt_key 
 		n = fread(data, 1, JWT_MAX_KEY_FILE + 1, f);
 		fclose(f);
 		if (n > JWT_MAX_KEY_FILE) {
-			log_error("--jwt-secret-file %s: larger than %d bytes", cfg->jwt_secret_file,
+			log_error("--jwt-secret-file %s: larger than %d bytes", c->jwt_secret_file,
 				  JWT_MAX_KEY_FILE);
 			free(data);
 			return -1;
 		}
 		if (jwt_key_load(data, n, key, err, sizeof(err)) < 0) {
-			log_error("--jwt-secret-file %s: %s", cfg->jwt_secret_file, err);
+			log_error("--jwt-secret-file %s: %s", c->jwt_secret_file, err);
 			memset(data, 0, n);
 			free(data);
 			return -1;
@@ -130,12 +177,12 @@ static int setup_auth(const struct config *cfg, struct hub *hub, struct jwt_key 
 		memset(data, 0, n);
 		free(data);
 	}
-	hub_set_auth(hub, *key, &pol, cfg->anon_role, cfg->max_audiences,
-		     (double)cfg->audience_grace / 1000.0);
+	hub_set_auth(hub, *key, &pol, c->anon_role, c->max_audiences,
+		     (double)c->audience_grace / 1000.0);
 	if (hub_auth_on(hub))
 		log_info("tokens %s, anonymous role %s, at most %llu audiences",
-			 *key ? "verified" : "not accepted", cfg->anon_role ? cfg->anon_role : "(none)",
-			 (unsigned long long)cfg->max_audiences);
+			 *key ? "verified" : "not accepted", c->anon_role ? c->anon_role : "(none)",
+			 (unsigned long long)c->max_audiences);
 	else
 		log_warn("no --jwt-secret-file nor --anon-role: every client that reaches the port "
 			 "gets the dashboards as pgpushd's own role");
@@ -144,13 +191,12 @@ static int setup_auth(const struct config *cfg, struct hub *hub, struct jwt_key 
 
 int main(int argc, char **argv)
 {
-	struct config cfg;
 	char err[512];
 	struct ev_loop *loop;
 	struct hub hub;
 	struct dashboard *dash;
 	struct jwt_key *key = NULL;
-	ev_signal sigterm, sigint;
+	ev_signal sigterm, sigint, sighup;
 	ev_timer watchdog;
 	int rc;
 
@@ -173,6 +219,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(cfg.log_level);
+	log_set_format(cfg.log_format);
+	main_argc = argc;
+	main_argv = argv;
+	metrics_init(&pgpush_metrics, PACKAGE_VERSION);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(&cfg);
 
@@ -195,6 +245,10 @@ int main(int argc, char **argv)
 			.health = dashboard_health,
 			.health_ud = dash,
 			.polling = true,
+			.ready = dashboard_ready,
+			.ready_ud = dash,
+			.metrics_refresh = dashboard_metrics,
+			.metrics_ud = dash,
 		};
 
 		if (server_start(&server, loop, &cfg, &opts) < 0)
@@ -205,6 +259,8 @@ int main(int argc, char **argv)
 	ev_signal_init(&sigint, on_signal, SIGINT);
 	ev_signal_start(loop, &sigterm);
 	ev_signal_start(loop, &sigint);
+	ev_signal_init(&sighup, on_hup, SIGHUP);
+	ev_signal_start(loop, &sighup);
 	log_info("pgpushd %s started channel=%s refresh_interval=%gs min_refresh_interval=%llums",
 		 PACKAGE_VERSION, cfg.channel, cfg.refresh_interval,
 		 (unsigned long long)cfg.min_refresh_interval);
