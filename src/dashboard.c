@@ -329,20 +329,14 @@ static void start(struct dashboard *d, struct qconn *q, struct hub_feed *f, doub
 	qconn_send(q);
 }
 
-static void run_pending(struct dashboard *d)
+/* The feed that has waited longest among those that may start now, or
+ * NULL; *earliest: the soonest a throttled or retried one may (0: none). */
+static struct hub_feed *next_feed(struct dashboard *d, double now, double gap, double *earliest)
 {
-	double now, gap, earliest = 0;
 	struct hub_dashboard *db;
-	struct hub_feed *f;
-	struct qconn *q = NULL;
+	struct hub_feed *f, *best = NULL;
 
-	if (!pgconn_is_ready(d->listener))
-		return;
-	now = mono_now();
-	/* --min-refresh-interval, per feed: a flood of notifications (NOTIFY
-	 * needs no privilege) gets at most one recompute per interval; a
-	 * lone change after a quiet period still starts at once. */
-	gap = (double)d->cfg->min_refresh_interval / 1000.0;
+	*earliest = 0;
 	HUB_FOR_EACH_DASHBOARD(d->hub, db) {
 		if (db->gone || !db->sql)
 			continue;
@@ -353,20 +347,45 @@ static void run_pending(struct dashboard *d)
 			 * work waits for a member to come back. */
 			if (!f->pending || f->busy || (!f->count && !f->permanent))
 				continue;
+			if (!f->pending_since)
+				f->pending_since = now;
 			if (f->started_once && f->last_start + gap > t)
 				t = f->last_start + gap;
 			if (t > now) {
-				if (!earliest || t < earliest)
-					earliest = t;
+				if (!*earliest || t < *earliest)
+					*earliest = t;
 				continue;
 			}
-			if (!q && !(q = idle_qconn(d)))
-				goto out;
-			start(d, q, f, now);
-			q = NULL;
+			if (!best || f->pending_since < best->pending_since)
+				best = f;
 		}
 	}
-out:
+	return best;
+}
+
+/* Starts pending feeds on idle query connections, the longest waiting
+ * first: under a stream of changes the first audiences of the list must
+ * not take every turn (each may run again once its interval is over). */
+static void run_pending(struct dashboard *d)
+{
+	double now, gap, earliest = 0;
+	struct hub_feed *f;
+	struct qconn *q;
+
+	if (!pgconn_is_ready(d->listener))
+		return;
+	now = mono_now();
+	/* --min-refresh-interval, per feed: a flood of notifications (NOTIFY
+	 * needs no privilege) gets at most one recompute per interval; a
+	 * lone change after a quiet period still starts at once. */
+	gap = (double)d->cfg->min_refresh_interval / 1000.0;
+	for (;;) {
+		f = next_feed(d, now, gap, &earliest);
+		if (!f || !(q = idle_qconn(d)))
+			break;
+		f->pending_since = 0;
+		start(d, q, f, now);
+	}
 	if (earliest) {
 		double in = earliest - now;
 

@@ -94,6 +94,7 @@ struct hub_feed {
 	bool query_wait, version_wait, have_version;
 	unsigned pending;         /* DASHBOARD_REASON_* bits */
 	unsigned running_bits;    /* the running recompute's */
+	double pending_since;     /* monotonic s when its work was first seen waiting; 0: none */
 	char pending_tables[HUB_TABLES_MAX];
 	char running_reason[HUB_REASON_MAX];
 	double last_start;        /* monotonic s */
