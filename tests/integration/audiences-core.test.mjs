@@ -87,6 +87,13 @@ CREATE FUNCTION public.aud_tenant() RETURNS json LANGUAGE sql STABLE AS $$
     'sub', current_setting('request.jwt.claims', true)::json->>'sub',
     'sales', (SELECT count(*) FROM public.sales)) $$;
 GRANT EXECUTE ON FUNCTION public.aud_tenant() TO aud_viewer;
+CREATE FUNCTION public.aud_slow() RETURNS json LANGUAGE plpgsql STABLE AS $$
+DECLARE t text := current_setting('request.jwt.claims', true)::json->>'tenant';
+BEGIN
+  IF t = 'slow' AND (SELECT count(*) FROM public.sales) > 0 THEN PERFORM pg_sleep(2); END IF;
+  RETURN json_build_object('tenant', t, 'sales', (SELECT count(*) FROM public.sales));
+END $$;
+GRANT EXECUTE ON FUNCTION public.aud_slow() TO aud_viewer;
 `;
 
 async function health(d = daemon) {
@@ -268,6 +275,25 @@ test('a declared claim splits audiences, an undeclared one does not', async () =
   assert.ok(h1.queries - h0.queries === 3, `three queries to start three audiences (${h1.queries - h0.queries})`);
   for (const s of ss) s.disconnect();
   await pg.psql("DELETE FROM pgpush.dashboards WHERE name = 'tenant'; SELECT pg_notify(pgpush.channel(), ':registry')");
+  await registryRead(daemon, 2);
+});
+
+test('a slow audience does not hold up the others (two query connections)', async () => {
+  await pg.psql("SELECT pgpush.register_dashboard('slowdash', 'public.aud_slow()', ARRAY['sales']::regclass[], '{tenant}')");
+  await registryRead(daemon, 3);
+  const slow = client('/slowdash', { auth: { token: mint({ role: 'aud_viewer', tenant: 'slow' }) } });
+  const fast = client('/slowdash', { auth: { token: mint({ role: 'aud_viewer', tenant: 'fast' }) } });
+  await waitForUpdate(fast, (d) => d.tenant === 'fast', 8000);
+  await waitForUpdate(slow, (d) => d.tenant === 'slow', 8000);
+  const sale = await insertSale(db, products[2].id);
+  const n = Number((await db.query('SELECT count(*) FROM sales')).rows[0].count);
+  const f = await waitForUpdate(fast, (d) => d.sales === n, 8000);
+  const sl = await waitForUpdate(slow, (d) => d.sales === n, 8000);
+  assert.ok(f.t - sale.committedAt < 1000, `the fast audience in ${(f.t - sale.committedAt).toFixed(0)} ms`);
+  assert.ok(sl.t - sale.committedAt >= 1900, `the slow one after its 2 s (${(sl.t - sale.committedAt).toFixed(0)} ms)`);
+  slow.disconnect();
+  fast.disconnect();
+  await pg.psql("DELETE FROM pgpush.dashboards WHERE name = 'slowdash'; SELECT pg_notify(pgpush.channel(), ':registry')");
   await registryRead(daemon, 2);
 });
 
