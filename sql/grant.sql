@@ -8,10 +8,14 @@
 --   USAGE on schema pgpush (to name its objects);
 --   EXECUTE on pgpush.dashboard() and pgpush.attached() (PUBLIC has both by
 --     default; granted in case a DBA revoked that);
+--   EXECUTE on pgpush.registry() (the named dashboards; not PUBLIC's);
 --   USAGE on sequence pgpush.version_seq (nextval() of document versions);
 --   SELECT on the tables the reference dashboard reads, those of them that
 --     exist (public.products, public.stock, public.sales). With a dashboard
 --     of your own, grant SELECT on what it reads instead.
+-- With authentication (--jwt-secret-file), the role must also be a member of
+-- every role a token may name: GRANT dashboard_viewer TO pgpushd (see
+-- sql/README.md, "Roles"; sql/demo-roles.sql does it for the demo's roles).
 -- LISTEN needs no privilege. Nothing here allows a write: the dashboard
 -- query also runs in a read-only session.
 \if :{?role}
@@ -23,7 +27,7 @@ BEGIN;
 SET LOCAL client_min_messages = warning;
 GRANT CONNECT ON DATABASE :"DBNAME" TO :"role";
 GRANT USAGE ON SCHEMA pgpush TO :"role";
-GRANT EXECUTE ON FUNCTION pgpush.dashboard(), pgpush.attached() TO :"role";
+GRANT EXECUTE ON FUNCTION pgpush.dashboard(), pgpush.attached(), pgpush.registry() TO :"role";
 GRANT USAGE ON SEQUENCE pgpush.version_seq TO :"role";
 SELECT pg_catalog.format('GRANT SELECT ON %s TO %I', c.oid::pg_catalog.regclass, :'role')
 FROM pg_catalog.pg_class c
