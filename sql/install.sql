@@ -515,7 +515,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION pgpush.unregister_dashboard(text) IS
-    'stop serving the dashboard named name (no-op when there is none); its clients are disconnected';
+    'stop serving the dashboard named name (no-op when there is none)';
 
 -- What pgpushd reads. SECURITY DEFINER so that its role needs EXECUTE on
 -- this function only, not SELECT on pgpush.dashboards; EXECUTE is revoked

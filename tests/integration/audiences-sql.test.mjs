@@ -6,6 +6,7 @@
 // PostgREST's request.jwt.claims. No daemon involved.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import { startCluster } from '../lib/pgcluster.mjs';
 
 let pg;
@@ -277,6 +278,25 @@ test('tenant policy: a store screen sees its store only, from request.jwt.claims
   // A string claim works as PostgREST passes it; the viewer sees every store.
   assert.equal((await docAs('dashboard_store', { store_id: '2' }, 'pgpush_demo.store_dashboard')).doc.summary.salesToday, 4);
   assert.equal((await docAs('dashboard_viewer', { store_id: 2 }, 'pgpush_demo.store_dashboard')).doc.summary.salesToday, 12);
+
+  // Supabase's helpers, as sql/README.md defines them, read the same setting.
+  await pg.psql(`
+    CREATE SCHEMA IF NOT EXISTS auth;
+    CREATE OR REPLACE FUNCTION auth.jwt() RETURNS jsonb LANGUAGE sql STABLE
+        SET search_path = pg_catalog, pg_temp
+        AS $$ SELECT coalesce(nullif(current_setting('request.jwt.claims', true), ''), '{}')::jsonb $$;
+    CREATE OR REPLACE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE
+        SET search_path = pg_catalog, pg_temp
+        AS $$ SELECT nullif(auth.jwt() ->> 'sub', '')::uuid $$;
+    CREATE OR REPLACE FUNCTION public.whoami() RETURNS json LANGUAGE sql STABLE
+        SET search_path = pg_catalog, pg_temp
+        AS $$ SELECT json_build_object('uid', auth.uid(), 'store', auth.jwt() ->> 'store_id', 'user', current_user) $$;
+    GRANT USAGE ON SCHEMA auth TO dashboard_store; GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA auth TO dashboard_store;`);
+  const uid = crypto.randomUUID();
+  const who = await docAs('dashboard_store', { store_id: 2, sub: uid }, 'public.whoami');
+  assert.deepEqual(who.doc, { uid, store: '2', user: 'dashboard_store' });
+  assert.deepEqual(who.again, { uid: null, store: null, user: 'dashboard_store' }, "'' outside the transaction is no claims");
+  await pg.psql('DROP FUNCTION public.whoami(); DROP SCHEMA auth CASCADE');
 
   // The daemon's login role may be NOINHERIT (it then holds none of the
   // privileges of the roles it switches to) and still read as before.
