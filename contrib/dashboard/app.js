@@ -514,8 +514,9 @@ import { createDashboardClient } from './pgpush-client.js';
   // the directory it serves: tokens for a few audiences, signed with a
   // throwaway secret. A DEMO ONLY: a real page gets its token from the
   // application that logged the user in (pgpush-client's getToken), never
-  // from a public file. Without the file (any other server), the page
-  // connects without a token, as before.
+  // from a public file. The copy in contrib/dashboard lists none (so that
+  // the request never 404s): then, or without the file, the page connects
+  // without a token, as before.
   function loadDemoTokens() {
     if (typeof fetch !== 'function') return Promise.resolve(null);
     return fetch('/demo-tokens.json', { cache: 'no-store' })
