@@ -310,3 +310,14 @@ test('tenant policy: a store screen sees its store only, from request.jwt.claims
     await pg.psql('ALTER ROLE pgpushd INHERIT', { db: 'postgres' });
   }
 });
+
+test('demo-data.sql after demo-roles.sql: every sale in store 1, 2 or 3; the viewer and a store see their share', async () => {
+  await pg.psqlFile('sql/demo-data.sql');
+  const dist = (await db.query(`SELECT store_id, count(*)::int AS n FROM sales GROUP BY 1 ORDER BY 1`)).rows;
+  assert.deepEqual(dist.map((r) => r.store_id), [1, 2, 3], JSON.stringify(dist));
+  assert.ok(dist.every((r) => r.n > 2000), JSON.stringify(dist));
+  const viewer = (await docAs('dashboard_viewer', {})).doc;
+  const store = (await docAs('dashboard_store', { store_id: 3 }, 'pgpush_demo.store_dashboard')).doc;
+  assert.ok(store.summary.sales30d > 0 && store.summary.sales30d < viewer.summary.sales30d / 2,
+    `store 3: ${store.summary.sales30d} of ${viewer.summary.sales30d} sales`);
+});
