@@ -29,7 +29,8 @@
 //            of roles (1, 10, 100) on the main namespace, against the same
 //            clients without authentication: dashboard queries per sale
 //            (/healthz), commit -> last client (median over --samples
-//            sales of the per-sale maximum) and RSS per client
+//            sales of the per-sale maximum), RSS per audience (one client
+//            each first) and per client on top of that
 // --quick: a 1-2 minute smoke run of every scenario (smaller counts).
 // --durable: PostgreSQL with fsync and synchronous_commit on (default: off,
 // like the integration tests).
@@ -743,9 +744,16 @@ async function scenarioAudiences() {
       results.audiences.push({ audiences: a, clients: n, samples: opt.samples, error: String(err.message || err) });
       continue;
     }
+    let seed;
     try {
       await sleep(1000);
       const before = srv.rss();
+      // First one client per audience, so that every audience (its feed,
+      // document and frames) exists; then the n clients, whose RSS delta is
+      // what a client costs on top of its audience.
+      seed = await startLoadgen(srv.port, Math.max(1, a), { tagKey: 'id', authFile });
+      await sleep(1500);
+      const mid = srv.rss();
       const lg = await startLoadgen(srv.port, n, { tagKey: 'id', authFile });
       await sleep(n >= 1000 ? 3000 : 1000);
       const after = srv.rss();
@@ -776,14 +784,16 @@ async function scenarioAudiences() {
         queriesPerSale: q0 !== null && q1 !== null ? (q1 - q0) / opt.samples : null,
         lastClientMedianMs: median([...lastPerSale.values()]),
         latP50Ms: rep.summary.lat_p50_ms, latP99Ms: rep.summary.lat_p99_ms,
-        bytesPerClient: Math.round((after.rssKb - before.rssKb) * 1024 / Math.max(1, lg.connected.joined)),
+        bytesPerClient: Math.round((after.rssKb - mid.rssKb) * 1024 / Math.max(1, lg.connected.joined)),
+        bytesPerAudience: Math.round((mid.rssKb - before.rssKb) * 1024 / Math.max(1, a)),
         cpuMsPerSale: (cpu1 - cpu0) * 1000 / opt.samples,
         serverAudiences: h1 && (h1.audiences ?? null),
       });
       const r = results.audiences.at(-1);
-      log(`  ${r.joined}/${n} joined; queries/sale ${r.queriesPerSale}; last client ${fmt(r.lastClientMedianMs)} ms; ${r.bytesPerClient} B/client${timeouts ? `; ${timeouts} waits timed out` : ''}`);
+      log(`  ${r.joined}/${n} joined; queries/sale ${r.queriesPerSale}; last client ${fmt(r.lastClientMedianMs)} ms; ${r.bytesPerClient} B/client, ${r.bytesPerAudience} B/audience${timeouts ? `; ${timeouts} waits timed out` : ''}`);
       await lg.quit();
     } finally {
+      if (seed) await seed.quit();
       await srv.stop();
     }
   }
@@ -945,12 +955,12 @@ function table() {
     const base = results.audiences.find((r) => r.audiences === 0);
     L.push(`7. Audiences: ${results.audiences[0].clients} clients, ${results.audiences[0].samples} sales; the first row without authentication (one document for all)`);
     L.push('');
-    L.push('| audiences | joined | dashboard queries per sale | commit → last client, ms (median) | p50 / p99, ms | server CPU per sale, ms | memory per client, B | vs no authentication |');
-    L.push('|---:|---:|---:|---:|---|---:|---:|---:|');
+    L.push('| audiences | joined | dashboard queries per sale | commit → last client, ms (median) | p50 / p99, ms | server CPU per sale, ms | memory per client, B | memory per audience, B | vs no authentication |');
+    L.push('|---:|---:|---:|---:|---|---:|---:|---:|---:|');
     for (const r of results.audiences) {
-      if (r.error) { L.push(`| ${r.audiences} | – | – | – | – | – | – | failed: ${r.error.split('\n')[0].slice(0, 80)} |`); continue; }
+      if (r.error) { L.push(`| ${r.audiences} | – | – | – | – | – | – | – | failed: ${r.error.split('\n')[0].slice(0, 80)} |`); continue; }
       const mem = base && base.bytesPerClient > 0 ? `${r.bytesPerClient >= base.bytesPerClient ? '+' : ''}${fmt((r.bytesPerClient / base.bytesPerClient - 1) * 100)} % memory, ${ratio(r.lastClientMedianMs, base.lastClientMedianMs)} latency` : '–';
-      L.push(`| ${r.audiences || 'none (no auth)'} | ${r.joined} | ${r.queriesPerSale ?? '–'} | ${fmt(r.lastClientMedianMs)} | ${fmt(r.latP50Ms)} / ${fmt(r.latP99Ms)} | ${fmt(r.cpuMsPerSale)} | ${r.bytesPerClient} | ${r === base ? '' : mem} |`);
+      L.push(`| ${r.audiences || 'none (no auth)'} | ${r.joined} | ${r.queriesPerSale ?? '–'} | ${fmt(r.lastClientMedianMs)} | ${fmt(r.latP50Ms)} / ${fmt(r.latP99Ms)} | ${fmt(r.cpuMsPerSale)} | ${r.bytesPerClient} | ${r.audiences ? r.bytesPerAudience : '–'} | ${r === base ? '' : mem} |`);
     }
     L.push('');
   }
