@@ -1,4 +1,5 @@
--- pgpush: the doorbell triggers and the reference dashboard.
+-- pgpush: the doorbell triggers, the reference dashboard and the registry
+-- of named dashboards.
 --
 -- Everything pgpush owns lives in the schema "pgpush"; sql/uninstall.sql
 -- removes it. Load sql/schema.sql first: the first install attaches the
@@ -6,8 +7,8 @@
 -- pgpush.dashboard() reads them (with tables of your own, attach them and
 -- point pgpushd --query at your own dashboard; see sql/README.md).
 --
--- Idempotent: rerun it to upgrade. The channel setting and the set of
--- attached tables survive a rerun.
+-- Idempotent: rerun it to upgrade. The channel setting, the set of
+-- attached tables and the registered dashboards survive a rerun.
 --   psql -v ON_ERROR_STOP=1 -d yourdb -f sql/install.sql
 
 BEGIN;
@@ -374,7 +375,7 @@ SELECT pg_catalog.json_build_object(
 END
 $$;
 COMMENT ON FUNCTION pgpush.dashboard() IS
-    'the dashboard document pgpushd pushes (docs/protocol.md); replace it to show something else';
+    'the dashboard document pgpushd pushes (docs/protocol.md), customer fields only for roles that may read them; replace it to show something else';
 
 -- ================================================================ registry --
 -- Named dashboards (issue 9). This section is the registry's alone: the
