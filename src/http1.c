@@ -2,6 +2,7 @@
 
 #include "http1.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #include <errno.h>
@@ -41,44 +42,90 @@ bool http1_can_respond(const struct conn *c)
 	return c->state == CONN_HTTP || c->state == CONN_BODY || c->state == CONN_HELD;
 }
 
-void http1_respond(struct conn *c, int status, const char *extra_headers,
-		   const char *content_type, const void *body, size_t body_len)
+/* Builds the head and, unless a HEAD request, the body (when body is not
+ * NULL) into one buf; switches c to CONN_RESPOND. NULL when c was closed. */
+static struct buf *response(struct conn *c, int status, const char *extra_headers,
+			    const char *content_type, const void *body, uint64_t body_len)
 {
 	char head[1024];
+	size_t copy = body && !c->head_only ? (size_t)body_len : 0;
 	int n;
 	struct buf *b;
 
-	if (!http1_can_respond(c))
-		return;
+	/* The responses that end a request the server gave up on. */
+	if (status == 408)
+		metrics_inc(&pgpush_metrics, METRIC_CLIENTS_DROPPED, METRICS_DROP_REQUEST_TIMEOUT);
+	else if (status == 413 || status == 431)
+		metrics_inc(&pgpush_metrics, METRIC_CLIENTS_DROPPED, METRICS_DROP_TOO_LARGE);
 	n = snprintf(head, sizeof(head),
 		     "HTTP/1.1 %d %s\r\n"
 		     "Content-Type: %s\r\n"
-		     "Content-Length: %zu\r\n"
+		     "Content-Length: %llu\r\n"
 		     "Connection: close\r\n"
 		     "%s%s"
 		     "\r\n",
-		     status, http_reason(status), content_type, body_len,
+		     status, http_reason(status), content_type, (unsigned long long)body_len,
 		     extra_headers ? extra_headers : "", c->cors ? c->cors : "");
 	if (n < 0 || (size_t)n >= sizeof(head)) {
 		conn_close(c, "response too large");
-		return;
+		return NULL;
 	}
-	if (c->head_only)
-		body_len = 0;
-	b = buf_new((size_t)n + body_len);
+	b = buf_new((size_t)n + copy);
 	if (!b) {
 		conn_close(c, "out of memory");
-		return;
+		return NULL;
 	}
 	memcpy(b->data, head, (size_t)n);
-	if (body_len)
-		memcpy(b->data + n, body, body_len);
+	if (copy)
+		memcpy(b->data + n, body, copy);
 	log_debug("http %d peer=%s", status, c->peer);
 	ev_timer_stop(c->ctx->loop, &c->timer);
 	ev_io_stop(c->ctx->loop, &c->rio);
 	c->state = CONN_RESPOND;
+	return b;
+}
+
+void http1_respond(struct conn *c, int status, const char *extra_headers,
+		   const char *content_type, const void *body, size_t body_len)
+{
+	struct buf *b;
+
+	if (!http1_can_respond(c))
+		return;
+	b = response(c, status, extra_headers, content_type, body, body_len);
+	if (!b)
+		return;
 	(void)conn_send(c, b, false);
 	buf_unref(b);
+}
+
+void http1_respond_stream(struct conn *c, int status, const char *extra_headers,
+			  const char *content_type, uint64_t body_len,
+			  const struct conn_source *src, void *ud)
+{
+	struct buf *b;
+
+	if (!http1_can_respond(c)) {
+		src->done(ud);
+		return;
+	}
+	b = response(c, status, extra_headers, content_type, NULL, body_len);
+	if (!b) {
+		src->done(ud);
+		return;
+	}
+	if (conn_push(c, b, false) < 0) {
+		buf_unref(b);
+		src->done(ud);
+		return;
+	}
+	buf_unref(b);
+	if (c->head_only || body_len == 0) {
+		src->done(ud);
+		conn_flush(c);
+		return;
+	}
+	(void)conn_stream(c, src, ud);
 }
 
 void http1_hold(struct conn *c)

@@ -9,6 +9,7 @@
 #define PGPUSH_HTTP1_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "transport.h"
 
@@ -20,6 +21,14 @@ void http1_start(struct conn *c);
  * already answered, is a WebSocket, or is closed. */
 void http1_respond(struct conn *c, int status, const char *extra_headers,
 		   const char *content_type, const void *body, size_t body_len);
+
+/* Like http1_respond for a body of body_len bytes that src produces in
+ * chunks as the client takes them (conn_stream), instead of one copy held
+ * whole: a static file. ud is the source's until its done runs (at once
+ * when nothing is to be sent: a HEAD request, or a conn already answered). */
+void http1_respond_stream(struct conn *c, int status, const char *extra_headers,
+			  const char *content_type, uint64_t body_len,
+			  const struct conn_source *src, void *ud);
 
 /* Parks a request (a polling GET): it stays open until http1_respond; a
  * byte or EOF from the peer closes it. */

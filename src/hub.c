@@ -3,20 +3,13 @@
 #include "hub.h"
 #include "log.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct hub_member {
-	struct list_node link;
-	struct socketio_socket *sock;
-	double tokens;          /* requests it may still make now */
-	double at;              /* when tokens was counted */
-};
 
 void hub_init(struct hub *h)
 {
 	memset(h, 0, sizeof(*h));
-	list_init(&h->members);
 	h->now = deadline_monotonic;
 }
 
@@ -35,21 +28,23 @@ static bool take_request(struct hub *h, struct hub_member *m)
 	return true;
 }
 
+/* A socket's app_data is 1 + its index in members (0: not a member). */
+static struct hub_member *member_of(struct hub *h, const struct socketio_socket *sock)
+{
+	uintptr_t i = (uintptr_t)sock->app_data;
+
+	return i ? &h->members[i - 1] : NULL;
+}
+
 void hub_free(struct hub *h)
 {
-	struct list_node *n;
-
-	while ((n = list_pop_front(&h->members))) {
-		struct hub_member *m = LIST_ENTRY(n, struct hub_member, link);
-
-		m->sock->app_data = NULL;
-		free(m);
-	}
+	for (size_t i = 0; i < h->count; i++)
+		h->members[i].sock->app_data = NULL;
+	free(h->members);
 	snapshot_unref(h->snap);
 	buf_unref(h->error_frame);
 	free(h->error_json);
 	memset(h, 0, sizeof(*h));
-	list_init(&h->members);
 	h->now = deadline_monotonic;
 }
 
@@ -60,54 +55,55 @@ static void send_snapshot(struct socketio_socket *sock, struct snapshot *snap)
 
 static void join(struct hub *h, struct socketio_socket *sock)
 {
-	struct hub_member *m = malloc(sizeof(*m));
+	if (h->count == h->cap) {
+		size_t cap = h->cap ? h->cap * 2 : 64;
+		struct hub_member *m = realloc(h->members, cap * sizeof(*m));
 
-	if (!m) {
-		session_close(sock->session, "out of memory");
-		return;
+		if (!m) {
+			session_close(sock->session, "out of memory");
+			return;
+		}
+		h->members = m;
+		h->cap = cap;
 	}
-	m->sock = sock;
-	m->tokens = HUB_REQUEST_BURST;
-	m->at = h->now(h->now_ud);
-	sock->app_data = m;
-	list_push_back(&h->members, &m->link);
-	h->count++;
+	h->members[h->count] = (struct hub_member){
+		.sock = sock, .tokens = HUB_REQUEST_BURST, .at = h->now(h->now_ud),
+	};
+	sock->app_data = (void *)(uintptr_t)++h->count;
 	if (h->snap)
 		send_snapshot(sock, h->snap);
 	if (h->error_frame)
 		session_send_frame(sock->session, h->error_frame, NULL, false);
 }
 
+/* The last member takes the place of the one that leaves. Never during a
+ * broadcast: a member leaves from the reaper (deferred teardown). */
 static void leave(struct hub *h, struct socketio_socket *sock)
 {
-	struct hub_member *m = sock->app_data;
+	struct hub_member *m = member_of(h, sock);
 
 	if (!m)
 		return;
-	list_unlink(&m->link);
+	*m = h->members[--h->count];
+	m->sock->app_data = (void *)(uintptr_t)(m - h->members + 1);
 	sock->app_data = NULL;
-	free(m);
-	h->count--;
 }
 
 /* Sending never changes the member list: a client dropped on the way is
  * only marked, and leaves from the reaper, after this returns. */
 void hub_publish(struct hub *h, struct snapshot *snap)
 {
-	struct list_node *n;
-
 	snapshot_ref(snap);
 	snapshot_unref(h->snap);
 	h->snap = snap;
 	h->snap_doc_off = hub_doc_offset(snap);
-	for (n = h->members.next; n != &h->members; n = n->next)
-		send_snapshot(LIST_ENTRY(n, struct hub_member, link)->sock, snap);
+	for (size_t i = 0; i < h->count; i++)
+		send_snapshot(h->members[i].sock, snap);
 }
 
 int hub_set_error(struct hub *h, const char *json)
 {
 	struct buf *frame = NULL;
-	struct list_node *n;
 	char *copy = NULL;
 
 	if (json) {
@@ -125,9 +121,8 @@ int hub_set_error(struct hub *h, const char *json)
 	h->error_json = copy;
 	if (!frame)
 		return 0;
-	for (n = h->members.next; n != &h->members; n = n->next)
-		session_send_frame(LIST_ENTRY(n, struct hub_member, link)->sock->session, frame, NULL,
-				   false);
+	for (size_t i = 0; i < h->count; i++)
+		session_send_frame(h->members[i].sock->session, frame, NULL, false);
 	return 0;
 }
 
@@ -174,7 +169,7 @@ static void app_on_event(void *ud, struct socketio_socket *sock, const struct so
 		log_debug("ignored event sid=%s", sock->session->sid);
 		return;
 	}
-	if (!sock->app_data || !take_request(h, sock->app_data)) {
+	if (!member_of(h, sock) || !take_request(h, member_of(h, sock))) {
 		h->limited++;
 		log_debug("requestDashboardData over the rate, ignored sid=%s", sock->session->sid);
 		return;

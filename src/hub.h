@@ -4,9 +4,9 @@
  * Publishing a snapshot sends one shared frame to every member; a socket
  * that joins gets the current state at once; requestDashboardData is
  * answered from the cache. The hub holds a reference to the current
- * snapshot and error frame, and owns one small struct hub_member per
- * member (hung on the socket's app_data); it borrows the sockets, which
- * leave (on_leave) before socketio frees them.
+ * snapshot and error frame, and owns the array of members (a socket's
+ * app_data is its index there); it borrows the sockets, which leave
+ * (on_leave) before socketio frees them.
  */
 #ifndef PGPUSH_HUB_H
 #define PGPUSH_HUB_H
@@ -15,7 +15,6 @@
 
 #include "buf.h"
 #include "deadline.h"
-#include "list.h"
 #include "snapshot.h"
 #include "socketio.h"
 
@@ -26,8 +25,16 @@
 #define HUB_REQUEST_RATE 20.0
 #define HUB_REQUEST_BURST 100.0
 
+/* One member: 24 bytes in one array for all, no allocation of its own. */
+struct hub_member {
+	struct socketio_socket *sock;
+	double tokens;            /* requests it may still make now */
+	double at;                /* when tokens was counted */
+};
+
 struct hub {
-	struct list_node members; /* struct hub_member, oldest first */
+	struct hub_member *members; /* count of cap; the order changes on leave */
+	size_t cap;
 	deadline_clock_fn *now;   /* for the request rate; monotonic by default */
 	void *now_ud;
 	size_t count;

@@ -2,6 +2,7 @@
 
 #include "transport.h"
 #include "log.h"
+#include "metrics.h"
 #include "pmd.h"
 
 #include <errno.h>
@@ -76,8 +77,11 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	if (c->stalled) {
-		log_warn("client not reading, dropped peer=%s: no byte taken for %llu ms, pending=%zu bytes",
-			 c->peer, (unsigned long long)c->ctx->cfg->send_timeout, c->out_bytes);
+		struct log_ctx lc = { c->peer, c->id };
+
+		log_msg_ctx(LOG_WARN, &lc, "client not reading, dropped: no byte taken for %llu ms, pending=%zu bytes",
+			    (unsigned long long)c->ctx->cfg->send_timeout, c->out_bytes);
+		metrics_inc(&pgpush_metrics, METRIC_CLIENTS_DROPPED, METRICS_DROP_SLOW_CLIENT);
 		conn_close(c, "send timeout");
 		return;
 	}
@@ -128,6 +132,16 @@ void conn_ctx_init(struct conn_ctx *ctx, struct ev_loop *loop, const struct conf
 void conn_ctx_defer(struct conn_ctx *ctx)
 {
 	ev_prepare_start(ctx->loop, &ctx->reaper);
+}
+
+static void stream_end(struct conn *c)
+{
+	const struct conn_source *src = c->stream.src;
+
+	if (c->is_websocket || !src)
+		return;
+	c->stream.src = NULL;
+	src->done(c->stream.ud);
 }
 
 static void conn_free(struct conn *c)
@@ -197,6 +211,8 @@ struct conn *conn_new(struct conn_ctx *ctx, int fd, const char *peer, const stru
 	c->fd = fd;
 	c->state = CONN_HTTP;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	snprintf(c->sock_peer, sizeof(c->sock_peer), "%s", peer);
+	c->id = ++ctx->next_id;
 	c->opened = ev_now(ctx->loop);
 	ev_io_init(&c->rio, on_read, fd, EV_READ);
 	ev_io_init(&c->wio, on_write, fd, EV_WRITE);
@@ -230,7 +246,7 @@ void conn_close(struct conn *c, const char *why)
 
 	if (c->state == CONN_CLOSED)
 		return;
-	if (c->state == CONN_WS || c->ws.ctx)
+	if (c->state == CONN_WS || c->is_websocket)
 		log_debug("websocket closed peer=%s after=%.1fs reason=%s", c->peer,
 			  ev_now(loop) - c->opened, why);
 	else
@@ -239,6 +255,7 @@ void conn_close(struct conn *c, const char *why)
 	ev_io_stop(loop, &c->wio);
 	ev_timer_stop(loop, &c->timer);
 	ev_timer_stop(loop, &c->ctimer);
+	stream_end(c);
 	c->io->close(c);
 	c->state = CONN_CLOSED;
 	list_unlink(&c->link);
@@ -354,8 +371,10 @@ static int push(struct conn *c, struct buf *b, size_t off, size_t len, bool repl
 	}
 	if (c->outq_len == CONN_OUTQ_MAX ||
 	    c->out_bytes + len > c->ctx->cfg->max_pending_bytes) {
-		log_warn("client not reading, dropped peer=%s pending=%zu bytes", c->peer,
-			 c->out_bytes);
+		struct log_ctx lc = { c->peer, c->id };
+
+		log_msg_ctx(LOG_WARN, &lc, "client not reading, dropped pending=%zu bytes", c->out_bytes);
+		metrics_inc(&pgpush_metrics, METRIC_CLIENTS_DROPPED, METRICS_DROP_SLOW_CLIENT);
 		conn_close(c, "output overflow");
 		return -1;
 	}
@@ -393,6 +412,38 @@ void conn_pace(struct conn *c, double secs)
 	ev_timer_start(c->ctx->loop, &c->timer);
 }
 
+/* The next chunk of the stream into the empty queue. Returns -1 when the
+ * conn was closed. */
+static int pull(struct conn *c)
+{
+	bool end = false;
+	struct buf *b = c->stream.src->next(c->stream.ud, CONN_SOURCE_CHUNK, &end);
+	int rc;
+
+	if (!b) {
+		conn_close(c, "stream error");
+		return -1;
+	}
+	if (end)
+		stream_end(c);
+	rc = conn_push(c, b, false);
+	buf_unref(b);
+	return rc;
+}
+
+int conn_stream(struct conn *c, const struct conn_source *src, void *ud)
+{
+	if (c->state == CONN_CLOSED || c->is_websocket || c->stream.src) {
+		src->done(ud);
+		return -1;
+	}
+	c->stream.src = src;
+	c->stream.ud = ud;
+	if (!waiting_write(c))
+		conn_flush(c);
+	return 0;
+}
+
 /* The peer takes nothing: (re)starts the send timeout. */
 static void stall(struct conn *c)
 {
@@ -410,9 +461,17 @@ void conn_flush(struct conn *c)
 	if (c->paced)
 		return;
 
-	while (c->outq_len && c->state != CONN_CLOSED) {
-		unsigned n = c->outq_len < CONN_IOV_MAX ? c->outq_len : CONN_IOV_MAX;
+	for (;;) {
+		unsigned n;
 		ssize_t w;
+
+		if (c->state == CONN_CLOSED)
+			return;
+		if (!c->outq_len && !c->is_websocket && c->stream.src && pull(c) < 0)
+			return;
+		if (!c->outq_len)
+			break;
+		n = c->outq_len < CONN_IOV_MAX ? c->outq_len : CONN_IOV_MAX;
 
 		for (unsigned i = 0; i < n; i++) {
 			struct conn_out *e = outq_at(c, i);

@@ -81,12 +81,25 @@ struct conn_proto {
 	void (*free)(struct conn *c);     /* frees the protocol's state */
 };
 
+/* A body the transport pulls in chunks as the peer takes them (a static
+ * file), so that a client holds one chunk, not the whole body. next returns
+ * a new buf of 1 to max bytes (one reference, given to the transport) and
+ * sets *end after the last; NULL on error (the conn is then closed). done
+ * releases ud: called once, at the end or when the conn closes. */
+struct conn_source {
+	struct buf *(*next)(void *ud, size_t max, bool *end);
+	void (*done)(void *ud);
+};
+
+#define CONN_SOURCE_CHUNK (64u << 10) /* bytes pulled at a time */
+
 /* Shared by all conns of a server. */
 struct conn_ctx {
 	struct ev_loop *loop;
 	const struct config *cfg;
 	struct list_node live;    /* open conns */
 	size_t nconns;
+	unsigned long long next_id; /* the last conn id given */
 	struct conn *gone;        /* owners to tell (on_close), through gone_next */
 	struct list_node closing; /* closed, to free */
 	ev_prepare reaper;
@@ -127,7 +140,9 @@ struct conn {
 	void *owner;              /* the handlers' object */
 	int fd;
 	enum conn_state state;
-	char peer[64];
+	char peer[64];            /* the client: the socket's peer, or X-Forwarded-For's */
+	char sock_peer[64];       /* the socket's peer (a trusted proxy's, when it differs) */
+	unsigned long long id;    /* connection id for the logs, from 1 */
 	ev_io rio, wio;
 	ev_timer timer;           /* request timeout (the protocol's); later the send
 				   * timeout, or the end of a conn_pace */
@@ -150,7 +165,14 @@ struct conn {
 	unsigned outq_head, outq_len, outq_cap;
 	size_t out_bytes;
 
-	struct conn_websocket ws; /* after the upgrade */
+	union {
+		struct conn_websocket ws;  /* after the upgrade (is_websocket) */
+		struct {                   /* a body being pulled (conn_stream) */
+			const struct conn_source *src;
+			void *ud;
+		} stream;
+	};
+	bool is_websocket;
 	bool told;                /* on_close has run (or was queued) */
 	struct list_node link;    /* ctx->live or ctx->closing */
 	struct conn *gone_next;   /* ctx->gone */
@@ -199,6 +221,11 @@ int conn_send(struct conn *c, struct buf *b, bool replaceable);
  * read of its own (see socketio's connect sequence). It runs on the
  * request timer: only once the request is over (a WebSocket). */
 void conn_pace(struct conn *c, double secs);
+
+/* After what is queued, sends the body src produces, pulling a chunk
+ * whenever the queue is empty (HTTP/1 only: not on a WebSocket). ud is
+ * the source's until its done. Returns 0, or -1 (done was called). */
+int conn_stream(struct conn *c, const struct conn_source *src, void *ud);
 
 /* Closes at once: stops watchers, closes the descriptor, queues the conn
  * for the reaper, which tells the owner and frees it. Idempotent. */

@@ -22,9 +22,7 @@
 // Every daemon's RSS (VmRSS of /proc/PID/status) is held to a named bound
 // below; the RSS assertions are skipped against an ASan build, where freed
 // memory sits in quarantine.
-//
-// What fails today is marked { todo: 'needs ...' }: node:test reports it
-// (not ok # TODO) without failing the run. Remove the todo with the fix.
+
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -62,14 +60,6 @@ const FLOOD_RSS_KB = 8 * 1024;        // 300 refused handshakes
 const UNREAD_RSS_RETURN_KB = 4 * 1024; // after the stalled readers are dropped
 const ACK_RSS_KB = 4 * 1024;           // 2,000 unpolled answers of an 8 KB document
 const STATIC_RSS_KB = 16 * 1024;       // ten clients reading a 12 MiB file at once
-
-const TODO = {
-  sessions: 'needs every session counted against --max-clients (issue 8, finding 2)',
-  sendTimeout: 'needs a send timeout on responses and stalled WebSocket writes (issue 8, finding 2)',
-  ackFlood: 'needs ack replies that reference the shared snapshot and a per-session request-rate limit (issue 8, finding 2)',
-  clock: 'needs heartbeat deadlines on the monotonic clock (issue 8, finding 5)',
-  stream: 'needs static files streamed in chunks by the transport (issue 8, finding 8: files_open/files_read_chunk)',
-};
 
 // The document: a pad whose size a scenario sets, and v = the newest sale id.
 const QUERY = "SELECT json_build_object('pad', repeat('x', (SELECT n FROM hc_pad)), " +
@@ -342,7 +332,7 @@ test('session flood: 300 polling handshakes that never upgrade, against --max-cl
       `--max-clients ${MAX_CLIENTS} with the good client connected: ${JSON.stringify(statuses)}; ` +
       `RSS ${mb(rss0)} -> peak ${mb(peak)} MB (bound +${mb(FLOOD_RSS_KB)} MB)`);
     await t.test('the good client stays connected and on time', () => goodClientHeld(sc, base, lat, 'session flood'));
-    await t.test('every session counts: beyond --max-clients the handshake gets 503', { todo: TODO.sessions }, () => {
+    await t.test('every session counts: beyond --max-clients the handshake gets 503', () => {
       assert.ok(opened <= MAX_CLIENTS - 1, `at most ${MAX_CLIENTS - 1} sessions beside the good client, got ${opened}`);
       assert.equal(opened + refused, N, `every other handshake refused (503 or reset): ${JSON.stringify(statuses)}`);
     });
@@ -417,7 +407,7 @@ test('unread responses: polling GETs and WebSocket clients that stop reading are
       `daemon: ${sc.d.grep(/client not reading|send timeout|output overflow/, mark).slice(0, 3).join(' | ') || '-'}`);
     await t.test('the good client stays connected and on time', () => goodClientHeld(sc, base, lat, 'unread responses'));
     await t.test(`every stalled reader is dropped within the send timeout (${SEND_TIMEOUT_MS} ms) and its memory returned`,
-      { todo: TODO.sendTimeout }, () => {
+      () => {
         assert.ok(HELP.includes('--send-timeout='), 'the daemon has --send-timeout');
         assert.equal(getsGone, N, 'every unread polling GET closed');
         assert.equal(wssGone, N, 'every WebSocket that stopped reading closed');
@@ -511,12 +501,12 @@ test('ack flood: 2,000 acked requestDashboardData from one session (polling and 
 
     await t.test('the good client stays connected and on time', () =>
       goodClientHeld(sc, base, [...poll.lat, ...wsRes.lat, ...mem.lat], 'ack flood'));
-    await t.test('a session is rate-limited', { todo: TODO.ackFlood }, () => {
+    await t.test('a session is rate-limited', () => {
       assert.ok(poll.result.answered < N, `polling: not all ${N} requests answered (${poll.result.answered})`);
       assert.ok(wsRes.result.acks < N, `WebSocket: not all ${N} requests answered (${wsRes.result.acks})`);
     });
     await t.test(`ack replies are not copies: RSS bounded (+${mb(ACK_RSS_KB)} MB)`,
-      { todo: TODO.ackFlood, skip: SANITIZED && 'RSS says nothing under ASan' }, () => {
+      { skip: SANITIZED && 'RSS says nothing under ASan' }, () => {
         assert.ok(peak - rss0 <= ACK_RSS_KB, `RSS +${mb(peak - rss0)} MB`);
       });
   } finally {
@@ -566,11 +556,11 @@ test('clock steps of +120 s and -120 s: a client that answers pings stays connec
       console.log(`clock steps (libfaketime ${FAKETIME_LIB}, ping ${PING_INTERVAL}+${PING_TIMEOUT} ms, each held ${HOLD_MS} ms): ` +
         `${steps.map((s) => `${s.label}: ${s.pings} pings answered by the raw client, ${s.timeouts} "ping timeout" lines, ` +
           `good client disconnects so far ${s.disconnects}, raw client ${s.rawClosed ? 'CLOSED' : 'open'}`).join('; ')}`);
-      await t.test('no client times out', { todo: TODO.clock }, () => {
+      await t.test('no client times out', () => {
         for (const s of steps) assert.equal(s.timeouts, 0, `${s.label}: no ping timeout`);
         assert.equal(ws.tcpClosed, false, 'the raw client that answers pings is still connected');
       });
-      await t.test('the good client stays connected and on time', { todo: TODO.clock }, () =>
+      await t.test('the good client stays connected and on time', () =>
         goodClientHeld(sc, base, lat, 'clock steps'));
     } finally {
       await stopScenario(sc);
@@ -638,12 +628,12 @@ test('static files: dotfiles are 404; a 12 MiB file (between the pending cap and
 
     await t.test('the good client stays connected and on time', () =>
       goodClientHeld(sc, base, [...one.lat, ...ten.lat], 'static files'));
-    await t.test('a 12 MiB file is served whole', { todo: TODO.stream }, () => {
+    await t.test('a 12 MiB file is served whole', () => {
       assert.equal(r.status, 200, `status ${r.status} ${r.error || ''}`);
       assert.equal(Number(r.headers['content-length']), BIG);
       assert.equal(sha, bigSha, `${r.body ? r.body.length : 0} of ${BIG} bytes, intact`);
     });
-    await t.test('ten clients get it at once, without a copy each', { todo: TODO.stream }, () => {
+    await t.test('ten clients get it at once, without a copy each', () => {
       assert.equal(whole, 10, 'every client received the whole file');
       if (!SANITIZED) assert.ok(peak - rss0 <= STATIC_RSS_KB, `RSS +${mb(peak - rss0)} MB, bound ${mb(STATIC_RSS_KB)} MB`);
     });

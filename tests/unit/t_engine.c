@@ -533,6 +533,117 @@ static void test_send_timeout(void)
 	stop();
 }
 
+/* A body streamed in chunks (a static file): one chunk held per client,
+ * pulled as the peer takes them; the source released exactly once. */
+struct fake_source {
+	size_t total, sent;
+	unsigned pulls, dones;
+	bool fail;
+};
+
+static struct buf *src_next(void *ud, size_t max, bool *end)
+{
+	struct fake_source *s = ud;
+	size_t n = s->total - s->sent < max ? s->total - s->sent : max;
+	struct buf *b;
+
+	s->pulls++;
+	if (s->fail)
+		return NULL;
+	b = buf_new(n);
+	for (size_t i = 0; i < n; i++)
+		b->data[i] = (uint8_t)((s->sent + i) * 7);
+	s->sent += n;
+	*end = s->sent == s->total;
+	return b;
+}
+
+static void src_done(void *ud)
+{
+	((struct fake_source *)ud)->dones++;
+}
+
+static const struct conn_source fake_src = { src_next, src_done };
+
+static bool body_ok(const struct fake *f, size_t total)
+{
+	const char *end = memmem(f->out, f->out_len, "\r\n\r\n", 4);
+	const uint8_t *b;
+
+	if (!end || f->out_len - (size_t)(end + 4 - f->out) != total)
+		return false;
+	b = (const uint8_t *)end + 4;
+	for (size_t i = 0; i < total; i++)
+		if (b[i] != (uint8_t)(i * 7))
+			return false;
+	return true;
+}
+
+static void test_stream(void)
+{
+	struct fake_source s;
+	struct fake *f;
+	struct conn *c;
+
+	start(NULL, 0);
+	memset(&s, 0, sizeof(s));
+	s.total = 3 * CONN_SOURCE_CHUNK + 1234;
+	c = h_conn(&f);
+	http1_respond_stream(c, 200, NULL, "application/octet-stream", s.total, &fake_src, &s);
+	h_settle();
+	is_int(h_response(f).status, 200, "a streamed response: 200");
+	ok(strstr(h_response(f).head, "Content-Length: 197842") != NULL, "with the whole length");
+	ok(body_ok(f, s.total), "and every byte of the body, in order");
+	is_int(s.pulls, 4, "pulled in four chunks");
+	is_int(s.dones, 1, "the source released once");
+	ok(f->shut, "then the lingering close");
+
+	memset(&s, 0, sizeof(s));
+	s.total = 16 * CONN_SOURCE_CHUNK;
+	c = h_conn(&f);
+	f->blocked = true;
+	http1_respond_stream(c, 200, NULL, "application/octet-stream", s.total, &fake_src, &s);
+	h_settle();
+	ok(s.pulls <= 1, "a client that does not read holds at most one chunk (%u pulled)", s.pulls);
+	ok(c->out_bytes <= CONN_SOURCE_CHUNK + 256, "%zu bytes pending", c->out_bytes);
+	f->blocked = false;
+	conn_flush(c);
+	h_settle();
+	ok(body_ok(f, s.total), "it reads again: the rest follows");
+	is_int(s.dones, 1, "released once");
+
+	memset(&s, 0, sizeof(s));
+	s.total = 16 * CONN_SOURCE_CHUNK;
+	c = h_conn(&f);
+	f->blocked = true;
+	http1_respond_stream(c, 200, NULL, "application/octet-stream", s.total, &fake_src, &s);
+	ev_invoke(h_loop, &c->timer, EV_TIMER); /* the send timeout */
+	h_settle();
+	ok(f->closed, "a stalled stream is dropped by the send timeout");
+	is_int(s.dones, 1, "and its source released once");
+
+	memset(&s, 0, sizeof(s));
+	s.total = 1000;
+	s.fail = true;
+	c = h_conn(&f);
+	http1_respond_stream(c, 200, NULL, "application/octet-stream", s.total, &fake_src, &s);
+	h_settle();
+	ok(f->closed, "a source that fails closes the conn (the length cannot be kept)");
+	is_int(s.dones, 1, "released once");
+
+	memset(&s, 0, sizeof(s));
+	s.total = 1000;
+	c = h_conn(&f);
+	h_input(c, f, "HEAD /x HTTP/1.1\r\nHost: t\r\n", 26);
+	c->head_only = true;
+	http1_respond_stream(c, 200, NULL, "application/octet-stream", s.total, &fake_src, &s);
+	h_settle();
+	ok(body_ok(f, 0) && strstr(h_response(f).head, "Content-Length: 1000"), "HEAD: the length, no body");
+	is_int(s.pulls, 0, "nothing pulled");
+	is_int(s.dones, 1, "released at once");
+	stop();
+}
+
 static void test_loopback(void)
 {
 	ok(server_peer_is_loopback("127.0.0.1:5"), "127.0.0.1 is loopback");
@@ -555,6 +666,7 @@ int main(void)
 	test_teardown();
 	test_conn_timeouts();
 	test_send_timeout();
+	test_stream();
 	test_loopback();
 	return done_testing();
 }
