@@ -377,24 +377,28 @@ test('tenant isolation: 20 stores x 5 clients under a burst of writes; every doc
         ids.get(t).add(Number(r.rows[0].id));
       }
     }
-    // Everyone ends with its store's final state.
+    // Every document so far, then once everyone has its store's final state.
+    const checkDocs = () => {
+      let docs = 0;
+      for (const s of all) {
+        for (const { data } of s.rec.updates) {
+          docs++;
+          assert.equal(data.storeId, s.store, `a store-${s.store} client got a document of store ${data.storeId}`);
+          for (const r of data.recentSales) {
+            assert.ok(ids.get(s.store).has(r.id), `a store-${s.store} client got sale ${r.id} of another store`);
+            assert.ok(!('customerEmail' in r), 'store screens get no customer data');
+          }
+        }
+      }
+      return docs;
+    };
+    checkDocs();
     const finalCount = new Map((await db.query(
       `SELECT store_id, count(*)::int AS n FROM sales WHERE sold_at >= current_date GROUP BY store_id`)).rows.map((r) => [r.store_id, r.n]));
     for (const s of all) {
       await waitForUpdate(s, (doc) => doc.summary.salesToday === finalCount.get(s.store), 20000);
     }
-
-    let docs = 0;
-    for (const s of all) {
-      for (const { data } of s.rec.updates) {
-        docs++;
-        assert.equal(data.storeId, s.store, `a store-${s.store} client got a document of store ${data.storeId}`);
-        for (const r of data.recentSales) {
-          assert.ok(ids.get(s.store).has(r.id), `a store-${s.store} client got sale ${r.id} of another store`);
-          assert.ok(!('customerEmail' in r), 'store screens get no customer data');
-        }
-      }
-    }
+    const docs = checkDocs();
     assert.ok(docs >= TENANTS * PER * 2);
     closeClients(all);
   });
