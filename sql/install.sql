@@ -1,4 +1,5 @@
--- pgpush: the doorbell triggers and the reference dashboard.
+-- pgpush: the doorbell triggers, the reference dashboard and the registry
+-- of named dashboards.
 --
 -- Everything pgpush owns lives in the schema "pgpush"; sql/uninstall.sql
 -- removes it. Load sql/schema.sql first: the first install attaches the
@@ -6,8 +7,8 @@
 -- pgpush.dashboard() reads them (with tables of your own, attach them and
 -- point pgpushd --query at your own dashboard; see sql/README.md).
 --
--- Idempotent: rerun it to upgrade. The channel setting and the set of
--- attached tables survive a rerun.
+-- Idempotent: rerun it to upgrade. The channel setting, the set of
+-- attached tables and the registered dashboards survive a rerun.
 --   psql -v ON_ERROR_STOP=1 -d yourdb -f sql/install.sql
 
 BEGIN;
@@ -196,7 +197,83 @@ DECLARE
     -- sum of salesByDay.
     window_start  timestamptz := (today - 29)::timestamptz;
     window_end    timestamptz := (today + 1)::timestamptz;
+    -- The customer columns appear only for a role that may read them. The
+    -- privilege is current_user's: the role pgpushd switched to with SET
+    -- LOCAL ROLE for this audience (this function must not be SECURITY
+    -- DEFINER, or it would be its owner's), or pgpushd's own role without
+    -- authentication.
+    may_name      boolean     := pg_catalog.has_column_privilege('public.sales', 'customer_name', 'SELECT');
+    may_email     boolean     := pg_catalog.has_column_privilege('public.sales', 'customer_email', 'SELECT');
+    recent        json;
 BEGIN
+    -- A statement that names a column its role may not read fails as a
+    -- whole, even in a CASE branch never taken: so each set of columns has
+    -- its own statement, and only the one the role may run is run. Each is
+    -- the ten newest sales (LIMIT before the join: product_id is NOT NULL
+    -- and a foreign key, so the join drops no row and the backward index
+    -- scan stops after ten).
+    IF may_name AND may_email THEN
+        recent := (
+            SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(
+                       'id',            r.id,
+                       'productId',     r.product_id,
+                       'sku',           p.sku,
+                       'product',       p.name,
+                       'quantity',      r.quantity,
+                       'amount',        pg_catalog.round(r.quantity * r.unit_price, 2),
+                       'customerName',  r.customer_name,
+                       'customerEmail', r.customer_email,
+                       'soldAt',        pg_catalog.to_char(r.sold_at, 'YYYY-MM-DD"T"HH24:MI:SS.MSTZH:TZM'))
+                     ORDER BY r.sold_at DESC, r.id DESC), '[]')
+            FROM (SELECT s.id, s.product_id, s.quantity, s.unit_price, s.customer_name, s.customer_email, s.sold_at
+                  FROM public.sales s ORDER BY s.sold_at DESC, s.id DESC LIMIT 10) r
+            JOIN public.products p ON p.id = r.product_id);
+    ELSIF may_name THEN
+        recent := (
+            SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(
+                       'id',            r.id,
+                       'productId',     r.product_id,
+                       'sku',           p.sku,
+                       'product',       p.name,
+                       'quantity',      r.quantity,
+                       'amount',        pg_catalog.round(r.quantity * r.unit_price, 2),
+                       'customerName',  r.customer_name,
+                       'soldAt',        pg_catalog.to_char(r.sold_at, 'YYYY-MM-DD"T"HH24:MI:SS.MSTZH:TZM'))
+                     ORDER BY r.sold_at DESC, r.id DESC), '[]')
+            FROM (SELECT s.id, s.product_id, s.quantity, s.unit_price, s.customer_name, s.sold_at
+                  FROM public.sales s ORDER BY s.sold_at DESC, s.id DESC LIMIT 10) r
+            JOIN public.products p ON p.id = r.product_id);
+    ELSIF may_email THEN
+        recent := (
+            SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(
+                       'id',            r.id,
+                       'productId',     r.product_id,
+                       'sku',           p.sku,
+                       'product',       p.name,
+                       'quantity',      r.quantity,
+                       'amount',        pg_catalog.round(r.quantity * r.unit_price, 2),
+                       'customerEmail', r.customer_email,
+                       'soldAt',        pg_catalog.to_char(r.sold_at, 'YYYY-MM-DD"T"HH24:MI:SS.MSTZH:TZM'))
+                     ORDER BY r.sold_at DESC, r.id DESC), '[]')
+            FROM (SELECT s.id, s.product_id, s.quantity, s.unit_price, s.customer_email, s.sold_at
+                  FROM public.sales s ORDER BY s.sold_at DESC, s.id DESC LIMIT 10) r
+            JOIN public.products p ON p.id = r.product_id);
+    ELSE
+        recent := (
+            SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(
+                       'id',            r.id,
+                       'productId',     r.product_id,
+                       'sku',           p.sku,
+                       'product',       p.name,
+                       'quantity',      r.quantity,
+                       'amount',        pg_catalog.round(r.quantity * r.unit_price, 2),
+                       'soldAt',        pg_catalog.to_char(r.sold_at, 'YYYY-MM-DD"T"HH24:MI:SS.MSTZH:TZM'))
+                     ORDER BY r.sold_at DESC, r.id DESC), '[]')
+            FROM (SELECT s.id, s.product_id, s.quantity, s.unit_price, s.sold_at
+                  FROM public.sales s ORDER BY s.sold_at DESC, s.id DESC LIMIT 10) r
+            JOIN public.products p ON p.id = r.product_id);
+    END IF;
+
     RETURN (
 WITH
 -- One pass over the window, grouped two ways at once: per day and per
@@ -251,24 +328,7 @@ SELECT pg_catalog.json_build_object(
                                  WHERE st.quantity <= st.reorder_level))
         FROM by_day d),
 
-    'recentSales', (
-        SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(
-                   'id',            r.id,
-                   'productId',     r.product_id,
-                   'sku',           p.sku,
-                   'product',       p.name,
-                   'quantity',      r.quantity,
-                   'amount',        pg_catalog.round(r.quantity * r.unit_price, 2),
-                   'customerName',  r.customer_name,
-                   'customerEmail', r.customer_email,
-                   'soldAt',        pg_catalog.to_char(r.sold_at, 'YYYY-MM-DD"T"HH24:MI:SS.MSTZH:TZM'))
-                 ORDER BY r.sold_at DESC, r.id DESC), '[]')
-        -- LIMIT before the join: product_id is NOT NULL and a foreign key,
-        -- so the join drops no row and the index scan stops after ten.
-        FROM (SELECT s.* FROM public.sales s
-              ORDER BY s.sold_at DESC, s.id DESC
-              LIMIT 10) r
-        JOIN public.products p ON p.id = r.product_id),
+    'recentSales', recent,
 
     'salesByDay', (
         SELECT pg_catalog.json_agg(pg_catalog.json_build_object(
@@ -315,7 +375,181 @@ SELECT pg_catalog.json_build_object(
 END
 $$;
 COMMENT ON FUNCTION pgpush.dashboard() IS
-    'the dashboard document pgpushd pushes (docs/protocol.md); replace it to show something else';
+    'the dashboard document pgpushd pushes (docs/protocol.md), customer fields only for roles that may read them; replace it to show something else';
+
+-- ================================================================ registry --
+-- Named dashboards (issue 9). This section is the registry's alone: the
+-- dashboards a DBA registers, each served by pgpushd on the Socket.IO
+-- namespace '/<name>' (the main namespace '/' keeps pgpush.dashboard() or
+-- --query). pgpushd reads pgpush.registry() at startup and again on the
+-- notification ':registry' that every change sends, so a change needs no
+-- restart. sql/README.md ("Named dashboards") documents it.
+
+CREATE TABLE IF NOT EXISTS pgpush.dashboards (
+    -- The Socket.IO namespace is '/' || name: lower-case letters, digits,
+    -- '_' and '-', nothing that needs escaping in a URL.
+    name             text PRIMARY KEY CHECK (name ~ '^[a-z0-9_-]{1,63}$'),
+    -- The document: a function without arguments returning json or jsonb,
+    -- called as SELECT <fn>() under each audience's role.
+    fn               regprocedure NOT NULL,
+    -- The attached tables whose doorbell recomputes it.
+    tables           regclass[] NOT NULL CHECK (pg_catalog.cardinality(tables) > 0),
+    -- The token claims (besides the role) that tell its audiences apart and
+    -- that the function may read from request.jwt.claims. Sorted, distinct.
+    audience_claims  text[] NOT NULL DEFAULT '{}'
+);
+COMMENT ON TABLE pgpush.dashboards IS
+    'named dashboards served by pgpushd on namespace /<name>; change it with pgpush.register_dashboard() and pgpush.unregister_dashboard()';
+
+-- Any change to the registry, whatever makes it (the functions below or a
+-- DBA's UPDATE), tells pgpushd to read it again. Within one transaction the
+-- identical notifications fold into one.
+CREATE OR REPLACE FUNCTION pgpush.registry_changed()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM pg_catalog.pg_notify(pgpush.channel(), ':registry');
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION pgpush.registry_changed() IS
+    'statement trigger on pgpush.dashboards: NOTIFY <channel>, '':registry''';
+
+DROP TRIGGER IF EXISTS pgpush_registry_changed ON pgpush.dashboards;
+CREATE TRIGGER pgpush_registry_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgpush.dashboards
+    FOR EACH STATEMENT EXECUTE FUNCTION pgpush.registry_changed();
+
+CREATE OR REPLACE FUNCTION pgpush.register_dashboard(
+    name text, fn regprocedure, tables regclass[], audience_claims text[] DEFAULT '{}')
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p        record;
+    tbl      regclass;
+    ch       text;
+    claim    text;
+    claims   text[];
+BEGIN
+    IF name IS NULL OR name !~ '^[a-z0-9_-]{1,63}$' THEN
+        RAISE EXCEPTION 'pgpush.register_dashboard: invalid dashboard name "%"', name
+            USING HINT = 'It becomes the Socket.IO namespace /<name>: 1 to 63 of a-z, 0-9, _ and -.';
+    END IF;
+
+    SELECT pr.oid, pr.pronargs, pr.prokind, pr.proretset, pr.prosecdef,
+           pr.prorettype::regtype::text AS rettype
+    INTO p FROM pg_catalog.pg_proc pr WHERE pr.oid = fn;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pgpush.register_dashboard: function % does not exist', fn;
+    END IF;
+    IF p.prokind <> 'f' OR p.pronargs <> 0 OR p.proretset OR p.rettype NOT IN ('json', 'jsonb') THEN
+        RAISE EXCEPTION 'pgpush.register_dashboard: % must be a function without arguments returning one json or jsonb value', fn
+            USING HINT = 'pgpushd calls SELECT <function>(); the function reads the audience''s claims from request.jwt.claims.';
+    END IF;
+    -- SECURITY DEFINER would run it as its owner: the audience's role, its
+    -- column privileges and its row-level security would not apply.
+    IF p.prosecdef THEN
+        RAISE EXCEPTION 'pgpush.register_dashboard: % is SECURITY DEFINER', fn
+            USING HINT = 'It must run as the audience''s role (SET LOCAL ROLE), so that PostgreSQL''s privileges and policies decide what it sees.';
+    END IF;
+
+    IF tables IS NULL OR pg_catalog.cardinality(tables) = 0 THEN
+        RAISE EXCEPTION 'pgpush.register_dashboard: % needs at least one table', name
+            USING HINT = 'The tables whose changes recompute it; attach them first with pgpush.attach().';
+    END IF;
+    FOREACH tbl IN ARRAY tables LOOP
+        IF tbl IS NULL THEN
+            RAISE EXCEPTION 'pgpush.register_dashboard: NULL in the tables of %', name;
+        END IF;
+        SELECT a.channel INTO ch FROM pgpush.attached() a WHERE a.relation = tbl;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'pgpush.register_dashboard: table % is not attached', tbl
+                USING HINT = pg_catalog.format('SELECT pgpush.attach(%L) first.', tbl::text);
+        END IF;
+        IF ch IS NOT NULL AND ch IS DISTINCT FROM pgpush.channel() THEN
+            RAISE WARNING 'pgpush.register_dashboard: % rings channel "%", not pgpushd''s "%"', tbl, ch, pgpush.channel();
+        END IF;
+    END LOOP;
+
+    -- Claim names as a JWT spells them (top-level members): printable
+    -- ASCII, no quote or backslash, at most 128 bytes; at most 16 of them.
+    IF audience_claims IS NULL THEN
+        audience_claims := '{}';
+    END IF;
+    FOREACH claim IN ARRAY audience_claims LOOP
+        IF claim IS NULL OR claim !~ '^[[:graph:]]{1,128}$' OR claim ~ '["\\]' OR claim !~ '^[ -~]*$' THEN
+            RAISE EXCEPTION 'pgpush.register_dashboard: invalid claim name "%"', claim
+                USING HINT = 'A top-level claim of the token: 1 to 128 printable ASCII characters, no quote, backslash or space.';
+        END IF;
+    END LOOP;
+    SELECT coalesce(pg_catalog.array_agg(DISTINCT c ORDER BY c), '{}') INTO claims
+    FROM pg_catalog.unnest(audience_claims) c;
+    IF pg_catalog.cardinality(claims) > 16 THEN
+        RAISE EXCEPTION 'pgpush.register_dashboard: % declares % claims; at most 16', name, pg_catalog.cardinality(claims);
+    END IF;
+
+    INSERT INTO pgpush.dashboards AS d (name, fn, tables, audience_claims)
+    VALUES (register_dashboard.name, register_dashboard.fn,
+            (SELECT pg_catalog.array_agg(DISTINCT t ORDER BY t) FROM pg_catalog.unnest(register_dashboard.tables) t),
+            claims)
+    ON CONFLICT ON CONSTRAINT dashboards_pkey DO UPDATE
+        SET fn = excluded.fn, tables = excluded.tables, audience_claims = excluded.audience_claims;
+
+    PERFORM pg_catalog.pg_notify(pgpush.channel(), ':registry');
+END
+$$;
+COMMENT ON FUNCTION pgpush.register_dashboard(text, regprocedure, regclass[], text[]) IS
+    'serve fn() on namespace /<name>, recomputed when one of tables changes, one document per role and declared claims; re-registering replaces';
+
+CREATE OR REPLACE FUNCTION pgpush.unregister_dashboard(name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM pgpush.dashboards d WHERE d.name = unregister_dashboard.name;
+    PERFORM pg_catalog.pg_notify(pgpush.channel(), ':registry');
+END
+$$;
+COMMENT ON FUNCTION pgpush.unregister_dashboard(text) IS
+    'stop serving the dashboard named name (no-op when there is none)';
+
+-- What pgpushd reads. SECURITY DEFINER so that its role needs EXECUTE on
+-- this function only, not SELECT on pgpush.dashboards; EXECUTE is revoked
+-- from PUBLIC below and granted by sql/grant.sql. A dashboard whose
+-- function was dropped is left out (its namespace stops existing), and so
+-- is a dropped table.
+CREATE OR REPLACE FUNCTION pgpush.registry()
+RETURNS TABLE (name text, fn_sql text, tables text[], audience_claims text[])
+LANGUAGE sql
+STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT d.name,
+           -- Ready to call: SELECT <fn_sql>()
+           pg_catalog.format('%I.%I', n.nspname, p.proname),
+           -- Bare names, as the doorbell's payload (TG_TABLE_NAME) gives them.
+           coalesce((SELECT pg_catalog.array_agg(DISTINCT c.relname::text ORDER BY c.relname::text)
+                     FROM pg_catalog.unnest(d.tables) t
+                     JOIN pg_catalog.pg_class c ON c.oid = t), '{}'),
+           d.audience_claims
+    FROM pgpush.dashboards d
+    JOIN pg_catalog.pg_proc p ON p.oid = d.fn
+    JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+    ORDER BY d.name
+$$;
+COMMENT ON FUNCTION pgpush.registry() IS
+    'the named dashboards as pgpushd reads them: name, function to call, bare table names, audience claims';
+
+REVOKE ALL ON FUNCTION pgpush.registry() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgpush.register_dashboard(text, regprocedure, regclass[], text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgpush.unregister_dashboard(text) FROM PUBLIC;
+-- ============================================================ end registry --
 
 -- ------------------------------------------------------ first-install only --
 

@@ -7,7 +7,8 @@
 //       [--mem-clients 1000,10000] [--concurrency 100] [--storm-seconds 20]
 //       [--storm-clients 1000] [--storm-writers 8] [--storm-idle-seconds 10]
 //       [--insert-seconds 5] [--perf DIR] [--durable] [--out FILE]
-//       [--max-minutes 90] [--baseline FILE]
+//       [--max-minutes 90] [--baseline FILE] [--aud-clients 1000]
+//       [--audiences 1,10,100]
 //
 // Scenarios (--scenarios, comma-separated; default all, in this order):
 //   query    time of SELECT pgpush.dashboard() on the demo data (median of 20)
@@ -23,6 +24,13 @@
 //            last commit to every client having the final state; then the
 //            same storm with no client (--storm-idle-seconds, 0 = skip)
 //   insert   pgbench INSERT throughput with and without the doorbell trigger
+//   audiences (pgpushd only; not in the default list) --aud-clients clients
+//            (1,000) with tokens (HS256) spread over each --audiences count
+//            of roles (1, 10, 100) on the main namespace, against the same
+//            clients without authentication: dashboard queries per sale
+//            (/healthz), commit -> last client (median over --samples
+//            sales of the per-sale maximum), RSS per audience (one client
+//            each first) and per client on top of that
 // --quick: a 1-2 minute smoke run of every scenario (smaller counts).
 // --durable: PostgreSQL with fsync and synchronous_commit on (default: off,
 // like the integration tests).
@@ -40,6 +48,7 @@
 // PGPUSHD_BASELINE (the same as --baseline).
 
 import { spawn, execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -70,6 +79,8 @@ const opt = {
   maxMinutes: 90,
   concurrency: 100,
   baseline: process.env.PGPUSHD_BASELINE || null,
+  audClients: 1000,
+  audiences: [1, 10, 100],
 };
 const list = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
 const size = (s) => { const m = /^(\d+(?:\.\d+)?)([kK])?$/.exec(s); if (!m) throw new Error(`bad size ${s}`); return Math.round(Number(m[1]) * (m[2] ? 1000 : 1)); };
@@ -95,6 +106,8 @@ for (let i = 0; i < argv.length; i++) {
     case '--durable': opt.durable = true; break;
     case '--max-minutes': opt.maxMinutes = Number(v()); break;
     case '--baseline': opt.baseline = path.resolve(v()); break;
+    case '--aud-clients': opt.audClients = size(v()); break;
+    case '--audiences': opt.audiences = list(v()).map(Number); break;
     case '-h': case '--help':
       console.log(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1).filter((l, i, a) => a.slice(0, i + 1).every((x) => x.startsWith('//'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
       process.exit(0);
@@ -112,6 +125,7 @@ if (opt.quick) {
   if (!argv.includes('--storm-clients')) opt.stormClients = 200;
   if (!argv.includes('--storm-idle-seconds')) opt.stormIdleSeconds = 3;
   if (!argv.includes('--insert-seconds')) opt.insertSeconds = 2;
+  if (!argv.includes('--aud-clients')) opt.audClients = 200;
 }
 if (opt.baseline && !argv.includes('--servers')) opt.servers = ['baseline', ...opt.servers];
 for (const s of opt.servers) if (!['pgpushd', 'node', 'baseline'].includes(s)) throw new Error(`unknown server ${s}`);
@@ -280,10 +294,11 @@ async function startServer(kind, { query, logLevel = 'warn', extra = [] } = {}) 
 // ------------------------------------------------------------- loadgen ----
 
 /** Spawn the C load generator; resolves after its "connected" line. */
-async function startLoadgen(port, n, { tagKey, deflate = false, concurrency = opt.concurrency, timeoutMs } = {}) {
+async function startLoadgen(port, n, { tagKey, deflate = false, concurrency = opt.concurrency, timeoutMs, authFile } = {}) {
   const args = ['--port', String(port), '-n', String(n), '--concurrency', String(concurrency),
     '--per-ip', '20000', '--max-seconds', String(opt.maxMinutes * 60)];
   if (tagKey) args.push('--tag-key', tagKey);
+  if (authFile) args.push('--auth-file', authFile);
   if (deflate) args.push('--deflate');
   const proc = track(spawn(LOADGEN, args, { stdio: ['pipe', 'pipe', 'pipe'] }));
   const errLines = [];
@@ -398,7 +413,7 @@ function pgbench(args, { timeoutMs } = {}) {
 
 // ------------------------------------------------------------- scenarios --
 
-const results = { machine: {}, options: opt, started: new Date().toISOString(), query: null, latency: [], memory: [], bytes: [], storm: [], insert: null };
+const results = { machine: {}, options: opt, started: new Date().toISOString(), query: null, latency: [], memory: [], bytes: [], storm: [], insert: null, audiences: [] };
 
 function machineInfo() {
   const cpu = (() => { try { return /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))[1]; } catch { return os.cpus()[0]?.model; } })();
@@ -683,6 +698,107 @@ async function scenarioStorm() {
   await cleanupRows();
 }
 
+// Issue 9: the same 1,000 clients in 1, 10 and 100 audiences. Roles
+// bench_aud_1..100 read what pgpush.dashboard() reads (the same document
+// for all: the cost measured is the per-audience query and frame, not a
+// difference in content); tokens are HS256 with a secret of this run.
+async function scenarioAudiences() {
+  if (!opt.servers.includes('pgpushd')) return;
+  const maxA = Math.max(...opt.audiences);
+  await db.query(`DO $$ BEGIN
+    FOR i IN 1..${maxA} LOOP
+      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_aud_' || i) THEN
+        EXECUTE format('CREATE ROLE %I NOLOGIN', 'bench_aud_' || i);
+      END IF;
+      EXECUTE format('GRANT USAGE ON SCHEMA pgpush TO %I', 'bench_aud_' || i);
+      EXECUTE format('GRANT EXECUTE ON FUNCTION pgpush.dashboard() TO %I', 'bench_aud_' || i);
+      EXECUTE format('GRANT SELECT ON public.products, public.stock, public.sales TO %I', 'bench_aud_' || i);
+      EXECUTE format('GRANT %I TO %I', 'bench_aud_' || i, '${pg.daemonRole}');
+    END LOOP; END $$`);
+  const secret = crypto.randomBytes(32).toString('hex');
+  const secretFile = path.join(workDir, 'jwt.secret');
+  fs.writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
+  const b64u = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const token = (role) => {
+    const head = `${b64u({ alg: 'HS256', typ: 'JWT' })}.${b64u({ role, sub: `${role}-${crypto.randomUUID()}`, exp: Math.floor(Date.now() / 1000) + 86400 })}`;
+    return `${head}.${crypto.createHmac('sha256', secret).update(head).digest('base64url')}`;
+  };
+  const n = opt.audClients;
+  for (const a of [0, ...opt.audiences]) {
+    const what = a ? `${a} audience${a > 1 ? 's' : ''}` : 'no authentication';
+    log(`audiences: ${n} clients, ${what}, ${opt.samples} sales`);
+    let authFile;
+    const extra = [];
+    if (a) {
+      // One token per client (each its own sub, which the default dashboard
+      // does not declare, so it never splits an audience).
+      authFile = path.join(workDir, `auth-${a}.jsonl`);
+      fs.writeFileSync(authFile, Array.from({ length: n }, (_, i) => JSON.stringify({ token: token(`bench_aud_${(i % a) + 1}`) })).join('\n'));
+      extra.push('--jwt-secret-file', secretFile, '--max-audiences', String(a + 16));
+    }
+    let srv;
+    try {
+      srv = await startServer('pgpushd', { extra });
+    } catch (err) {
+      log(`  ${err.message}`);
+      results.audiences.push({ audiences: a, clients: n, samples: opt.samples, error: String(err.message || err) });
+      continue;
+    }
+    let seed;
+    try {
+      await sleep(1000);
+      const before = srv.rss();
+      // First one client per audience, so that every audience (its feed,
+      // document and frames) exists; then the n clients, whose RSS delta is
+      // what a client costs on top of its audience.
+      seed = await startLoadgen(srv.port, Math.max(1, a), { tagKey: 'id', authFile });
+      await sleep(1500);
+      const mid = srv.rss();
+      const lg = await startLoadgen(srv.port, n, { tagKey: 'id', authFile });
+      await sleep(n >= 1000 ? 3000 : 1000);
+      const after = srv.rss();
+      const q = (h) => (h ? (h.queries ?? h.counters?.queries ?? h.recomputes ?? null) : null);
+      const h0 = await srv.health();
+      const cpu0 = srv.cpu();
+      const waitMs = 30000;
+      let timeouts = 0;
+      for (let k = 0; k < opt.samples; k++) {
+        const sale = await insertSale();
+        lg.send(`ref ${sale.id} ${sale.t}`);
+        lg.send(`wait ${sale.id} ${waitMs}`);
+        const w = await lg.next((o) => o.ev === 'wait' && o.tag === sale.id, waitMs + 10000);
+        if (!w.ok) timeouts++;
+        await sleep(300);
+      }
+      const cpu1 = srv.cpu();
+      const h1 = await srv.health();
+      const rep = await lg.report();
+      const withRef = rep.versions.filter((v) => v.ref_us);
+      // Several audiences: one version per audience per sale; a sale's last
+      // client is the largest latency over all of them.
+      const lastPerSale = new Map();
+      for (const v of withRef) lastPerSale.set(v.tag ?? v.ref_us, Math.max(lastPerSale.get(v.tag ?? v.ref_us) ?? 0, v.lat_max_ms));
+      const q0 = q(h0), q1 = q(h1);
+      results.audiences.push({
+        audiences: a, clients: n, joined: lg.connected.joined, samples: opt.samples, timeouts,
+        queriesPerSale: q0 !== null && q1 !== null ? (q1 - q0) / opt.samples : null,
+        lastClientMedianMs: median([...lastPerSale.values()]),
+        latP50Ms: rep.summary.lat_p50_ms, latP99Ms: rep.summary.lat_p99_ms,
+        bytesPerClient: Math.round((after.rssKb - mid.rssKb) * 1024 / Math.max(1, lg.connected.joined)),
+        bytesPerAudience: Math.round((mid.rssKb - before.rssKb) * 1024 / Math.max(1, a)),
+        cpuMsPerSale: (cpu1 - cpu0) * 1000 / opt.samples,
+        serverAudiences: h1 && (h1.audiences ?? null),
+      });
+      const r = results.audiences.at(-1);
+      log(`  ${r.joined}/${n} joined; queries/sale ${r.queriesPerSale}; last client ${fmt(r.lastClientMedianMs)} ms; ${r.bytesPerClient} B/client, ${r.bytesPerAudience} B/audience${timeouts ? `; ${timeouts} waits timed out` : ''}`);
+      await lg.quit();
+    } finally {
+      if (seed) await seed.quit();
+      await srv.stop();
+    }
+  }
+}
+
 async function scenarioInsert() {
   const [{ lo, hi }] = (await db.query('SELECT min(id) AS lo, max(id) AS hi FROM products')).rows;
   const script = path.join(workDir, 'insert.sql');
@@ -835,6 +951,19 @@ function table() {
     }
     L.push('');
   }
+  if (results.audiences.length) {
+    const base = results.audiences.find((r) => r.audiences === 0);
+    L.push(`7. Audiences: ${results.audiences[0].clients} clients, ${results.audiences[0].samples} sales; the first row without authentication (one document for all)`);
+    L.push('');
+    L.push('| audiences | joined | dashboard queries per sale | commit → last client, ms (median) | p50 / p99, ms | server CPU per sale, ms | memory per client, B | memory per audience, B | vs no authentication |');
+    L.push('|---:|---:|---:|---:|---|---:|---:|---:|---:|');
+    for (const r of results.audiences) {
+      if (r.error) { L.push(`| ${r.audiences} | – | – | – | – | – | – | – | failed: ${r.error.split('\n')[0].slice(0, 80)} |`); continue; }
+      const mem = base && base.bytesPerClient > 0 ? `${r.bytesPerClient >= base.bytesPerClient ? '+' : ''}${fmt((r.bytesPerClient / base.bytesPerClient - 1) * 100)} % memory, ${ratio(r.lastClientMedianMs, base.lastClientMedianMs)} latency` : '–';
+      L.push(`| ${r.audiences || 'none (no auth)'} | ${r.joined} | ${r.queriesPerSale ?? '–'} | ${fmt(r.lastClientMedianMs)} | ${fmt(r.latP50Ms)} / ${fmt(r.latP99Ms)} | ${fmt(r.cpuMsPerSale)} | ${r.bytesPerClient} | ${r.audiences ? r.bytesPerAudience : '–'} | ${r === base ? '' : mem} |`);
+    }
+    L.push('');
+  }
   if (results.insert) {
     const r = results.insert;
     L.push('6. INSERT throughput (pgbench, one row per transaction, tps)');
@@ -863,8 +992,8 @@ async function main() {
   results.pgpushd = binaryInfo(PGPUSHD);
   if (opt.baseline) results.baseline = { ...binaryInfo(opt.baseline), commit: process.env.PGPUSHD_BASELINE_COMMIT || null };
   results.machine.pgSettings = { fsync: opt.durable ? 'on' : 'off', synchronous_commit: opt.durable ? 'on' : 'off' };
-  const order = ['query', 'latency', 'memory', 'bytes', 'storm', 'insert'];
-  const fns = { query: scenarioQuery, latency: scenarioLatency, memory: scenarioMemory, bytes: scenarioBytes, storm: scenarioStorm, insert: scenarioInsert };
+  const order = ['query', 'latency', 'memory', 'bytes', 'storm', 'insert', 'audiences'];
+  const fns = { query: scenarioQuery, latency: scenarioLatency, memory: scenarioMemory, bytes: scenarioBytes, storm: scenarioStorm, insert: scenarioInsert, audiences: scenarioAudiences };
   for (const s of order) {
     if (!opt.scenarios.includes(s)) continue;
     results.loadavg = results.loadavg || {};
