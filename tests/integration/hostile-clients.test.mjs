@@ -391,7 +391,10 @@ test('unread responses: polling GETs and WebSocket clients that stop reading are
     const { lat } = await during(sc, async () => {
       await sleep(500);
       pinned = rssKb(sc.pid);
-      while (now() - tStall < SEND_TIMEOUT_MS + 4000 && !allGone()) await sleep(100);
+      // The send timeout counts from the last byte the kernel took: a
+      // paused socket's receive window keeps growing for a while (more so
+      // on a loaded machine), so allow well past one timeout.
+      while (now() - tStall < SEND_TIMEOUT_MS + 12000 && !allGone()) await sleep(100);
     }, { gapMs: 100 });
     const tWait = Math.round(now() - tStall);
     await sleep(300);
@@ -406,7 +409,7 @@ test('unread responses: polling GETs and WebSocket clients that stop reading are
       `${mb(peak)} -> ${mb(rss1)} MB after; fds ${fds0} -> ${fds1}${suppressed ? ' (log lines were suppressed)' : ''}; ` +
       `daemon: ${sc.d.grep(/client not reading|send timeout|output overflow/, mark).slice(0, 3).join(' | ') || '-'}`);
     await t.test('the good client stays connected and on time', () => goodClientHeld(sc, base, lat, 'unread responses'));
-    await t.test(`every stalled reader is dropped within the send timeout (${SEND_TIMEOUT_MS} ms) and its memory returned`,
+    await t.test(`every stalled reader is dropped once it takes no byte for the send timeout (${SEND_TIMEOUT_MS} ms), and its memory returned`,
       () => {
         assert.ok(HELP.includes('--send-timeout='), 'the daemon has --send-timeout');
         assert.equal(getsGone, N, 'every unread polling GET closed');
