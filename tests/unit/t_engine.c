@@ -655,6 +655,49 @@ static void test_loopback(void)
 	ok(!server_peer_is_loopback("[::ffff:10.0.0.1]:5"), "::ffff:10.x is not");
 }
 
+/* The Origin policy of pgpushd (not the protocol test server's cors_any):
+ * the same origin, no Origin, or a listed one; anything else refused. */
+static void test_origin(void)
+{
+	const char *args[] = { "--allowed-origin", "http://localhost:5173" };
+	struct fake *f;
+	struct h_resp r;
+
+	start(NULL, 0);
+	h_srv.cors_any = false;
+	h_request(&f, "GET", EIO_PATH "/?EIO=4&transport=polling", "Origin: http://evil.example\r\n", NULL);
+	r = h_response(f);
+	is_int(r.status, 403, "another site's Origin: 403 on the polling handshake");
+	h_request(&f, "GET", EIO_PATH "/?EIO=4&transport=websocket",
+		  H_WS_HEADERS "Origin: http://evil.example\r\n", NULL);
+	r = h_response(f);
+	ok(r.status == 400 && strstr(r.body, "Forbidden"), "and a refused upgrade (400 Forbidden)");
+	h_request(&f, "GET", EIO_PATH "/?EIO=4&transport=polling", "Origin: http://t\r\n", NULL);
+	r = h_response(f);
+	is_int(r.status, 200, "the same origin (Host: t) is allowed");
+	ok(strstr(r.head, "Access-Control-Allow-Origin: http://t\r\n") && strstr(r.head, "Vary: Origin"),
+	   "CORS names it, with Vary: Origin");
+	ok(!strstr(r.head, "Access-Control-Allow-Origin: *"), "never *");
+	h_request(&f, "GET", EIO_PATH "/?EIO=4&transport=polling", NULL, NULL);
+	r = h_response(f);
+	ok(r.status == 200 && !strstr(r.head, "Access-Control-Allow-Origin"), "no Origin: allowed, no CORS");
+	h_request(&f, "GET", EIO_PATH "/?EIO=4&transport=polling", "Origin: http://localhost:5173\r\n", NULL);
+	is_int(h_response(f).status, 403, "a dev server is another origin");
+	stop();
+
+	start(args, 2);
+	h_srv.cors_any = false;
+	h_request(&f, "GET", EIO_PATH "/?EIO=4&transport=polling", "Origin: http://localhost:5173\r\n", NULL);
+	r = h_response(f);
+	ok(r.status == 200 && strstr(r.head, "Access-Control-Allow-Origin: http://localhost:5173\r\n"),
+	   "--allowed-origin http://localhost:5173 allows it, named in CORS");
+	h_request(&f, "GET", EIO_PATH "/?EIO=4&transport=polling", "Origin: http://t\r\n", NULL);
+	is_int(h_response(f).status, 200, "and the same origin still");
+	h_request(&f, "GET", EIO_PATH "/?EIO=4&transport=polling", "Origin: http://evil.example\r\n", NULL);
+	is_int(h_response(f).status, 403, "others stay refused");
+	stop();
+}
+
 int main(void)
 {
 	test_lifecycle_and_polling();
@@ -668,5 +711,6 @@ int main(void)
 	test_send_timeout();
 	test_stream();
 	test_loopback();
+	test_origin();
 	return done_testing();
 }
