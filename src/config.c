@@ -68,6 +68,8 @@ static const struct option_def options[] = {
 	  "ms a client may take no byte of pending output before it is dropped" },
 	{ "max-pending-bytes", "PGPUSH_MAX_PENDING_BYTES", OPT_U64, OFF(max_pending_bytes), "8388608", 4096, 1073741824,
 	  "unsent output per client before it is dropped, bytes" },
+	{ "max-total-pending-bytes", "PGPUSH_MAX_TOTAL_PENDING_BYTES", OPT_U64, OFF(max_total_pending_bytes), "268435456", 65536, 1099511627776,
+	  "unsent output of all clients together; beyond it the clients with the most are dropped first, bytes" },
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))

@@ -35,6 +35,7 @@ struct config {
 	uint64_t request_timeout;/* ms to receive a whole HTTP request head */
 	uint64_t send_timeout;   /* ms a client may take no byte of pending output */
 	uint64_t max_pending_bytes; /* unsent output per client */
+	uint64_t max_total_pending_bytes; /* unsent output of all clients together */
 	double query_timeout;    /* seconds, statement_timeout of the dashboard query */
 };
 

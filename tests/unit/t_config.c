@@ -153,6 +153,7 @@ int main(void)
 	is_int(run(&cfg, NULL, err, NULL, NULL, NULL), CONFIG_OK, "default origins");
 	is_int(config_origin_allowed(&cfg, "http://any", 10), CONFIG_ORIGIN_NO,
 	       "no origin is listed by default (same origin only)");
+	is_int(cfg.max_total_pending_bytes, 256u << 20, "default --max-total-pending-bytes 256 MiB");
 	config_free(&cfg);
 	is_int(run(&cfg, NULL, err, "--allowed-origin", "*", NULL), CONFIG_OK, "--allowed-origin *");
 	is_int(config_origin_allowed(&cfg, "http://any", 10), CONFIG_ORIGIN_ANY, "* allows any origin");
