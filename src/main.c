@@ -9,6 +9,7 @@
 #include "dashboard.h"
 #include "hub.h"
 #include "log.h"
+#include "metrics.h"
 #include "sdnotify.h"
 #include "server.h"
 
@@ -21,6 +22,9 @@
 #define SHUTDOWN_GRACE 0.9 /* s to finish close handshakes on SIGTERM */
 
 static struct server server;
+static struct config cfg;	/* the live settings; SIGHUP changes the live ones */
+static int main_argc;
+static char **main_argv;
 static struct sdnotify sdn;	/* systemd's notify socket; off without one */
 
 /* Type=notify's watchdog: proves the loop turns, every WatchdogSec/2. */
@@ -32,6 +36,49 @@ static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 static const char *env_lookup(const char *name)
 {
 	return getenv(name);
+}
+
+static void raise_fd_limit(struct config *c);
+
+static void on_diff(void *ud, const char *name, bool live)
+{
+	if (live)
+		log_info("reload: %s changed", name);
+	else
+		log_warn("reload: %s changed but needs a restart; keeping the running value", name);
+}
+
+/* SIGHUP: read the configuration again (file, environment, command line)
+ * and apply what can change live; nothing is dropped. */
+static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct config next;
+	char err[512];
+	enum config_result r;
+	FILE *devnull = fopen("/dev/null", "w");
+
+	sdnotify_reloading(&sdn);
+	r = config_parse(&next, main_argc, main_argv, env_lookup, devnull ? devnull : stdout,
+			 err, sizeof(err));
+	if (devnull)
+		fclose(devnull);
+	if (r == CONFIG_OK && config_read_db_file(&next, err, sizeof(err)) < 0)
+		r = CONFIG_ERROR;
+	if (r != CONFIG_OK) {
+		log_error("reload failed, keeping every setting: %s", r == CONFIG_ERROR ? err : "?");
+		config_free(&next);
+		sdnotify_ready(&sdn, "serving (the last reload failed)");
+		return;
+	}
+	raise_fd_limit(&next);
+	config_diff(&cfg, &next, on_diff, NULL);
+	config_apply_live(&cfg, &next);
+	config_free(&next);
+	log_set_level(cfg.log_level);
+	log_set_format(cfg.log_format);
+	log_info("reloaded the configuration%s%s", cfg.config ? " from " : "",
+		 cfg.config ? cfg.config : "");
+	sdnotify_ready(&sdn, "serving");
 }
 
 static void on_grace_over(struct ev_loop *loop, ev_timer *w, int revents)
@@ -59,7 +106,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
  * gets 503s rather than EMFILE. */
 #define FD_RESERVE 64 /* listener, database, logs, the EMFILE spare... */
 
-static void raise_fd_limit(struct config *cfg)
+static void raise_fd_limit(struct config *c)
 {
 	struct rlimit rl;
 
@@ -70,21 +117,20 @@ static void raise_fd_limit(struct config *cfg)
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
 		return;
-	if (rl.rlim_cur > FD_RESERVE && cfg->max_clients > rl.rlim_cur - FD_RESERVE) {
-		cfg->max_clients = rl.rlim_cur - FD_RESERVE;
+	if (rl.rlim_cur > FD_RESERVE && c->max_clients > rl.rlim_cur - FD_RESERVE) {
+		c->max_clients = rl.rlim_cur - FD_RESERVE;
 		log_info("max-clients is %llu: the descriptor limit is %llu (raise it with ulimit -n or LimitNOFILE=)",
-			 (unsigned long long)cfg->max_clients, (unsigned long long)rl.rlim_cur);
+			 (unsigned long long)c->max_clients, (unsigned long long)rl.rlim_cur);
 	}
 }
 
 int main(int argc, char **argv)
 {
-	struct config cfg;
 	char err[512];
 	struct ev_loop *loop;
 	struct hub hub;
 	struct dashboard *dash;
-	ev_signal sigterm, sigint;
+	ev_signal sigterm, sigint, sighup;
 	ev_timer watchdog;
 	int rc;
 
@@ -107,6 +153,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(cfg.log_level);
+	log_set_format(cfg.log_format);
+	main_argc = argc;
+	main_argv = argv;
+	metrics_init(&pgpush_metrics, PACKAGE_VERSION);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(&cfg);
 
@@ -128,6 +178,10 @@ int main(int argc, char **argv)
 			.health = dashboard_health,
 			.health_ud = dash,
 			.polling = true,
+			.ready = dashboard_ready,
+			.ready_ud = dash,
+			.metrics_refresh = dashboard_metrics,
+			.metrics_ud = dash,
 		};
 
 		if (server_start(&server, loop, &cfg, &opts) < 0)
@@ -138,6 +192,8 @@ int main(int argc, char **argv)
 	ev_signal_init(&sigint, on_signal, SIGINT);
 	ev_signal_start(loop, &sigterm);
 	ev_signal_start(loop, &sigint);
+	ev_signal_init(&sighup, on_hup, SIGHUP);
+	ev_signal_start(loop, &sighup);
 	log_info("pgpushd %s started channel=%s refresh_interval=%gs min_refresh_interval=%llums",
 		 PACKAGE_VERSION, cfg.channel, cfg.refresh_interval,
 		 (unsigned long long)cfg.min_refresh_interval);
