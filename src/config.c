@@ -341,7 +341,7 @@ static int apply_file_setting(void *ud, const char *key, const char *value, unsi
 		return -1;
 	}
 	snprintf(source, sizeof(source), "%s", key);
-	/* An empty string unsets an option that has no default ("any origin"). */
+	/* An empty string unsets an option that has no default ("--allowed-origin": the same origin only). */
 	if (o->type == OPT_STR && !*value && !o->def) {
 		char **dst = (char **)((char *)fc->cfg + o->offset);
 

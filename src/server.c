@@ -328,6 +328,7 @@ static void check_origin(struct server *s, struct conn *c, const struct http_req
 	const struct http_header *origin = http_find_header(req, "Origin");
 	const struct http_header *host;
 	enum config_origin listed;
+	const char *list = s->cfg->allowed_origin && *s->cfg->allowed_origin ? s->cfg->allowed_origin : NULL;
 
 	free(c->cors);
 	c->cors = NULL;
@@ -357,9 +358,8 @@ static void check_origin(struct server *s, struct conn *c, const struct http_req
 			    olen, origin->value,
 			    host ? (int)(host->value_len > 100 ? 100 : host->value_len) : 6,
 			    host ? host->value : "(none)",
-			    s->cfg->allowed_origin ? " and is not listed" : "",
-			    s->cfg->allowed_origin ? s->cfg->allowed_origin : "",
-			    s->cfg->allowed_origin ? "," : "", olen, origin->value);
+			    list ? " and is not listed" : "", list ? list : "", list ? "," : "",
+			    olen, origin->value);
 		c->origin_refused = true;
 		return;
 	}
