@@ -42,7 +42,7 @@ static const struct option_def options[] = {
 	{ "query-timeout", "PGPUSH_QUERY_TIMEOUT", OPT_SECONDS, OFF(query_timeout), "10", 0, 0,
 	  "seconds the dashboard query may run (statement_timeout)", false },
 	{ "allowed-origin", "PGPUSH_ALLOWED_ORIGIN", OPT_STR, OFF(allowed_origin), NULL, 0, 0,
-	  "comma-separated Origin values allowed to connect (default: any)", true },
+	  "Origins allowed besides the same origin, comma-separated (e.g. http://localhost:5173); * allows any (default: same origin only)", true },
 	{ "static-dir", "PGPUSH_STATIC_DIR", OPT_STR, OFF(static_dir), NULL, 0, 0,
 	  "serve the files of this directory at / (GET and HEAD only)", false },
 	{ "permessage-deflate", "PGPUSH_PERMESSAGE_DEFLATE", OPT_BOOL, OFF(permessage_deflate), "on", 0, 0,
@@ -93,6 +93,8 @@ static const struct option_def options[] = {
 	  "comma-separated CIDR networks that may GET /metrics; others get 403", true },
 	{ "trusted-proxy", "PGPUSH_TRUSTED_PROXY", OPT_STR, OFF(trusted_proxy), NULL, 0, 0,
 	  "comma-separated CIDR networks of reverse proxies whose X-Forwarded-For names the client (default: none)", true },
+	{ "max-total-pending-bytes", "PGPUSH_MAX_TOTAL_PENDING_BYTES", OPT_U64, OFF(max_total_pending_bytes), "268435456", 65536, 1099511627776,
+	  "unsent output of all clients together; beyond it the clients with the most are dropped first, bytes", true },
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -355,7 +357,7 @@ static int apply_file_setting(void *ud, const char *key, const char *value, unsi
 		return -1;
 	}
 	snprintf(source, sizeof(source), "%s", key);
-	/* An empty string unsets an option that has no default ("any origin"). */
+	/* An empty string unsets an option that has no default ("--allowed-origin": the same origin only). */
 	if (o->type == OPT_STR && !*value && !o->def) {
 		char **dst = (char **)((char *)fc->cfg + o->offset);
 
@@ -652,12 +654,13 @@ bool config_split_listen(const char *s, char host[256], unsigned *port)
 	return true;
 }
 
-bool config_origin_allowed(const struct config *cfg, const char *origin, size_t len)
+enum config_origin config_origin_allowed(const struct config *cfg, const char *origin, size_t len)
 {
 	const char *p = cfg->allowed_origin;
+	enum config_origin r = CONFIG_ORIGIN_NO;
 
 	if (!p)
-		return true;
+		return CONFIG_ORIGIN_NO;
 	while (*p) {
 		const char *end = strchr(p, ',');
 		size_t n;
@@ -670,11 +673,94 @@ bool config_origin_allowed(const struct config *cfg, const char *origin, size_t 
 		while (n && p[n - 1] == ' ')
 			n--;
 		/* An empty entry ("a,,b") allows nothing, not an empty Origin. */
-		if (n && ((n == 1 && *p == '*') || (n == len && strncasecmp(p, origin, n) == 0)))
-			return true;
+		if (n == len && len && strncasecmp(p, origin, n) == 0)
+			return CONFIG_ORIGIN_LISTED;
+		if (n == 1 && *p == '*')
+			r = CONFIG_ORIGIN_ANY;
 		p = *end ? end + 1 : end;
 	}
-	return false;
+	return r;
+}
+
+/* Splits "host[:port]" or "[v6][:port]" (the whole of s[0..len)): the host
+ * part (brackets kept) and the port, or 0 when there is none. */
+static bool split_authority(const char *s, size_t len, const char **host, size_t *hostlen,
+			    unsigned *port)
+{
+	const char *colon = NULL;
+	uint64_t p;
+
+	if (!len)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch <= ' ' || ch >= 0x7f || ch == '/' || ch == '?' || ch == '#' || ch == '@' ||
+		    ch == '\\')
+			return false;
+	}
+	if (s[0] == '[') {
+		const char *rb = memchr(s, ']', len);
+
+		if (!rb)
+			return false;
+		if ((size_t)(rb + 1 - s) < len) {
+			if (rb[1] != ':')
+				return false;
+			colon = rb + 1;
+		}
+	} else {
+		colon = memchr(s, ':', len);
+		if (colon && memchr(colon + 1, ':', len - (size_t)(colon + 1 - s)))
+			return false; /* a bare IPv6 address */
+	}
+	*host = s;
+	*hostlen = colon ? (size_t)(colon - s) : len;
+	*port = 0;
+	if (colon) {
+		size_t plen = len - (size_t)(colon + 1 - s);
+
+		if (!plen || !util_parse_u64(colon + 1, plen, 65535, &p) || p == 0)
+			return false;
+		*port = (unsigned)p;
+	}
+	return *hostlen > 0;
+}
+
+bool config_origin_matches_host(const char *origin, size_t olen, const char *host, size_t hlen)
+{
+	const char *oh, *hh;
+	size_t ohlen, hhlen;
+	unsigned oport, hport, def;
+
+	if (olen > 7 && strncasecmp(origin, "http://", 7) == 0) {
+		def = 80;
+		origin += 7;
+		olen -= 7;
+	} else if (olen > 8 && strncasecmp(origin, "https://", 8) == 0) {
+		def = 443;
+		origin += 8;
+		olen -= 8;
+	} else {
+		return false; /* "null", file:, extensions: never the same origin */
+	}
+	while (hlen && (host[hlen - 1] == ' ' || host[hlen - 1] == '\t'))
+		hlen--;
+	while (hlen && (*host == ' ' || *host == '\t')) {
+		host++;
+		hlen--;
+	}
+	if (!split_authority(origin, olen, &oh, &ohlen, &oport) ||
+	    !split_authority(host, hlen, &hh, &hhlen, &hport))
+		return false;
+	/* A browser leaves the scheme's default port out of both; the Host
+	 * carries no scheme (TLS may end at a proxy), so a Host without a port
+	 * takes the Origin's default. */
+	if (!oport)
+		oport = def;
+	if (!hport)
+		hport = def;
+	return oport == hport && ohlen == hhlen && strncasecmp(oh, hh, ohlen) == 0;
 }
 
 int config_read_db_file(struct config *cfg, char *err, size_t errlen)
