@@ -36,6 +36,10 @@ struct config {
 	uint64_t send_timeout;   /* ms a client may take no byte of pending output */
 	uint64_t max_pending_bytes; /* unsent output per client */
 	double query_timeout;    /* seconds, statement_timeout of the dashboard query */
+	char *change_source;     /* "notify" or "logical" (validated) */
+	char *change_source_fallback; /* NULL, "none" or "notify" */
+	bool logical;            /* change_source is "logical" */
+	bool fallback_notify;    /* change_source_fallback is "notify" */
 };
 
 enum config_result {

@@ -1,6 +1,7 @@
 #include "autoconfig.h"
 
 #include "dashboard.h"
+#include "changes.h"
 #include "log.h"
 #include "pgconn.h"
 #include "snapshot.h"
@@ -34,6 +35,7 @@ struct dashboard {
 	struct hub *hub;
 	struct pgconn *listener;
 	struct pgconn *query;
+	struct changes *changes; /* --change-source logical; NULL for notify */
 	ev_timer refresh;       /* fallback: recompute when nothing happened */
 	ev_timer retry;         /* after a failed query */
 	ev_prepare kick;        /* starts pending work once per loop iteration */
@@ -65,15 +67,19 @@ struct dashboard {
 	char detail[512];       /* the last error as logged; /healthz (detailed) only */
 };
 
-static const char *const error_codes[] = { "db_unavailable", "query_failed", "bad_result" };
+static const char *const error_codes[] = { "db_unavailable", "query_failed", "bad_result",
+					   "change_source_mismatch", "change_stream_unavailable" };
 /* What clients read: never PostgreSQL's message (it names hosts, roles,
  * tables); the details go to the log and to loopback /healthz. */
 static const char *const error_messages[] = {
 	"the database is unavailable",
 	"the dashboard query failed",
 	"the dashboard query returned an unusable result",
+	"pgpushd and the database disagree on how changes are learnt",
+	"the change stream is unavailable",
 };
-enum { ERR_DB_UNAVAILABLE, ERR_QUERY_FAILED, ERR_BAD_RESULT };
+enum { ERR_DB_UNAVAILABLE, ERR_QUERY_FAILED, ERR_BAD_RESULT, ERR_CHANGE_SOURCE_MISMATCH,
+       ERR_CHANGE_STREAM };
 
 void dashboard_format_reason(unsigned bits, const char *tables, char *out, size_t outlen)
 {
@@ -196,7 +202,8 @@ static void run_pending(struct dashboard *d)
 	double now, gap;
 
 	if (d->in_flight || !d->pending || !pgconn_is_ready(d->query) || pgconn_is_busy(d->query) ||
-	    !pgconn_is_ready(d->listener) || pgconn_is_busy(d->listener))
+	    !pgconn_is_ready(d->listener) || pgconn_is_busy(d->listener) ||
+	    (d->changes && !changes_ok(d->changes)))
 		return;
 	/* --min-refresh-interval: a flood of notifications (NOTIFY needs no
 	 * privilege) gets at most one recompute per interval; a lone change
@@ -475,7 +482,8 @@ static void on_lost(struct pgconn *pc, const char *error, int64_t next_ms, void 
 	log_warn("database unavailable conn=%s: %s; next attempt in %lldms", pgconn_name(pc),
 		 error, (long long)(next_ms - util_now_ms()));
 	snprintf(msg, sizeof(msg), "database unavailable: %s", error);
-	set_error(d, ERR_DB_UNAVAILABLE, msg, next_ms);
+	set_error(d, strstr(error, CHANGES_MISMATCH_TEXT) ? ERR_CHANGE_SOURCE_MISMATCH
+							   : ERR_DB_UNAVAILABLE, msg, next_ms);
 }
 
 static void on_notify(struct pgconn *pc, const char *channel, const char *payload, void *ud)
@@ -493,6 +501,45 @@ static void on_notify(struct pgconn *pc, const char *channel, const char *payloa
 	log_debug("notification channel=%s table=%s", channel, table ? table : "(not attached)");
 	request(d, DASHBOARD_REASON_NOTIFY, table);
 }
+
+/* --change-source logical: one committed transaction, as one notification
+ * per table of it. */
+static void on_change_tables(void *ud, const char *const *names, size_t n)
+{
+	struct dashboard *d = ud;
+
+	d->notifications++;
+	for (size_t k = 0; k < n; k++) {
+		const char *table = NULL;
+
+		for (size_t i = 0; i < d->n_attached && !table; i++) {
+			if (strcmp(names[k], d->attached[i]) == 0)
+				table = d->attached[i];
+		}
+		request(d, DASHBOARD_REASON_NOTIFY, table);
+	}
+}
+
+static void on_change_started(void *ud, bool first)
+{
+	struct dashboard *d = ud;
+
+	request(d, first ? DASHBOARD_REASON_STARTUP : DASHBOARD_REASON_RECONNECT, NULL);
+}
+
+static void on_change_error(void *ud, const char *code, const char *detail, int64_t next_ms)
+{
+	struct dashboard *d = ud;
+
+	set_error(d, strcmp(code, "change_source_mismatch") == 0 ? ERR_CHANGE_SOURCE_MISMATCH
+								 : ERR_CHANGE_STREAM, detail, next_ms);
+}
+
+static const struct changes_callbacks changes_cb = {
+	.on_tables = on_change_tables,
+	.on_started = on_change_started,
+	.on_error = on_change_error,
+};
 
 static void on_refresh(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -542,8 +589,8 @@ struct dashboard *dashboard_new(struct ev_loop *loop, const struct config *cfg, 
 	snprintf(setup, sizeof(setup),
 		 "SET default_transaction_read_only = on; SET statement_timeout = %.0f",
 		 cfg->query_timeout * 1000.0);
-	d->listener = pgconn_new(loop, cfg->db, "pgpushd-listener", cfg->channel, NULL,
-				 &listener_cb, d);
+	d->listener = pgconn_new(loop, cfg->db, "pgpushd-listener", cfg->channel,
+				 changes_listener_setup(cfg), &listener_cb, d);
 	d->query = pgconn_new(loop, cfg->db, "pgpushd-query", NULL, setup, &query_cb, d);
 	if (!d->listener || !d->query) {
 		dashboard_free(d);
@@ -557,6 +604,10 @@ struct dashboard *dashboard_new(struct ev_loop *loop, const struct config *cfg, 
 	ev_timer_again(loop, &d->refresh);
 	pgconn_start(d->query);
 	pgconn_start(d->listener);
+	if (cfg->logical && !(d->changes = changes_new(loop, cfg, &changes_cb, d))) {
+		dashboard_free(d);
+		return NULL;
+	}
 	return d;
 }
 
@@ -568,6 +619,7 @@ void dashboard_free(struct dashboard *d)
 	ev_timer_stop(d->loop, &d->retry);
 	ev_timer_stop(d->loop, &d->throttle);
 	ev_prepare_stop(d->loop, &d->kick);
+	changes_free(d->changes);
 	pgconn_free(d->listener);
 	pgconn_free(d->query);
 	free(d->doc);
@@ -588,7 +640,7 @@ static bool health_fits(json_object *o, char *out, size_t outlen)
 bool dashboard_health(void *ud, bool detailed, char *out, size_t outlen)
 {
 	struct dashboard *d = ud;
-	bool listening = pgconn_is_ready(d->listener);
+	bool listening = pgconn_is_ready(d->listener) && (!d->changes || changes_ok(d->changes));
 	bool ok = listening && d->hub->snap;
 	const char *status = ok ? "ok" : "unavailable";
 	json_object *o = detailed ? json_object_new_object() : NULL;
@@ -604,6 +656,10 @@ bool dashboard_health(void *ud, bool detailed, char *out, size_t outlen)
 		json_object_object_add(o, "recomputes", json_object_new_int64((int64_t)d->recomputes));
 		json_object_object_add(o, "notifications",
 				       json_object_new_int64((int64_t)d->notifications));
+		json_object_object_add(o, "changeSource",
+				       json_object_new_string(!d->changes ? "notify"
+							      : changes_fell_back(d->changes) ? "notify (fallback)"
+							      : "logical"));
 		if (d->hub->error_json)
 			err = json_tokener_parse(d->hub->error_json);
 		json_object_object_add(o, "error", err);
