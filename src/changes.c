@@ -17,6 +17,10 @@
 #define NAMES_MAX 64          /* tables reported per commit (more: the rest are
                                  dropped from `reason`, the recompute happens) */
 #define PUBLICATION "pgpush"
+#define BATCH_XIDS 256        /* transactions checked per visibility query */
+#define NAME_BYTES 64         /* NAMEDATALEN */
+#define VISIBLE_RETRY 0.001   /* s between visibility checks */
+#define VISIBLE_GIVE_UP 5.0   /* s after which a batch is reported anyway */
 
 /* Notify mode: the listener's setup. A database without
  * pgpush.change_source() (installed before it existed) counts as notify. */
@@ -39,6 +43,31 @@ static const char check_sql[] =
 	" EXISTS (SELECT 1 FROM pg_catalog.pg_publication p WHERE p.pubname = '" PUBLICATION "'),"
 	" pgpush.change_source()";
 
+/* The walsender may send a Commit before the transaction is visible to
+ * other sessions: the commit record is flushed (and decoded) before the
+ * committing backend leaves the proc array. A recompute started at once
+ * could run on a snapshot without it, and the dashboard would miss the
+ * change until the next one. So a batch of commits is reported once a
+ * fresh snapshot on a plain connection sees each of its transactions
+ * (pg_visible_in_snapshot; the 32-bit xid of pgoutput v1 is widened to an
+ * xid8 next to the snapshot's xmax). Usually one round trip. */
+static const char visible_sql_head[] =
+	"SELECT pg_catalog.bool_and(pg_catalog.pg_visible_in_snapshot((m.xmax + CASE"
+	" WHEN m.d > 2147483647 THEN m.d - 4294967296 WHEN m.d < -2147483648 THEN m.d + 4294967296"
+	" ELSE m.d END)::text::pg_catalog.xid8, m.s))"
+	" FROM (SELECT q.s, q.xmax, x - (q.xmax & 4294967295) AS d FROM"
+	" (SELECT c.s, pg_catalog.pg_snapshot_xmax(c.s)::text::int8 AS xmax"
+	"  FROM pg_catalog.pg_current_snapshot() AS c(s)) q,"
+	" pg_catalog.unnest('{";
+static const char visible_sql_tail[] = "}'::int8[]) AS x) m";
+
+struct batch {
+	char names[NAMES_MAX][NAME_BYTES];
+	size_t nnames;
+	uint32_t xids[BATCH_XIDS];
+	size_t nxids;
+};
+
 enum step { STEP_CHECK, STEP_SLOT, STEP_START, STEP_STREAM };
 
 struct changes {
@@ -60,6 +89,14 @@ struct changes {
 	char slot[64];
 	uint64_t commits;
 	uint64_t seq;
+	uint32_t xid;          /* of the transaction being decoded */
+
+	struct pgconn *vis;    /* plain connection for the visibility check */
+	struct batch next;     /* commits not yet checked */
+	struct batch checking; /* commits whose check runs */
+	bool check_wait;       /* a check query is in flight */
+	double check_since;    /* ev_now when the checking batch started */
+	ev_timer recheck;
 };
 
 const char *changes_listener_setup(const struct config *cfg)
@@ -95,6 +132,123 @@ static void on_status(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	send_status(w->data, false);
 }
+
+static void batch_add(struct batch *b, uint32_t xid, const char *const *names, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		bool seen = false;
+
+		for (size_t i = 0; i < b->nnames && !seen; i++)
+			seen = strcmp(b->names[i], names[k]) == 0;
+		if (!seen && b->nnames < NAMES_MAX && strlen(names[k]) < NAME_BYTES)
+			snprintf(b->names[b->nnames++], NAME_BYTES, "%s", names[k]);
+	}
+	/* Beyond the cap the latest transactions are the ones checked: the
+	 * earlier ones committed earlier and are all but surely visible. */
+	if (b->nxids == BATCH_XIDS)
+		memmove(b->xids, b->xids + 1, (BATCH_XIDS - 1) * sizeof(b->xids[0]));
+	b->xids[b->nxids < BATCH_XIDS ? b->nxids++ : BATCH_XIDS - 1] = xid;
+}
+
+static void report(struct changes *c, struct batch *b)
+{
+	const char *names[NAMES_MAX];
+
+	for (size_t i = 0; i < b->nnames; i++)
+		names[i] = b->names[i];
+	if (b->nxids)
+		c->cb->on_tables(c->ud, names, b->nnames);
+	b->nnames = b->nxids = 0;
+}
+
+static void start_check(struct changes *c)
+{
+	char *sql;
+	size_t len, off;
+
+	if (c->check_wait || ev_is_active(&c->recheck))
+		return;
+	if (!c->checking.nxids) {
+		if (!c->next.nxids)
+			return;
+		c->checking = c->next;
+		c->next.nnames = c->next.nxids = 0;
+		c->check_since = ev_now(c->loop);
+	}
+	if (!pgconn_is_ready(c->vis) || pgconn_is_busy(c->vis) ||
+	    ev_now(c->loop) - c->check_since > VISIBLE_GIVE_UP) {
+		/* No way to check: report rather than lose the change. */
+		report(c, &c->checking);
+		start_check(c);
+		return;
+	}
+	len = sizeof(visible_sql_head) + sizeof(visible_sql_tail) + c->checking.nxids * 11;
+	sql = malloc(len);
+	if (!sql) {
+		report(c, &c->checking);
+		return;
+	}
+	off = (size_t)snprintf(sql, len, "%s", visible_sql_head);
+	for (size_t i = 0; i < c->checking.nxids; i++)
+		off += (size_t)snprintf(sql + off, len - off, "%s%lu", i ? "," : "",
+					(unsigned long)c->checking.xids[i]);
+	snprintf(sql + off, len - off, "%s", visible_sql_tail);
+	c->check_wait = pgconn_query(c->vis, sql) == 0;
+	free(sql);
+	if (!c->check_wait) {
+		report(c, &c->checking);
+		start_check(c);
+	}
+}
+
+static void on_recheck(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	start_check(w->data);
+}
+
+static void on_vis_result(struct pgconn *pc, const PGresult *res, void *ud)
+{
+	struct changes *c = ud;
+
+	if (!c->check_wait)
+		return;
+	c->check_wait = false;
+	if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+	    strcmp(PQgetvalue(res, 0, 0), "f") == 0) {
+		/* Not visible yet: the committing backend is a moment behind. */
+		ev_timer_set(&c->recheck, VISIBLE_RETRY, 0);
+		ev_timer_start(c->loop, &c->recheck);
+		return;
+	}
+	if (res && PQresultStatus(res) != PGRES_TUPLES_OK)
+		log_warn("checking that decoded transactions are visible failed: %s",
+			 PQresultErrorMessage(res));
+	report(c, &c->checking);
+	start_check(c);
+}
+
+static void on_vis_ready(struct pgconn *pc, void *ud)
+{
+	start_check(ud);
+}
+
+static void on_vis_lost(struct pgconn *pc, const char *error, int64_t next_ms, void *ud)
+{
+	struct changes *c = ud;
+
+	log_warn("database unavailable conn=%s: %s (decoded changes are reported unchecked)",
+		 pgconn_name(pc), error);
+	if (c->check_wait) {
+		c->check_wait = false;
+		report(c, &c->checking);
+	}
+}
+
+static const struct pgconn_callbacks vis_cb = {
+	.on_ready = on_vis_ready,
+	.on_lost = on_vis_lost,
+	.on_result = on_vis_result,
+};
 
 static void fail(struct changes *c, const char *code, bool fallback, const char *why)
 {
@@ -224,6 +378,9 @@ static void on_copy(struct pgconn *pc, const char *buf, int len, void *ud)
 		if (ev.reply_requested)
 			send_status(c, false);
 		break;
+	case PGOUTPUT_EV_BEGIN:
+		c->xid = ev.xid;
+		break;
 	case PGOUTPUT_EV_COMMIT:
 		c->commits++;
 		if (ev.ntables) {
@@ -232,9 +389,10 @@ static void on_copy(struct pgconn *pc, const char *buf, int len, void *ud)
 
 			for (size_t i = 0; i < n; i++)
 				names[i] = ev.tables[i]->relname;
-			log_debug("change commit lsn=%llX tables=%zu", (unsigned long long)ev.end_lsn,
-				  ev.ntables);
-			c->cb->on_tables(c->ud, names, n);
+			log_debug("change commit xid=%lu lsn=%llX tables=%zu", (unsigned long)c->xid,
+				  (unsigned long long)ev.end_lsn, ev.ntables);
+			batch_add(&c->next, c->xid, names, n);
+			start_check(c);
 		}
 		if (ev_now(c->loop) - c->last_status >= STATUS_AFTER_COMMIT)
 			send_status(c, false);
@@ -275,6 +433,7 @@ static void on_lost(struct pgconn *pc, const char *error, int64_t next_ms, void 
 			 "(--change-source-fallback notify): changes ring only where "
 			 "pgpush.change_source() is 'notify'", error);
 		pgconn_stop(pc);
+		pgconn_stop(c->vis);
 		c->fell_back = true;
 		c->cb->on_started(c->ud, !c->started_once);
 		c->started_once = true;
@@ -316,8 +475,15 @@ struct changes *changes_new(struct ev_loop *loop, const struct config *cfg,
 		return NULL;
 	}
 	pgconn_set_replication(c->conn);
+	c->vis = pgconn_new(loop, cfg->db, "pgpushd-visibility", NULL, NULL, &vis_cb, c);
+	if (!c->vis) {
+		changes_free(c);
+		return NULL;
+	}
 	ev_timer_init(&c->status, on_status, 0, STATUS_INTERVAL);
-	c->status.data = c;
+	ev_timer_init(&c->recheck, on_recheck, 0, 0);
+	c->status.data = c->recheck.data = c;
+	pgconn_start(c->vis);
 	pgconn_start(c->conn);
 	return c;
 }
@@ -327,8 +493,10 @@ void changes_free(struct changes *c)
 	if (!c)
 		return;
 	ev_timer_stop(c->loop, &c->status);
+	ev_timer_stop(c->loop, &c->recheck);
 	/* Closing the connection drops the temporary slot. */
 	pgconn_free(c->conn);
+	pgconn_free(c->vis);
 	pgoutput_decoder_free(c->dec);
 	free(c);
 }

@@ -509,6 +509,8 @@ static void on_change_tables(void *ud, const char *const *names, size_t n)
 	struct dashboard *d = ud;
 
 	d->notifications++;
+	if (n == 0)
+		request(d, DASHBOARD_REASON_NOTIFY, NULL);
 	for (size_t k = 0; k < n; k++) {
 		const char *table = NULL;
 
