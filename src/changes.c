@@ -19,7 +19,12 @@
 #define PUBLICATION "pgpush"
 #define BATCH_XIDS 256        /* transactions checked per visibility query */
 #define NAME_BYTES 64         /* NAMEDATALEN */
-#define VISIBLE_RETRY 0.001   /* s between visibility checks */
+#define VISIBLE_RETRY 0.002   /* s before checking a batch not yet visible again */
+#define CHECK_SPACING 0.010   /* s between the starts of two checks: under a
+                                 stream of commits, at most 100 queries/s
+                                 (the dashboard recomputes at most every
+                                 --min-refresh-interval anyway); a lone commit
+                                 is checked at once */
 #define VISIBLE_GIVE_UP 5.0   /* s after which a batch is reported anyway */
 
 /* Notify mode: the listener's setup. A database without
@@ -95,6 +100,7 @@ struct changes {
 	struct batch next;     /* commits not yet checked */
 	struct batch checking; /* commits whose check runs */
 	bool check_wait;       /* a check query is in flight */
+	double last_check;     /* ev_now when the last check query was sent */
 	double check_since;    /* ev_now when the checking batch started */
 	ev_timer recheck;
 };
@@ -168,6 +174,11 @@ static void start_check(struct changes *c)
 
 	if (c->check_wait || ev_is_active(&c->recheck))
 		return;
+	if (ev_now(c->loop) - c->last_check < CHECK_SPACING) {
+		ev_timer_set(&c->recheck, c->last_check + CHECK_SPACING - ev_now(c->loop), 0);
+		ev_timer_start(c->loop, &c->recheck);
+		return;
+	}
 	if (!c->checking.nxids) {
 		if (!c->next.nxids)
 			return;
@@ -193,6 +204,7 @@ static void start_check(struct changes *c)
 		off += (size_t)snprintf(sql + off, len - off, "%s%lu", i ? "," : "",
 					(unsigned long)c->checking.xids[i]);
 	snprintf(sql + off, len - off, "%s", visible_sql_tail);
+	c->last_check = ev_now(c->loop);
 	c->check_wait = pgconn_query(c->vis, sql) == 0;
 	free(sql);
 	if (!c->check_wait) {
