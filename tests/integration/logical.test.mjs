@@ -138,6 +138,19 @@ test('live updates through the logical source; a killed walsender reconnects and
     }
     assert.ok(confirmed, 'the slot confirms within 4 s');
 
+    // attach and detach while streaming: the publication changes under the
+    // running walsender, which follows it from the next transaction.
+    await pg.psql(`CREATE TABLE late (id int PRIMARY KEY); SELECT pgpush.attach('late')`);
+    let m = d.mark();
+    await pg.psql('INSERT INTO late VALUES (1)');
+    await d.waitForLog(/recompute done reason=notify/, 5000, { since: m });
+    await pg.psql(`SELECT pgpush.detach('late')`);
+    await sleep(200);
+    m = d.mark();
+    await pg.psql('INSERT INTO late VALUES (2)');
+    await sleep(700);
+    assert.deepEqual(d.grep(/recompute (started|done)/, m), [], 'a detached table no longer rings');
+
     // Kill the walsender: reconnect, recompute, and changes flow again.
     const mark = d.mark();
     const killed = (await pg.psql(`SELECT pg_terminate_backend(pid) FROM pg_stat_replication`)).trim();
