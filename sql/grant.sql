@@ -17,6 +17,10 @@
 --   SELECT on the tables the reference dashboard reads, those of them that
 --     exist (public.products, public.stock, public.sales). With a dashboard
 --     of your own, grant SELECT on what it reads instead.
+--   EXECUTE on pgpush.change_source() (pgpushd checks it matches --change-source).
+-- With --change-source logical the role also needs the REPLICATION attribute,
+-- which only a superuser grants and this file does not:
+--   ALTER ROLE pgpushd REPLICATION;
 -- LISTEN needs no privilege. Nothing here allows a write: the dashboard
 -- query also runs in a read-only session.
 \if :{?role}
@@ -28,7 +32,7 @@ BEGIN;
 SET LOCAL client_min_messages = warning;
 GRANT CONNECT ON DATABASE :"DBNAME" TO :"role";
 GRANT USAGE ON SCHEMA pgpush TO :"role";
-GRANT EXECUTE ON FUNCTION pgpush.dashboard(), pgpush.attached() TO :"role";
+GRANT EXECUTE ON FUNCTION pgpush.dashboard(), pgpush.attached(), pgpush.change_source() TO :"role";
 GRANT USAGE ON SEQUENCE pgpush.version_seq TO :"role";
 GRANT EXECUTE ON FUNCTION pgpush.registry() TO :"role";
 SELECT pg_catalog.format('GRANT SELECT ON %s TO %I', c.oid::pg_catalog.regclass, :'role')

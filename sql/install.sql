@@ -73,11 +73,57 @@ $$;
 COMMENT ON FUNCTION pgpush.doorbell() IS
     'statement-level trigger: NOTIFY <channel>, ''<table name>''; attach it with pgpush.attach()';
 
--- A table is "attached" when it has a trigger calling pgpush.doorbell(),
--- whatever that trigger is called: detach, attached and uninstall.sql all
--- agree on that, so a trigger created by hand is found too.
+-- ------------------------------------------------------------ change source --
+--
+-- One list of watched tables (pgpush.watched, filled by pgpush.attach), two
+-- ways to ring (pgpush.set_change_source):
+--   'notify'  (the default) a statement-level doorbell trigger on each
+--             watched table NOTIFYs pgpushd; simple, needs nothing from the
+--             server, but every writing transaction takes the cluster-wide
+--             NOTIFY lock at commit;
+--   'logical' no trigger at all: the publication "pgpush" lists the watched
+--             tables and pgpushd --change-source logical reads the changes
+--             from logical replication (wal_level = logical, a role with
+--             REPLICATION; see sql/README.md).
+-- attach and detach follow the current choice. The publication is an object
+-- of the database, outside schema pgpush: ALTER PUBLICATION needs its owner,
+-- and adding a table needs that table's owner too, so run attach, detach and
+-- set_change_source as the role that owns the watched tables (or a
+-- superuser) and that created the publication.
 
-CREATE OR REPLACE FUNCTION pgpush.detach(tbl regclass)
+ALTER TABLE pgpush.settings ADD COLUMN IF NOT EXISTS change_source text NOT NULL DEFAULT 'notify'
+    CONSTRAINT settings_change_source_check CHECK (change_source IN ('notify', 'logical'));
+COMMENT ON COLUMN pgpush.settings.change_source IS
+    'how watched tables ring: notify (doorbell triggers) or logical (publication pgpush); '
+    'change it with pgpush.set_change_source(); pgpushd --change-source must match it';
+
+-- The watched tables. An oid, not regclass, so that a dropped table does not
+-- block DROP TABLE; rows of dropped tables are ignored and cleaned up.
+CREATE TABLE IF NOT EXISTS pgpush.watched (
+    relation  oid PRIMARY KEY,
+    -- NULL: the default, pgpush.channel(). Only used by the doorbell.
+    channel   text CHECK (channel <> '' AND octet_length(channel) < 64)
+);
+COMMENT ON TABLE pgpush.watched IS
+    'the tables pgpush watches (pgpush.attach/detach); they ring through pgpush.change_source()';
+
+CREATE OR REPLACE FUNCTION pgpush.change_source()
+RETURNS text
+LANGUAGE sql
+STABLE
+-- pgpushd reads it at startup and after every reconnection, with no
+-- privilege on pgpush.settings.
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT s.change_source FROM pgpush.settings s), 'notify')
+$$;
+COMMENT ON FUNCTION pgpush.change_source() IS
+    'how watched tables ring: notify or logical; pgpushd --change-source must match it';
+
+-- The doorbell triggers of a table (whatever they are called, made by
+-- attach or by hand).
+CREATE OR REPLACE FUNCTION pgpush.drop_doorbell(tbl regclass)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -93,13 +139,109 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION pgpush.detach(regclass) IS 'remove the pgpush doorbell from a table (no-op when not attached)';
+COMMENT ON FUNCTION pgpush.drop_doorbell(regclass) IS 'internal: drop the doorbell triggers of a table';
+
+CREATE OR REPLACE FUNCTION pgpush.create_doorbell(tbl regclass, channel text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- Drop-then-create keeps it idempotent and lets a second call change
+    -- the channel. TRUNCATE fires no DELETE trigger, so it is listed on its
+    -- own.
+    PERFORM pgpush.drop_doorbell(tbl);
+    EXECUTE pg_catalog.format(
+        'CREATE TRIGGER pgpush_doorbell'
+        ' AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s'
+        ' FOR EACH STATEMENT EXECUTE FUNCTION pgpush.doorbell(%s)',
+        tbl, CASE WHEN channel IS NULL THEN '' ELSE pg_catalog.quote_literal(channel) END);
+END
+$$;
+COMMENT ON FUNCTION pgpush.create_doorbell(regclass, text) IS 'internal: (re)create the doorbell trigger of a table';
+
+-- Why a table cannot be published for UPDATE and DELETE (its writers'
+-- UPDATE and DELETE statements would fail), or NULL when it can.
+CREATE OR REPLACE FUNCTION pgpush.replica_identity_problem(tbl regclass)
+RETURNS text
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN c.relreplident = 'n' THEN 'it has REPLICA IDENTITY NOTHING'
+        WHEN c.relreplident = 'd' AND NOT EXISTS (
+                 SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
+             THEN 'it has no primary key and REPLICA IDENTITY DEFAULT'
+        END
+    FROM pg_catalog.pg_class c WHERE c.oid = tbl
+$$;
+COMMENT ON FUNCTION pgpush.replica_identity_problem(regclass) IS
+    'internal: why a table has no replica identity usable for UPDATE and DELETE, or NULL';
+
+-- Keeps the publication "pgpush" listing exactly the watched tables
+-- (logical), or drops it (notify).
+CREATE OR REPLACE FUNCTION pgpush.sync_publication()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tables text;
+    member regclass;
+BEGIN
+    DELETE FROM pgpush.watched w
+    WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = w.relation);
+    IF pgpush.change_source() <> 'logical' THEN
+        DROP PUBLICATION IF EXISTS pgpush;
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication p WHERE p.pubname = 'pgpush') THEN
+        -- Via the root: a partitioned table's changes carry its own name,
+        -- the one attach recorded.
+        CREATE PUBLICATION pgpush WITH (publish_via_partition_root = true);
+    END IF;
+    SELECT pg_catalog.string_agg(w.relation::regclass::text, ', ' ORDER BY w.relation)
+    INTO tables FROM pgpush.watched w;
+    IF tables IS NOT NULL THEN
+        EXECUTE 'ALTER PUBLICATION pgpush SET TABLE ' || tables;
+    ELSE
+        -- SET TABLE needs at least one table.
+        FOR member IN
+            SELECT r.prrelid::regclass FROM pg_catalog.pg_publication_rel r
+            JOIN pg_catalog.pg_publication p ON p.oid = r.prpubid
+            WHERE p.pubname = 'pgpush'
+        LOOP
+            EXECUTE pg_catalog.format('ALTER PUBLICATION pgpush DROP TABLE %s', member);
+        END LOOP;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION pgpush.sync_publication() IS
+    'internal: the publication pgpush lists the watched tables (logical) or does not exist (notify)';
+
+CREATE OR REPLACE FUNCTION pgpush.detach(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM pgpush.watched w WHERE w.relation = tbl;
+    PERFORM pgpush.drop_doorbell(tbl);
+    IF pgpush.change_source() = 'logical' THEN
+        PERFORM pgpush.sync_publication();
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION pgpush.detach(regclass) IS 'stop watching a table (no-op when not attached)';
 
 CREATE OR REPLACE FUNCTION pgpush.attach(tbl regclass, channel text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    problem text;
 BEGIN
     -- A view's statement triggers fire only through INSTEAD OF row
     -- triggers, and a view has no TRUNCATE: it would never ring.
@@ -111,31 +253,45 @@ BEGIN
     IF channel = '' OR pg_catalog.octet_length(channel) >= 64 THEN
         RAISE EXCEPTION 'pgpush.attach: invalid channel name "%" (1 to 63 bytes)', channel;
     END IF;
+    IF pgpush.change_source() = 'logical' THEN
+        problem := pgpush.replica_identity_problem(tbl);
+        IF problem IS NOT NULL THEN
+            RAISE EXCEPTION 'pgpush.attach: % cannot be published for logical replication: %', tbl, problem
+                USING DETAIL = 'In a publication of UPDATE and DELETE, a table without a usable replica identity makes every UPDATE and DELETE on it fail.',
+                      HINT = pg_catalog.format('Add a primary key, or ALTER TABLE %s REPLICA IDENTITY FULL (or USING INDEX); or use pgpush.set_change_source(''notify'').', tbl);
+        END IF;
+    END IF;
 
-    -- Drop-then-create keeps it idempotent and lets a second call change
-    -- the channel.
-    PERFORM pgpush.detach(tbl);
-    -- TRUNCATE fires no DELETE trigger, so it is listed on its own.
-    EXECUTE pg_catalog.format(
-        'CREATE TRIGGER pgpush_doorbell'
-        ' AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s'
-        ' FOR EACH STATEMENT EXECUTE FUNCTION pgpush.doorbell(%s)',
-        tbl, CASE WHEN channel IS NULL THEN '' ELSE pg_catalog.quote_literal(channel) END);
+    INSERT INTO pgpush.watched AS w (relation, channel) VALUES (tbl, channel)
+    ON CONFLICT (relation) DO UPDATE SET channel = excluded.channel;
+    IF pgpush.change_source() = 'logical' THEN
+        PERFORM pgpush.drop_doorbell(tbl);
+        PERFORM pgpush.sync_publication();
+    ELSE
+        PERFORM pgpush.create_doorbell(tbl, channel);
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION pgpush.attach(regclass, text) IS
-    'ring the pgpush doorbell after every INSERT/UPDATE/DELETE/TRUNCATE statement on a table; '
-    'channel NULL = pgpush.channel()';
+    'watch a table: it rings after every INSERT/UPDATE/DELETE/TRUNCATE, through the doorbell '
+    '(channel NULL = pgpush.channel()) or the publication, as pgpush.change_source() says';
 
+-- The watched tables, and tables with a doorbell trigger made by hand.
 CREATE OR REPLACE FUNCTION pgpush.attached()
 RETURNS TABLE (relation regclass, channel text)
 LANGUAGE sql
 STABLE
+-- pgpushd calls it (the names `reason` may carry) with no privilege on
+-- pgpush.watched.
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+    SELECT w.relation::regclass, w.channel
+    FROM pgpush.watched w
+    WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = w.relation)
+    UNION
     -- tgargs holds the trigger arguments, each terminated by a NUL byte.
-    SELECT DISTINCT
-           t.tgrelid::regclass,
+    SELECT t.tgrelid::regclass,
            CASE WHEN t.tgnargs > 0 THEN
                pg_catalog.convert_from(
                    pg_catalog.substring(t.tgargs, 1, pg_catalog.position(t.tgargs, '\x00'::bytea) - 1),
@@ -143,10 +299,68 @@ AS $$
            END
     FROM pg_catalog.pg_trigger t
     WHERE t.tgfoid = 'pgpush.doorbell()'::regprocedure
+      AND NOT EXISTS (SELECT 1 FROM pgpush.watched w WHERE w.relation = t.tgrelid)
     ORDER BY 1
 $$;
 COMMENT ON FUNCTION pgpush.attached() IS
-    'tables with the pgpush doorbell; channel NULL means the default, pgpush.channel()';
+    'the watched tables (pgpush.attach); channel NULL means the default, pgpush.channel()';
+
+-- Upgrade from a release without pgpush.watched: every table with a
+-- doorbell is watched.
+INSERT INTO pgpush.watched (relation, channel)
+SELECT a.relation, a.channel FROM pgpush.attached() a
+ON CONFLICT (relation) DO NOTHING;
+
+CREATE OR REPLACE FUNCTION pgpush.set_change_source(source text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    w record;
+    problems text;
+BEGIN
+    IF source IS NULL OR source NOT IN ('notify', 'logical') THEN
+        RAISE EXCEPTION 'pgpush.set_change_source: "%" is not notify or logical', source;
+    END IF;
+    -- Doorbells made by hand join the list, so nothing stops ringing.
+    INSERT INTO pgpush.watched (relation, channel)
+    SELECT a.relation, a.channel FROM pgpush.attached() a
+    ON CONFLICT (relation) DO NOTHING;
+    IF source = 'logical' THEN
+        SELECT pg_catalog.string_agg(pg_catalog.format('%s (%s)', w2.relation::regclass,
+                                     pgpush.replica_identity_problem(w2.relation::regclass)), ', ')
+        INTO problems
+        FROM pgpush.watched w2
+        WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = w2.relation)
+          AND pgpush.replica_identity_problem(w2.relation::regclass) IS NOT NULL;
+        IF problems IS NOT NULL THEN
+            RAISE EXCEPTION 'pgpush.set_change_source: these tables cannot be published for logical replication: %', problems
+                USING HINT = 'Add a primary key, or ALTER TABLE ... REPLICA IDENTITY FULL (or USING INDEX), or detach them.';
+        END IF;
+    END IF;
+    UPDATE pgpush.settings SET change_source = source;
+    IF NOT FOUND THEN
+        INSERT INTO pgpush.settings (change_source) VALUES (source);
+    END IF;
+    PERFORM pgpush.sync_publication();
+    IF source = 'logical' THEN
+        -- No trigger at all: a write-hot table takes no NOTIFY lock.
+        FOR w IN SELECT t.tgrelid::regclass AS tbl FROM pg_catalog.pg_trigger t
+                 WHERE t.tgfoid = 'pgpush.doorbell()'::regprocedure LOOP
+            PERFORM pgpush.drop_doorbell(w.tbl);
+        END LOOP;
+    ELSE
+        FOR w IN SELECT x.relation::regclass AS tbl, x.channel FROM pgpush.watched x
+                 WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = x.relation) LOOP
+            PERFORM pgpush.create_doorbell(w.tbl, w.channel);
+        END LOOP;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION pgpush.set_change_source(text) IS
+    'how watched tables ring: notify (doorbell triggers) or logical (publication pgpush, no trigger); '
+    'pgpushd --change-source must match';
 
 -- ---------------------------------------------------------------- versions --
 

@@ -51,6 +51,8 @@ BEGIN
 END
 $$;
 
+-- The publication of --change-source logical lives outside the schema.
+DROP PUBLICATION IF EXISTS pgpush;
 DROP SCHEMA IF EXISTS pgpush CASCADE;
 
 COMMIT;

@@ -33,6 +33,10 @@ static const struct option_def options[] = {
 	  "read the libpq conninfo from this file (keeps a password out of ps; or use PGPASSFILE)", false },
 	{ "channel", "PGPUSH_CHANNEL", OPT_STR, OFF(channel), "pgpush", 0, 0,
 	  "NOTIFY channel the triggers ring", false },
+	{ "change-source", "PGPUSH_CHANGE_SOURCE", OPT_STR, OFF(change_source), "notify", 0, 0,
+	  "how changes are learnt: notify (the doorbell triggers) or logical (logical replication); must match pgpush.change_source()", false },
+	{ "change-source-fallback", "PGPUSH_CHANGE_SOURCE_FALLBACK", OPT_STR, OFF(change_source_fallback), "none", 0, 0,
+	  "with --change-source logical: none, or notify to listen to the doorbell when wal_level, REPLICATION or the publication is missing", false },
 	{ "refresh-interval", "PGPUSH_REFRESH_INTERVAL", OPT_SECONDS, OFF(refresh_interval), "30", 0, 0,
 	  "seconds without a notification before a fallback recompute", false },
 	{ "min-refresh-interval", "PGPUSH_MIN_REFRESH_INTERVAL", OPT_U64, OFF(min_refresh_interval), "50", 0, 3600000,
@@ -507,6 +511,19 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv,
 		snprintf(err, errlen, "invalid value for --query: empty");
 		goto out;
 	}
+	if (strcmp(cfg->change_source, "notify") != 0 && strcmp(cfg->change_source, "logical") != 0) {
+		snprintf(err, errlen, "invalid value '%s' for --change-source: expected notify or logical",
+			 cfg->change_source);
+		return CONFIG_ERROR;
+	}
+	cfg->logical = strcmp(cfg->change_source, "logical") == 0;
+	if (strcmp(cfg->change_source_fallback, "none") != 0 &&
+	    strcmp(cfg->change_source_fallback, "notify") != 0) {
+		snprintf(err, errlen, "invalid value '%s' for --change-source-fallback: expected none or notify",
+			 cfg->change_source_fallback);
+		return CONFIG_ERROR;
+	}
+	cfg->fallback_notify = strcmp(cfg->change_source_fallback, "notify") == 0;
 	if (cfg->db_file && cfg->db) {
 		snprintf(err, errlen, "--db-file and --db (or $DATABASE_URL) both set: use one");
 		goto out;

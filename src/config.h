@@ -51,7 +51,11 @@ struct config {
 	char *metrics_allow;     /* CIDR list text: who may GET /metrics */
 	char *trusted_proxy;     /* CIDR list text: whose X-Forwarded-For counts; NULL = nobody */
 	struct cidr_list metrics_allow_list;  /* parsed from the texts above */
-	struct cidr_list trusted_proxy_list;
+	struct cidr_list trusted_proxy_list; \
+	char *change_source;     /* "notify" or "logical" (validated) */
+	char *change_source_fallback; /* NULL, "none" or "notify" */
+	bool logical;            /* change_source is "logical" */
+	bool fallback_notify;    /* change_source_fallback is "notify" */
 };
 
 enum config_result {

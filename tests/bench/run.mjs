@@ -6,7 +6,7 @@
 //       [--sizes 1k,10k,50k] [--clients 1,100,1000,10000] [--samples 10]
 //       [--mem-clients 1000,10000] [--concurrency 100] [--storm-seconds 20]
 //       [--storm-clients 1000] [--storm-writers 8] [--storm-idle-seconds 10]
-//       [--insert-seconds 5] [--perf DIR] [--durable] [--out FILE]
+//       [--insert-seconds 5] [--writers 1,8,32] [--perf DIR] [--durable] [--out FILE]
 //       [--max-minutes 90] [--baseline FILE] [--aud-clients 1000]
 //       [--audiences 1,10,100]
 //
@@ -31,6 +31,17 @@
 //            (/healthz), commit -> last client (median over --samples
 //            sales of the per-sale maximum), RSS per audience (one client
 //            each first) and per client on top of that
+//   changesrc  (not in the default list; issue 13) pgbench INSERT throughput
+//            with 1, 8 and 32 writers under no doorbell, the NOTIFY doorbell
+//            (pgpushd --change-source notify running) and the logical source
+//            (pgpushd --change-source logical attached and streaming), each
+//            --insert-seconds; the walsender's CPU; then commit -> first
+//            client p50 for notify and logical (--samples commits, one
+//            client). Starts the cluster with wal_level=logical. Durability
+//            is the cluster's: run it with and without --durable. Cells are
+//            interleaved, --rounds times (default 3), medians reported;
+//            --writers 1,8,32, --modes none,notify,logical and
+//            --daemon-args '...' (extra pgpushd options) narrow it.
 // --quick: a 1-2 minute smoke run of every scenario (smaller counts).
 // --durable: PostgreSQL with fsync and synchronous_commit on (default: off,
 // like the integration tests).
@@ -74,6 +85,10 @@ const opt = {
   stormWriters: 8,
   stormIdleSeconds: 10,
   insertSeconds: 5,
+  writers: [1, 8, 32],
+  modes: ['none', 'notify', 'logical'],
+  rounds: 3,
+  daemonArgs: [],
   perf: null,
   durable: false,
   maxMinutes: 90,
@@ -90,6 +105,10 @@ for (let i = 0; i < argv.length; i++) {
   switch (a) {
     case '--quick': opt.quick = true; break;
     case '--scenarios': opt.scenarios = list(v()); break;
+    case '--writers': opt.writers = list(v()).map(Number); break;
+    case '--modes': opt.modes = list(v()); break;
+    case '--rounds': opt.rounds = Number(v()); break;
+    case '--daemon-args': opt.daemonArgs = v().split(/\s+/).filter(Boolean); break;
     case '--sizes': opt.sizes = list(v()).map(size); break;
     case '--clients': opt.clients = list(v()).map(size); break;
     case '--mem-clients': opt.memClients = list(v()).map(size); break;
@@ -824,6 +843,90 @@ async function scenarioInsert() {
   results.insert = r;
 }
 
+/** pid of the walsender serving a logical slot (pg_stat_replication), or null. */
+async function walsenderPid() {
+  const r = await db.query(`SELECT pid FROM pg_stat_replication WHERE application_name = 'pgpushd-changes'`);
+  return r.rows.length ? r.rows[0].pid : null;
+}
+
+async function scenarioChangeSource() {
+  const [{ lo, hi }] = (await db.query('SELECT min(id) AS lo, max(id) AS hi FROM products')).rows;
+  const script = path.join(workDir, 'changesrc.sql');
+  fs.writeFileSync(script, `\\set pid random(${lo}, ${hi})\nINSERT INTO sales (product_id, quantity, unit_price, customer_name, customer_email) VALUES (:pid, 1, 9.99, 'bench', 'bench@example.com');\n`);
+  await db.query(`ALTER ROLE ${pg.daemonRole} REPLICATION`);
+  const query = paddedQuery(opt.sizes[0]);
+  const r = { settings: results.machine.pgSettings, seconds: opt.insertSeconds, rounds: opt.rounds, runs: [], tps: {}, walsender: {}, latency: {} };
+  const start = async (mode) => {
+    // none: no trigger and no slot (the publication alone costs writers nothing).
+    await db.query(`SELECT pgpush.set_change_source($1)`, [mode === 'notify' ? 'notify' : 'logical']);
+    return mode === 'none' ? null : startServer('pgpushd', { query, extra: ['--change-source', mode, ...opt.daemonArgs] });
+  };
+  // Cells interleaved (every mode at a writer count, then again, --rounds
+  // times) and reported as medians: on a shared machine the load drifts
+  // between cells more than the modes differ.
+  for (let round = 1; round <= opt.rounds; round++) {
+    for (const clients of opt.writers) {
+      for (const mode of opt.modes) {
+        const srv = await start(mode);
+        try {
+          await cleanupRows();
+          const ws = mode === 'logical' ? await walsenderPid() : null;
+          const wsCpu0 = ws ? cpuSeconds(ws) : null;
+          const dCpu0 = srv ? srv.cpu() : null;
+          const h0 = srv ? await srv.health() : null;
+          const t0 = Date.now();
+          const b = await pgbench(['-n', '-c', String(clients), '-j', String(Math.min(2, clients)), '-T', String(opt.insertSeconds), '-f', script]);
+          const wall = (Date.now() - t0) / 1000;
+          const run = { round, mode, clients, tps: b.tps };
+          if (srv) {
+            const h1 = await srv.health();
+            run.recomputes = h1.recomputes - h0.recomputes;
+            run.daemonCpuPct = Math.round((srv.cpu() - dCpu0) / wall * 1000) / 10;
+          }
+          if (ws) run.walsenderCpuPct = Math.round((cpuSeconds(ws) - wsCpu0) / wall * 1000) / 10;
+          r.runs.push(run);
+          log(`changesrc: round ${round} ${mode} -c ${clients}: ${b.tps.toFixed(0)} tps` +
+            (srv ? `; pgpushd ${run.daemonCpuPct} % of a core, ${run.recomputes} recomputes` : '') +
+            (ws ? `; walsender ${run.walsenderCpuPct} % of a core` : ''));
+        } finally {
+          if (srv) await srv.stop();
+        }
+      }
+    }
+  }
+  for (const clients of opt.writers) {
+    for (const mode of opt.modes) {
+      const cell = r.runs.filter((x) => x.mode === mode && x.clients === clients);
+      if (cell.length) r.tps[`${mode}_c${clients}`] = median(cell.map((x) => x.tps));
+      if (mode === 'logical' && cell.length) r.walsender[`c${clients}`] = median(cell.map((x) => x.walsenderCpuPct));
+    }
+  }
+  for (const mode of opt.modes.filter((m) => m !== 'none')) {
+    if (r.latency[mode]) continue;
+    const srv = await start(mode);
+    try {
+      const lg = await startLoadgen(srv.port, 1, { tagKey: 'v' });
+      await sleep(300);
+      for (let k = 0; k < opt.samples; k++) {
+        const s = await insertSale();
+        lg.send(`ref ${s.id} ${s.t}`);
+        lg.send(`wait ${s.id} 5000`);
+        await lg.next((o) => o.ev === 'wait' && o.tag === s.id, 15000);
+        await sleep(100); // past --min-refresh-interval: every commit is measured alone
+      }
+      const rep = await lg.report();
+      r.latency[mode] = { first_p50_ms: rep.summary.first_p50_ms, p50_ms: rep.summary.lat_p50_ms, p99_ms: rep.summary.lat_p99_ms, samples: opt.samples };
+      log(`changesrc: ${mode}: commit -> first client p50 ${rep.summary.first_p50_ms} ms (p99 ${rep.summary.lat_p99_ms} ms)`);
+      await lg.quit();
+    } finally {
+      await srv.stop();
+    }
+  }
+  await db.query(`SELECT pgpush.set_change_source('notify')`);
+  await cleanupRows();
+  results.changesrc = r;
+}
+
 // ------------------------------------------------------------- table ------
 
 function fmt(x, d = 1) {
@@ -975,6 +1078,28 @@ function table() {
     }
     L.push('');
   }
+  if (results.changesrc) {
+    const r = results.changesrc;
+    const st = r.settings || {};
+    L.push(`7. INSERT throughput by change source (pgbench, one row per transaction, tps, median of ${r.rounds} interleaved rounds; fsync=${st.fsync}, synchronous_commit=${st.synchronous_commit}, wal_level=logical, ${r.seconds} s per cell)`);
+    L.push('');
+    L.push('| writers | no doorbell | NOTIFY doorbell | logical | logical ÷ none | notify ÷ none | walsender CPU |');
+    L.push('|---:|---:|---:|---:|---:|---:|---:|');
+    for (const c of opt.writers) {
+      const n = r.tps[`none_c${c}`], d = r.tps[`notify_c${c}`], l = r.tps[`logical_c${c}`];
+      const q = (a, b) => (a && b ? `${(a / b).toFixed(2)}×` : '–');
+      L.push(`| ${c} | ${fmt(n, 0)} | ${fmt(d, 0)} | ${fmt(l, 0)} | ${q(l, n)} | ${q(d, n)} | ${r.walsender[`c${c}`] !== undefined ? `${r.walsender[`c${c}`]} %` : '–'} |`);
+    }
+    L.push('');
+    if (r.latency.notify || r.latency.logical) {
+      L.push('| source | commit → first client p50 | p99 |');
+      L.push('|---|---:|---:|');
+      for (const m of ['notify', 'logical']) {
+        if (r.latency[m]) L.push(`| ${m} | ${r.latency[m].first_p50_ms} ms | ${r.latency[m].p99_ms} ms |`);
+      }
+      L.push('');
+    }
+  }
   return L.join('\n');
 }
 
@@ -983,6 +1108,7 @@ function table() {
 async function main() {
   log(`work directory ${workDir}`);
   const settings = opt.durable ? { fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on' } : {};
+  if (opt.scenarios.includes('changesrc')) Object.assign(settings, { wal_level: 'logical', max_wal_senders: 10, max_replication_slots: 10 });
   pg = await startCluster({ sql: ['sql/schema.sql', 'sql/install.sql', 'sql/demo-data.sql'], settings: { max_connections: 100, ...settings } });
   db = await pg.client();
   productIds = (await db.query('SELECT id FROM products ORDER BY id')).rows.map((r) => r.id);
@@ -992,8 +1118,8 @@ async function main() {
   results.pgpushd = binaryInfo(PGPUSHD);
   if (opt.baseline) results.baseline = { ...binaryInfo(opt.baseline), commit: process.env.PGPUSHD_BASELINE_COMMIT || null };
   results.machine.pgSettings = { fsync: opt.durable ? 'on' : 'off', synchronous_commit: opt.durable ? 'on' : 'off' };
-  const order = ['query', 'latency', 'memory', 'bytes', 'storm', 'insert', 'audiences'];
-  const fns = { query: scenarioQuery, latency: scenarioLatency, memory: scenarioMemory, bytes: scenarioBytes, storm: scenarioStorm, insert: scenarioInsert, audiences: scenarioAudiences };
+  const order = ['query', 'latency', 'memory', 'bytes', 'storm', 'insert', 'audiences', 'changesrc'];
+  const fns = { query: scenarioQuery, latency: scenarioLatency, memory: scenarioMemory, bytes: scenarioBytes, storm: scenarioStorm, insert: scenarioInsert, audiences: scenarioAudiences, changesrc: scenarioChangeSource };
   for (const s of order) {
     if (!opt.scenarios.includes(s)) continue;
     results.loadavg = results.loadavg || {};

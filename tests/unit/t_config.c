@@ -208,6 +208,22 @@ int main(void)
 	is_int(cfg.max_headers, 64, "default max headers");
 	config_free(&cfg);
 
+	is_int(run(&cfg, NULL, err, NULL, NULL, NULL), CONFIG_OK, "change source defaults");
+	ok(!cfg.logical && !cfg.fallback_notify, "default --change-source notify, no fallback");
+	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, "--change-source=logical", "--change-source-fallback", "notify"),
+	       CONFIG_OK, "--change-source logical with the notify fallback");
+	ok(cfg.logical && cfg.fallback_notify, "logical, falling back to notify");
+	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, "--change-source", "carrier-pigeon", NULL), CONFIG_ERROR,
+	       "an unknown change source");
+	ok(strstr(err, "--change-source") && strstr(err, "notify or logical"), "says what is allowed: %s", err);
+	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, "--change-source-fallback", "logical", NULL), CONFIG_ERROR,
+	       "an unknown fallback");
+	ok(strstr(err, "--change-source-fallback") != NULL, "names the option: %s", err);
+	config_free(&cfg);
+
 	is_int(run(&cfg, fake_env, err, NULL, NULL, NULL), CONFIG_OK, "environment");
 	is_str(cfg.db, "postgresql://from-env/db", "DATABASE_URL");
 	is_str(cfg.channel, "envchan", "PGPUSH_CHANNEL");
