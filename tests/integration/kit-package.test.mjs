@@ -64,7 +64,8 @@ const off = client.subscribe((s: DashboardSnapshot) => {
   const doc: DashboardDocument | null = s.data;
   if (doc) {
     const sales: number = doc.summary.salesToday;
-    const name: string | null = doc.recentSales[0].customerName;
+    // Optional: only roles that may read the column get it (sql/README.md).
+    const name: string | null | undefined = doc.recentSales[0].customerName;
     const days: number | null = doc.stockPredictions[0].daysUntilStockout;
     console.log(sales, name, days, doc.version, doc.generatedAt);
   }
