@@ -11,7 +11,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "authority.h"
 #include "cidr.h"
+#include "conffile.h"
 #include "log.h"
 
 struct config {
@@ -79,20 +81,6 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv,
 
 void config_free(struct config *cfg);
 
-/* One setting of a configuration file: key and value are NUL-terminated
- * (quotes removed, '' unescaped), valid during the call. line is 1-based.
- * Returns 0, or -1 with a message in err (the caller adds the line). */
-typedef int config_file_fn(void *ud, const char *key, const char *value, unsigned line,
-			   char *err, size_t errlen);
-
-/* Parses a configuration file's text in PostgreSQL's style: one
- * `key = value` per line (the '=' may be left out), '#' starts a comment
- * outside quotes, a value is a bare word or '...' with '' for a quote and
- * \' too; blank lines are fine. Calls fn for each setting in order. Pure.
- * Returns 0, or -1 with "line N: why" in err. */
-int config_parse_text(const char *text, size_t len, config_file_fn *fn, void *ud,
-		      char *err, size_t errlen) __attribute__((warn_unused_result));
-
 /* Whether an option (its flag name without dashes, "allowed-origin") can
  * change on SIGHUP without a restart. */
 bool config_option_is_live(const char *name);
@@ -112,10 +100,6 @@ void config_apply_live(struct config *to, struct config *from);
 int config_read_db_file(struct config *cfg, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
-/* Splits "host:port", "[v6]:port" or ":port" into host (may be empty) and
- * port. Returns false when malformed. host must hold 256 bytes. */
-bool config_split_listen(const char *s, char host[256], unsigned *port);
-
 /* Whether --allowed-origin allows origin (length-delimited): listed
  * (case-insensitively), allowed only by a "*" entry, or not at all (also
  * when there is no list). The same origin is config_origin_matches_host's. */
@@ -125,11 +109,5 @@ enum config_origin {
 	CONFIG_ORIGIN_ANY = 2,
 };
 enum config_origin config_origin_allowed(const struct config *cfg, const char *origin, size_t len);
-
-/* True when an Origin header value (scheme://host[:port], http or https)
- * names the host of a Host header value (host[:port]): hosts compared
- * case-insensitively, a missing port being the Origin scheme's default
- * (80, 443) on both sides. "null" and other schemes never match. Pure. */
-bool config_origin_matches_host(const char *origin, size_t olen, const char *host, size_t hlen);
 
 #endif

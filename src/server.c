@@ -2,6 +2,7 @@
 
 #include "server.h"
 #include "files.h"
+#include "staticfiles.h"
 #include "http1.h"
 #include "log.h"
 #include "metrics.h"
@@ -41,122 +42,6 @@ static const char busy_response[] =
 	"Connection: close\r\n"
 	"\r\n"
 	"Too many connections";
-
-static void format_addr(const struct sockaddr *sa, char *out, size_t outlen)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
-
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		port = ntohs(in->sin_port);
-		snprintf(out, outlen, "%s:%u", host, port);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		port = ntohs(in6->sin6_port);
-		snprintf(out, outlen, "[%s]:%u", host, port);
-	} else {
-		snprintf(out, outlen, "unix");
-	}
-}
-
-bool server_peer_is_loopback(const char *peer)
-{
-	return strncmp(peer, "127.", 4) == 0 || strncmp(peer, "[::1]:", 6) == 0 ||
-	       strncmp(peer, "[::ffff:127.", 12) == 0;
-}
-
-bool server_peer_addr(const char *peer, struct sockaddr_storage *ss)
-{
-	char host[INET6_ADDRSTRLEN];
-	const char *end;
-	size_t n;
-
-	memset(ss, 0, sizeof(*ss));
-	if (*peer == '[') {
-		peer++;
-		end = strchr(peer, ']');
-		if (!end)
-			return false;
-	} else {
-		end = strchr(peer, ':');
-		if (!end)
-			end = peer + strlen(peer);
-	}
-	n = (size_t)(end - peer);
-	if (n == 0 || n >= sizeof(host))
-		return false;
-	memcpy(host, peer, n);
-	host[n] = '\0';
-	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
-		ss->ss_family = AF_INET;
-		return true;
-	}
-	if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
-		ss->ss_family = AF_INET6;
-		return true;
-	}
-	return false;
-}
-
-void server_client_addr(const struct cidr_list *trusted, const char *sock_peer,
-			const char *xff, size_t xff_len, char *out, size_t outlen)
-{
-	struct sockaddr_storage ss;
-	size_t end = xff_len;
-	char chosen[INET6_ADDRSTRLEN + 2] = "";
-
-	snprintf(out, outlen, "%s", sock_peer);
-	if (!xff || !trusted || trusted->n == 0 || !server_peer_addr(sock_peer, &ss) ||
-	    !cidr_list_match(trusted, (struct sockaddr *)&ss))
-		return;
-	/* Right to left: each proxy appends the address it got the request
-	 * from; the first one that is not ours is the client. */
-	while (end > 0) {
-		size_t start = end, a, b;
-		char host[INET6_ADDRSTRLEN + 2];
-
-		while (start > 0 && xff[start - 1] != ',')
-			start--;
-		a = start;
-		b = end;
-		while (a < b && (xff[a] == ' ' || xff[a] == '\t'))
-			a++;
-		while (b > a && (xff[b - 1] == ' ' || xff[b - 1] == '\t'))
-			b--;
-		end = start ? start - 1 : 0;
-		if (b - a == 0 || b - a >= sizeof(host))
-			break; /* an empty or oversized entry: believe nothing further left */
-		memcpy(host, xff + a, b - a);
-		host[b - a] = '\0';
-		/* A bare IPv6 address (nginx writes them so), or the forms of
-		 * server_peer_addr: v4, v4:port, [v6], [v6]:port. */
-		memset(&ss, 0, sizeof(ss));
-		if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
-			ss.ss_family = AF_INET6;
-		else if (!server_peer_addr(host, &ss))
-			break;
-		{
-			char addr[INET6_ADDRSTRLEN];
-
-			inet_ntop(ss.ss_family, ss.ss_family == AF_INET
-				  ? (void *)&((struct sockaddr_in *)&ss)->sin_addr
-				  : (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr, addr, sizeof(addr));
-			if (ss.ss_family == AF_INET6)
-				snprintf(chosen, sizeof(chosen), "[%s]", addr);
-			else
-				snprintf(chosen, sizeof(chosen), "%s", addr);
-		}
-		if (!cidr_list_match(trusted, (struct sockaddr *)&ss))
-			break;
-	}
-	if (*chosen)
-		snprintf(out, outlen, "%s", chosen);
-}
 
 /* ---- routes ---------------------------------------------------------------- */
 
@@ -246,74 +131,6 @@ static void serve_health(struct server *s, struct conn *c)
 	http1_respond(c, ok ? 200 : 503, "Cache-Control: no-store\r\n", "application/json", body,
 		      strlen(body));
 }
-
-/* A static file streamed to one client (conn_stream): a chunk at a time,
- * never the whole file in memory. */
-struct file_stream {
-	struct files_file f;
-	uint64_t off;
-};
-
-static struct buf *file_next(void *ud, size_t max, bool *end)
-{
-	struct file_stream *fs = ud;
-	uint64_t left = fs->f.size - fs->off;
-	size_t n = left < max ? (size_t)left : max;
-	struct buf *b = buf_new(n);
-	long r;
-
-	if (!b)
-		return NULL;
-	r = files_read_chunk(&fs->f, fs->off, b->data, n);
-	if (r < 0 || (size_t)r != n) { /* an error, or the file shrank */
-		buf_unref(b);
-		return NULL;
-	}
-	fs->off += n;
-	*end = fs->off == fs->f.size;
-	return b;
-}
-
-static void file_done(void *ud)
-{
-	struct file_stream *fs = ud;
-
-	files_close(&fs->f);
-	free(fs);
-}
-
-static const struct conn_source file_source = { file_next, file_done };
-
-static void serve_file(struct server *s, struct conn *c, const struct http_request *req)
-{
-	char rel[1024];
-	struct file_stream *fs;
-	long n = files_map_path(req->path, req->path_len, rel, sizeof(rel));
-	int rc;
-
-	if (n < 0) {
-		http1_respond(c, 400, NULL, "text/plain; charset=utf-8", "Bad Request\n", 12);
-		return;
-	}
-	fs = calloc(1, sizeof(*fs));
-	if (!fs) {
-		http1_respond(c, 500, NULL, "text/plain; charset=utf-8", "Internal Server Error\n", 22);
-		return;
-	}
-	rc = files_open(s->cfg->static_dir, rel, &fs->f);
-	if (rc < 0) {
-		free(fs);
-		if (rc == FILES_ERR_NOT_FOUND)
-			http1_respond(c, 404, NULL, "text/plain; charset=utf-8", "Not Found\n", 10);
-		else
-			http1_respond(c, 500, NULL, "text/plain; charset=utf-8",
-				      "Internal Server Error\n", 22);
-		return;
-	}
-	http1_respond_stream(c, 200, "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n",
-			     files_content_type(rel), fs->f.size, &file_source, fs);
-}
-
 
 /* The Origin policy (both transports) and CORS (polling). A request
  * without an Origin is not from a browser's page: allowed. A browser's
@@ -471,7 +288,7 @@ static void route(struct conn *c, const struct http_request *req, size_t head_le
 				      "Method Not Allowed\n", 19);
 			return;
 		}
-		serve_file(s, c, req);
+		staticfiles_serve(c, s->cfg->static_dir, req);
 		return;
 	}
 	http1_respond(c, 404, NULL, "text/plain; charset=utf-8", "Not Found\n", 10);
@@ -547,7 +364,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			log_error("accept: %s", strerror(errno));
 			return;
 		}
-		format_addr((struct sockaddr *)&ss, peer, sizeof(peer));
+		peer_format((struct sockaddr *)&ss, peer, sizeof(peer));
 		if (s->cx.nconns >= s->cfg->max_clients || s->shutting_down) {
 			/* Best effort, non-blocking: the socket buffer is empty. */
 			ssize_t r = send(fd, busy_response, sizeof(busy_response) - 1, MSG_NOSIGNAL);
@@ -601,7 +418,7 @@ static int bind_listen(const char *host, unsigned port, char *bound, size_t boun
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 4096) == 0 &&
 		    getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-			format_addr((struct sockaddr *)&ss, bound, boundlen);
+			peer_format((struct sockaddr *)&ss, bound, boundlen);
 			break;
 		}
 		log_error("cannot listen on %s:%u: %s", host, port, strerror(errno));

@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "engine.h"
+#include "peer.h"
 #include "socketio.h"
 #include "transport.h"
 
@@ -90,23 +91,6 @@ extern const struct conn_handlers server_router;
 /* Sets up everything but the listening socket (unit tests). */
 int server_init(struct server *s, struct ev_loop *loop, const struct config *cfg,
 		const struct server_options *opts) __attribute__((warn_unused_result));
-
-/* True for a loopback address text as the server formats peers
- * ("127.0.0.1:5", "[::1]:5", "[::ffff:127.0.0.1]:5"). Exposed for tests. */
-bool server_peer_is_loopback(const char *peer);
-
-/* The address of a peer text as the server formats it ("127.0.0.1:5",
- * "[::1]:5", or a forwarded "192.0.2.1" / "[2001:db8::1]") into ss.
- * False when it is none. Exposed for tests. */
-bool server_peer_addr(const char *peer, struct sockaddr_storage *ss);
-
-/* The client address of a request that came from sock_peer: with
- * X-Forwarded-For value xff (NULL: none) and sock_peer in trusted, the
- * rightmost address of the header that is not itself trusted (the leftmost
- * when all are), formatted into out; otherwise sock_peer. Exposed for
- * tests. */
-void server_client_addr(const struct cidr_list *trusted, const char *sock_peer,
-			const char *xff, size_t xff_len, char *out, size_t outlen);
 
 /* /livez: the loop stamps its heartbeat every SERVER_BEAT s; older than
  * SERVER_LIVE_BOUND s, /livez answers 503. */

@@ -41,7 +41,7 @@ set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 fuzzsrc=$top/tests/fuzz
 all_targets="http eio sio ws_handshake files_path jwt pgoutput jsonpatch cidr"
-modules="buf cidr claims config eio files http jose jsonpatch jsontext jsonvalue jwt log pgoutput sio util ws"
+modules="authority buf cidr claims conffile config eio files http jose jsonpatch jsontext jsonvalue jwt log pgoutput sio util ws"
 
 mode=run
 seconds=600

@@ -1,0 +1,139 @@
+/* The dashboard's internal parts: the state that dashboard.c (errors, the
+ * publish path, the lifecycle), schedule.c (which feed recomputes when),
+ * qconn.c (the query connections and their per-audience transaction),
+ * registry.c (pgpush.registry() into the hub's dashboards), listener.c
+ * (version draws, registry reads, notifications, the change-source hooks)
+ * and health.c (/healthz, /readyz, metrics) share. Not for other modules:
+ * dashboard.h is the interface. struct dashboard owns the listener, the
+ * query connections and the timers; dashboard_new/dashboard_free in
+ * dashboard.c create and free them. */
+#ifndef PGPUSH_DASHBOARD_INT_H
+#define PGPUSH_DASHBOARD_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <ev.h>
+#include <libpq-fe.h>
+
+#include "changes.h"
+#include "config.h"
+#include "hub.h"
+#include "list.h"
+#include "pgconn.h"
+
+#define ATTACHED_MAX 64         /* attached table names kept for `reason` */
+#define NAME_MAX_BYTES 63       /* NAMEDATALEN - 1 */
+
+#define QCONN_MAX 64
+
+/* The steps of one audience's recompute on a query connection. Without a
+ * role (no tokens) only STEP_PLAIN: the dashboard's query as it is. */
+enum step { STEP_IDLE, STEP_PLAIN, STEP_BEGIN, STEP_SETUP, STEP_QUERY, STEP_COMMIT, STEP_ROLLBACK };
+
+/* The payload of a /readyz probe: "pgpushd,readyz,PID,N". */
+#define PROBE_PREFIX "pgpushd,readyz,"
+
+struct qconn {
+	struct dashboard *d;
+	struct pgconn *pc;
+	struct hub_feed *feed;  /* the recompute it runs, or NULL */
+	enum step step;
+	int err;                /* -1, or ERR_*: the recompute failed */
+	bool role_bad;          /* PostgreSQL refused the role */
+	char msg[512];
+	char name[32];
+};
+
+struct dashboard {
+	struct ev_loop *loop;
+	const struct config *cfg;
+	struct hub *hub;
+	struct pgconn *listener;
+	struct changes *changes; /* --change-source logical; NULL for notify */
+	struct qconn q[QCONN_MAX];
+	size_t nq;
+	ev_timer refresh;       /* fallback: recompute what nothing rang for */
+	ev_timer sched;         /* the earliest throttled or retried feed */
+	ev_timer sweep;         /* hub_sweep: expiry, empty audiences */
+	ev_prepare kick;        /* starts pending work once per loop iteration */
+
+	/* The listener runs one statement at a time: registry reads and version
+	 * draws wait their turn. */
+	bool registry_wanted, registry_wait;
+	bool registry_warned;
+	struct list_node vqueue;/* feeds waiting for a version draw */
+	struct hub_feed *vfeed; /* the feed whose draw runs */
+
+	char attached[ATTACHED_MAX][NAME_MAX_BYTES + 1];
+	size_t n_attached;
+	bool listener_was_ready;/* a later LISTEN is a reconnect */
+
+	unsigned long recomputes, notifications, queries;
+
+	/* /readyz: a NOTIFY on our own channel, seen coming back on the
+	 * listener, proves it alive (dashboard_ready). */
+	ev_timer probe;
+	bool probe_wait;        /* its query has not answered yet */
+	unsigned long probe_seq;
+	char probe_payload[64];
+	double probe_sent, probe_seen; /* s, CLOCK_MONOTONIC; 0 = never */
+	double queue_usage;     /* pg_notification_queue_usage() with the last probe */
+
+	bool in_error;
+	char detail[512];       /* the last error as logged; /healthz (detailed) only */
+};
+
+enum { ERR_DB_UNAVAILABLE, ERR_QUERY_FAILED, ERR_BAD_RESULT, ERR_CHANGE_SOURCE_MISMATCH,
+       ERR_CHANGE_STREAM };
+
+static inline double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* dashboard.c: the error state and the publish path. */
+void dashboard_set_error_all(struct dashboard *d, int code, const char *detail, int64_t next_ms);
+void dashboard_query_failed(struct dashboard *d, struct hub_feed *f, int code, const char *message);
+void dashboard_drop_doc(struct hub_feed *f);
+bool dashboard_keep_doc(struct dashboard *d, struct qconn *q, const char *json, size_t len);
+void dashboard_on_version(struct dashboard *d, struct hub_feed *f, const PGresult *res);
+/* Both the query and the version draw answered: publishes, frees the
+ * feed for its next recompute. */
+void dashboard_feed_done(struct dashboard *d, struct hub_feed *f);
+
+/* schedule.c: requests coalesce until the loop is about to block
+ * (schedule_on_kick), then start on idle query connections. */
+void schedule_request(struct dashboard *d, struct hub_feed *f, unsigned bits, const char *table);
+void schedule_request_dashboard(struct dashboard *d, struct hub_dashboard *db, unsigned bits,
+				const char *table);
+void schedule_request_all(struct dashboard *d, unsigned bits);
+void schedule_on_kick(struct ev_loop *loop, ev_prepare *w, int revents);
+void schedule_on_sched(struct ev_loop *loop, ev_timer *w, int revents);
+void schedule_on_refresh(struct ev_loop *loop, ev_timer *w, int revents);
+void schedule_feed_wake(void *ud, struct hub_feed *f);
+
+/* qconn.c: runs the next statement of q's recompute. */
+void qconn_send(struct qconn *q);
+extern const struct pgconn_callbacks qconn_callbacks;
+
+/* registry.c: the registry's query, and applying its result (NULL: the
+ * listener was lost). */
+extern const char registry_sql[];
+void registry_read(struct dashboard *d, const PGresult *res);
+
+/* listener.c: starts the listener's next statement, if it is idle. */
+void listener_next(struct dashboard *d);
+void listener_lost(struct dashboard *d, struct pgconn *pc, const char *error, int64_t next_ms);
+extern const struct pgconn_callbacks listener_callbacks;
+extern const struct changes_callbacks listener_changes_callbacks;
+
+/* health.c: the /readyz probe's timer. */
+void health_on_probe(struct ev_loop *loop, ev_timer *w, int revents);
+
+#endif
