@@ -68,6 +68,10 @@ static const struct option_def options[] = {
 	  "ms a client may take no byte of pending output before it is dropped" },
 	{ "max-pending-bytes", "PGPUSH_MAX_PENDING_BYTES", OPT_U64, OFF(max_pending_bytes), "8388608", 4096, 1073741824,
 	  "unsent output per client before it is dropped, bytes" },
+	{ "tls-cert", "PGPUSH_TLS_CERT", OPT_STR, OFF(tls_cert), NULL, 0, 0,
+	  "serve TLS (https://, wss://) on --listen with this PEM certificate and its chain (reloaded on SIGHUP)" },
+	{ "tls-key", "PGPUSH_TLS_KEY", OPT_STR, OFF(tls_key), NULL, 0, 0,
+	  "the PEM private key of --tls-cert" },
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -240,6 +244,10 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv,
 	}
 	if (cfg->db_file && cfg->db) {
 		snprintf(err, errlen, "--db-file and --db (or $DATABASE_URL) both set: use one");
+		return CONFIG_ERROR;
+	}
+	if (!cfg->tls_cert != !cfg->tls_key) {
+		snprintf(err, errlen, "--tls-cert and --tls-key go together: set both or neither");
 		return CONFIG_ERROR;
 	}
 	return CONFIG_OK;

@@ -36,6 +36,8 @@ struct config {
 	uint64_t send_timeout;   /* ms a client may take no byte of pending output */
 	uint64_t max_pending_bytes; /* unsent output per client */
 	double query_timeout;    /* seconds, statement_timeout of the dashboard query */
+	char *tls_cert;          /* PEM: the certificate, then its chain; NULL = no TLS */
+	char *tls_key;           /* PEM private key */
 };
 
 enum config_result {

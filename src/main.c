@@ -11,6 +11,7 @@
 #include "log.h"
 #include "sdnotify.h"
 #include "server.h"
+#include "tls.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -54,6 +55,15 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_timer_start(loop, &grace);
 }
 
+/* SIGHUP: new TLS certificates for new handshakes; open conns keep
+ * theirs. (A --config reload calls tls_reload the same way.) */
+static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	const struct config *cfg = w->data;
+
+	(void)tls_reload(server.tls, cfg->tls_cert, cfg->tls_key);
+}
+
 /* Thousands of sockets need thousands of descriptors: raise the soft limit
  * to the hard one, and keep --max-clients within it, so that a full house
  * gets 503s rather than EMFILE. */
@@ -84,7 +94,7 @@ int main(int argc, char **argv)
 	struct ev_loop *loop;
 	struct hub hub;
 	struct dashboard *dash;
-	ev_signal sigterm, sigint;
+	ev_signal sigterm, sigint, sighup;
 	ev_timer watchdog;
 	int rc;
 
@@ -138,6 +148,9 @@ int main(int argc, char **argv)
 	ev_signal_init(&sigint, on_signal, SIGINT);
 	ev_signal_start(loop, &sigterm);
 	ev_signal_start(loop, &sigint);
+	ev_signal_init(&sighup, on_hup, SIGHUP);
+	sighup.data = &cfg;
+	ev_signal_start(loop, &sighup);
 	log_info("pgpushd %s started channel=%s refresh_interval=%gs min_refresh_interval=%llums",
 		 PACKAGE_VERSION, cfg.channel, cfg.refresh_interval,
 		 (unsigned long long)cfg.min_refresh_interval);

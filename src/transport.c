@@ -500,6 +500,20 @@ void conn_flush(struct conn *c)
 	}
 	if (c->state == CONN_CLOSED)
 		return;
+	if (c->io->flush) {
+		int r = c->io->flush(c);
+
+		if (r < 0) {
+			conn_close(c, "write error");
+			return;
+		}
+		if (r > 0) {
+			watch_write(c, true);
+			if (progress || !c->stalled)
+				stall(c);
+			return;
+		}
+	}
 	watch_write(c, false);
 	if (c->stalled) {
 		c->stalled = false;

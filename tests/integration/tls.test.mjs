@@ -1,0 +1,203 @@
+// Direct TLS (--tls-cert, --tls-key): socket.io-client over wss:// and
+// https:// polling with a throwaway CA, the bad inputs a TLS port gets
+// (plain HTTP, garbage, a stalled handshake, a ClientHello and gone, an
+// h2-only client), and a certificate reload under load: 100 clients stay
+// connected through SIGHUP while new connections see the new certificate.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import { startCluster } from '../lib/pgcluster.mjs';
+import { makeCA } from '../lib/testca.mjs';
+import {
+  startDaemon, connectClient, waitConnected, waitForUpdate, seedShop, insertSale, closeClients, sleep,
+} from '../lib/daemon.mjs';
+
+let pg, db, products, daemon, dir, ca, certFile, keyFile, first;
+const sockets = [];
+
+before(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgpush-tls-test-'));
+  ca = makeCA(dir);
+  first = ca.issue('first', { serial: '1001' });
+  // The daemon reads these paths; the reload test swaps what they hold.
+  certFile = path.join(dir, 'server.pem');
+  keyFile = path.join(dir, 'server.key');
+  fs.copyFileSync(first.cert, certFile);
+  fs.copyFileSync(first.key, keyFile);
+  pg = await startCluster({ sql: ['sql/schema.sql', 'sql/install.sql'] });
+  db = await pg.client();
+  products = await seedShop(db, { products: 3 });
+  daemon = await startDaemon({ db: pg.conninfo, args: ['--refresh-interval', '300',
+    '--tls-cert', certFile, '--tls-key', keyFile, '--request-timeout', '1500'] });
+});
+
+after(async () => {
+  closeClients(sockets);
+  try {
+    if (daemon) await daemon.stopClean();
+  } finally {
+    if (pg) await pg.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+const url = () => `https://127.0.0.1:${daemon.port}`;
+const client = (opts = {}) => {
+  const s = connectClient(url(), { ca: ca.ca, ...opts });
+  sockets.push(s);
+  return s;
+};
+
+/** The serial of the certificate a new TLS connection sees. */
+function peerSerial() {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port: daemon.port, ca: ca.ca, servername: 'localhost' }, () => {
+      const c = s.getPeerCertificate();
+      resolve({ serial: c.serialNumber, protocol: s.getProtocol(), alpn: s.alpnProtocol });
+      s.end();
+    });
+    s.on('error', reject);
+  });
+}
+
+/** Opens a TCP connection, sends bytes, resolves with what came back and how it ended. */
+function rawExchange(bytes, { endAfter = false, timeoutMs = 8000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const chunks = [];
+    const s = net.connect(daemon.port, '127.0.0.1', () => {
+      if (bytes) s.write(bytes);
+      if (endAfter) s.end();
+    });
+    const timer = setTimeout(() => { s.destroy(); reject(new Error(`no close within ${timeoutMs} ms`)); }, timeoutMs);
+    s.on('data', (d) => chunks.push(d));
+    s.on('error', () => {}); // a reset counts as a close
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve({ data: Buffer.concat(chunks), ms: Date.now() - t0 });
+    });
+  });
+}
+
+test('socket.io-client over wss:// and https:// polling, checked against the test CA', { timeout: 30000 }, async () => {
+  const info = await peerSerial();
+  assert.equal(info.serial, first.serial);
+  assert.match(info.protocol, /^TLSv1\.[23]$/);
+  assert.equal(info.alpn, false, 'no ALPN offered, none chosen');
+
+  const ws = client({ transports: ['websocket'] });
+  const poll = client({ transports: ['polling'] });
+  await Promise.all([waitConnected(ws), waitConnected(poll)]);
+  await Promise.all([waitForUpdate(ws, () => true), waitForUpdate(poll, () => true)]);
+  const { id } = await insertSale(db, products[0].id);
+  const hasSale = (d) => d.recentSales.some((r) => r.id === id);
+  await Promise.all([waitForUpdate(ws, hasSale, 5000), waitForUpdate(poll, hasSale, 5000)]);
+
+  // Without the CA the client refuses the certificate.
+  const stranger = connectClient(url(), { transports: ['websocket'], reconnection: false });
+  sockets.push(stranger);
+  await new Promise((resolve) => stranger.on('connect_error', resolve));
+  assert.match(stranger.rec.connectErrors[0].message, /websocket error|self[- ]signed|certificate/i);
+});
+
+test('ALPN: http/1.1 is selected; an h2-only client gets an alert, not a stream', { timeout: 10000 }, async () => {
+  const alpn = await new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port: daemon.port, ca: ca.ca, servername: 'localhost',
+      ALPNProtocols: ['h2', 'http/1.1'] }, () => { resolve(s.alpnProtocol); s.end(); });
+    s.on('error', reject);
+  });
+  assert.equal(alpn, 'http/1.1');
+  const err = await new Promise((resolve) => {
+    const s = tls.connect({ host: '127.0.0.1', port: daemon.port, ca: ca.ca, servername: 'localhost',
+      ALPNProtocols: ['h2'] }, () => resolve(null));
+    s.on('error', resolve);
+  });
+  assert.ok(err, 'the handshake fails');
+  assert.match(String(err.message), /no application protocol|alert number 120/i);
+});
+
+test('bad input on the TLS port gets a clean close and blocks no one', { timeout: 30000 }, async () => {
+  // A live client keeps receiving through all of it.
+  const live = client({ transports: ['websocket'] });
+  await waitConnected(live);
+  await waitForUpdate(live, () => true);
+
+  // A real ClientHello, for the client that sends it and vanishes.
+  const hello = await new Promise((resolve) => {
+    const srv = net.createServer((sock) => sock.once('data', (d) => { resolve(d); sock.destroy(); srv.close(); }));
+    srv.listen(0, '127.0.0.1', () => {
+      const c = tls.connect({ host: '127.0.0.1', port: srv.address().port, rejectUnauthorized: false });
+      c.on('error', () => {});
+    });
+  });
+
+  const plain = rawExchange('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n');
+  const garbage = rawExchange(Buffer.from('\x16\x03\x01\xff\xffnot a handshake at all'.repeat(10), 'latin1'));
+  const random = rawExchange(Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 131 + 7) & 0xff)));
+  const stalled = rawExchange(null);                      // connects, says nothing
+  const partial = rawExchange(hello.subarray(0, 20));     // half a ClientHello, then silence
+  const helloThenGone = rawExchange(hello, { endAfter: true });
+
+  // Meanwhile a sale still reaches the live client at once.
+  const { id } = await insertSale(db, products[1].id);
+  await waitForUpdate(live, (d) => d.recentSales.some((r) => r.id === id), 3000);
+
+  const p = await plain;
+  assert.ok(!p.data.toString('latin1').startsWith('HTTP/'), 'no plain HTTP answer on the TLS port');
+  assert.ok(p.data.length === 0 || p.data[0] === 0x15, `nothing, or a TLS alert (got ${p.data.subarray(0, 8).toString('hex')})`);
+  for (const [what, r] of [['garbage', await garbage], ['random bytes', await random]]) {
+    assert.ok(r.data.length === 0 || r.data[0] === 0x15, `${what}: nothing, or a TLS alert`);
+    assert.ok(r.ms < 1000, `${what}: closed at once (${r.ms} ms)`);
+  }
+  for (const [what, r] of [['stalled', await stalled], ['partial ClientHello', await partial]]) {
+    assert.equal(r.data.length, 0, `${what}: nothing sent`);
+    assert.ok(r.ms >= 1000 && r.ms < 4000, `${what}: closed at the handshake timeout (${r.ms} ms)`);
+  }
+  const g = await helloThenGone;
+  assert.ok(g.ms < 4000, `ClientHello then EOF: closed (${g.ms} ms)`);
+  assert.equal(live.rec.disconnects.length, 0, 'the live client was never dropped');
+  assert.ok(live.connected);
+  live.close();
+});
+
+test('SIGHUP reloads the certificate under load: 100 clients stay, new ones see the new serial', { timeout: 60000 }, async () => {
+  const crowd = [];
+  for (let i = 0; i < 100; i++) crowd.push(client({ transports: [i % 4 === 0 ? 'polling' : 'websocket'], reconnection: false }));
+  await Promise.all(crowd.map((s) => waitConnected(s, 15000)));
+  await Promise.all(crowd.map((s) => waitForUpdate(s, () => true, 15000)));
+  assert.equal((await peerSerial()).serial, first.serial);
+
+  // Load while the certificate changes: sales keep coming.
+  let stop = false;
+  const writer = (async () => {
+    while (!stop) { await insertSale(db, products[2].id); await sleep(50); }
+  })();
+
+  const second = ca.issue('second', { serial: '2002' });
+  fs.copyFileSync(second.cert, certFile);
+  fs.copyFileSync(second.key, keyFile);
+  let mark = daemon.mark();
+  daemon.proc.kill('SIGHUP');
+  await daemon.waitForLog(/tls: reloaded .* serial=2002/, 5000, { since: mark });
+  assert.equal((await peerSerial()).serial, '2002', 'a new connection sees the new certificate');
+
+  // A broken certificate keeps the current one.
+  fs.writeFileSync(certFile, 'not a certificate\n');
+  mark = daemon.mark();
+  daemon.proc.kill('SIGHUP');
+  await daemon.waitForLog(/tls: reload failed, keeping the current certificate/, 5000, { since: mark });
+  assert.equal((await peerSerial()).serial, '2002', 'still the second certificate');
+
+  await sleep(300);
+  stop = true;
+  await writer;
+  const { id } = await insertSale(db, products[0].id);
+  await Promise.all(crowd.map((s) => waitForUpdate(s, (d) => d.recentSales.some((r) => r.id === id), 10000)));
+  const dropped = crowd.filter((s) => s.rec.disconnects.length || !s.connected);
+  assert.equal(dropped.length, 0, `${dropped.length} of 100 clients dropped`);
+  closeClients(crowd);
+});
