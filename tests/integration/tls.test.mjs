@@ -10,13 +10,18 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import { startCluster } from '../lib/pgcluster.mjs';
+import { createRequire } from 'node:module';
+import { startCluster, repoRoot } from '../lib/pgcluster.mjs';
 import { makeCA } from '../lib/testca.mjs';
 import {
-  startDaemon, connectClient, waitConnected, waitForUpdate, seedShop, insertSale, closeClients, sleep,
+  startDaemon, connectClient, waitConnected, waitForUpdate, insertSale, closeClients, sleep,
 } from '../lib/daemon.mjs';
 
 let pg, db, products, daemon, dir, ca, certFile, keyFile, first;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const noBrowser = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} not found (./quickstart test installs Debian's chromium)`;
 const sockets = [];
 
 before(async () => {
@@ -28,10 +33,17 @@ before(async () => {
   keyFile = path.join(dir, 'server.key');
   fs.copyFileSync(first.cert, certFile);
   fs.copyFileSync(first.key, keyFile);
-  pg = await startCluster({ sql: ['sql/schema.sql', 'sql/install.sql'] });
+  // The demo dashboard, staged as ./quickstart demo does.
+  const www = path.join(dir, 'www');
+  fs.mkdirSync(www);
+  const dashboard = path.join(repoRoot, 'contrib', 'dashboard');
+  for (const f of fs.readdirSync(dashboard)) fs.copyFileSync(path.join(dashboard, f), path.join(www, f));
+  fs.copyFileSync(path.join(repoRoot, 'node_modules', 'socket.io-client', 'dist', 'socket.io.min.js'),
+    path.join(www, 'socket.io.min.js'));
+  pg = await startCluster({ sql: ['sql/schema.sql', 'sql/install.sql', 'sql/demo-data.sql'] });
   db = await pg.client();
-  products = await seedShop(db, { products: 3 });
-  daemon = await startDaemon({ db: pg.conninfo, args: ['--refresh-interval', '300',
+  products = (await db.query('SELECT id FROM products ORDER BY id LIMIT 3')).rows;
+  daemon = await startDaemon({ db: pg.conninfo, args: ['--refresh-interval', '300', '--static-dir', www,
     '--tls-cert', certFile, '--tls-key', keyFile, '--request-timeout', '1500'] });
 });
 
@@ -162,6 +174,35 @@ test('bad input on the TLS port gets a clean close and blocks no one', { timeout
   assert.equal(live.rec.disconnects.length, 0, 'the live client was never dropped');
   assert.ok(live.connected);
   live.close();
+});
+
+test('headless Chromium loads the dashboard over https:// (the leaf key pinned, nothing else trusted)', { skip: noBrowser, timeout: 60000 }, async () => {
+  const require = createRequire(path.join(repoRoot, 'package.json'));
+  const { chromium } = require('playwright-core');
+  const context = await chromium.launchPersistentContext(path.join(dir, 'profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    // The certificate is checked, but its issuer (the test CA) is accepted
+    // through the pin of the server's public key, without installing it.
+    args: [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${first.spki}`],
+  });
+  try {
+    const page = context.pages()[0] || await context.newPage();
+    const errors = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    const res = await page.goto(`https://localhost:${daemon.port}/`);
+    assert.equal(res.status(), 200);
+    const sec = await res.securityDetails();
+    assert.match(sec.protocol, /^TLS 1\.[23]$/, `protocol ${sec.protocol}`);
+    assert.equal(sec.subjectName, 'localhost');
+    await page.waitForSelector('#status[data-state="connected"]', { timeout: 10000 });
+    // The page's socket.io-client is on wss:// (upgraded from https:// polling).
+    const { id } = await insertSale(db, products[0].id, { customer: `TLS browser ${process.pid}` });
+    await page.locator(`#recent-sales tbody tr[data-id="${id}"]`).waitFor({ timeout: 5000 });
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close().catch(() => {});
+  }
 });
 
 test('SIGHUP reloads the certificate under load: 100 clients stay, new ones see the new serial', { timeout: 60000 }, async () => {
