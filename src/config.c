@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_type { OPT_STR, OPT_U64, OPT_SECONDS, OPT_LEVEL, OPT_BOOL };
+enum opt_type { OPT_STR, OPT_U64, OPT_SECONDS, OPT_LEVEL, OPT_BOOL, OPT_FORMAT };
 
 struct option_def {
 	const char *name;   /* flag without "--" */
@@ -19,59 +19,68 @@ struct option_def {
 	const char *def;    /* default as text; NULL = unset */
 	uint64_t min, max;  /* for OPT_U64 */
 	const char *help;
+	bool live;          /* applied on SIGHUP without a restart */
 };
 
 #define OFF(f) offsetof(struct config, f)
 
 static const struct option_def options[] = {
 	{ "listen", "PGPUSH_LISTEN", OPT_STR, OFF(listen), "127.0.0.1:3000", 0, 0,
-	  "address and port to serve on (HOST:PORT, [V6]:PORT; port 0 = any free port)" },
+	  "address and port to serve on (HOST:PORT, [V6]:PORT; port 0 = any free port)", false },
 	{ "db", "DATABASE_URL", OPT_STR, OFF(db), NULL, 0, 0,
-	  "libpq conninfo or URI (default: $DATABASE_URL, else the PG* variables)" },
+	  "libpq conninfo or URI (default: $DATABASE_URL, else the PG* variables)", false },
 	{ "db-file", "PGPUSH_DB_FILE", OPT_STR, OFF(db_file), NULL, 0, 0,
-	  "read the libpq conninfo from this file (keeps a password out of ps; or use PGPASSFILE)" },
+	  "read the libpq conninfo from this file (keeps a password out of ps; or use PGPASSFILE)", false },
 	{ "channel", "PGPUSH_CHANNEL", OPT_STR, OFF(channel), "pgpush", 0, 0,
-	  "NOTIFY channel the triggers ring" },
+	  "NOTIFY channel the triggers ring", false },
 	{ "refresh-interval", "PGPUSH_REFRESH_INTERVAL", OPT_SECONDS, OFF(refresh_interval), "30", 0, 0,
-	  "seconds without a notification before a fallback recompute" },
+	  "seconds without a notification before a fallback recompute", false },
 	{ "min-refresh-interval", "PGPUSH_MIN_REFRESH_INTERVAL", OPT_U64, OFF(min_refresh_interval), "50", 0, 3600000,
-	  "least ms between the starts of two recomputes: a flood of notifications gets at most one per interval" },
+	  "least ms between the starts of two recomputes: a flood of notifications gets at most one per interval", true },
 	{ "query", "PGPUSH_QUERY", OPT_STR, OFF(query), "SELECT pgpush.dashboard()", 0, 0,
-	  "SQL returning one JSON object: the dashboard document" },
+	  "SQL returning one JSON object: the dashboard document", false },
 	{ "query-timeout", "PGPUSH_QUERY_TIMEOUT", OPT_SECONDS, OFF(query_timeout), "10", 0, 0,
-	  "seconds the dashboard query may run (statement_timeout)" },
+	  "seconds the dashboard query may run (statement_timeout)", false },
 	{ "allowed-origin", "PGPUSH_ALLOWED_ORIGIN", OPT_STR, OFF(allowed_origin), NULL, 0, 0,
-	  "comma-separated Origin values allowed to connect (default: any)" },
+	  "comma-separated Origin values allowed to connect (default: any)", true },
 	{ "static-dir", "PGPUSH_STATIC_DIR", OPT_STR, OFF(static_dir), NULL, 0, 0,
-	  "serve the files of this directory at / (GET and HEAD only)" },
+	  "serve the files of this directory at / (GET and HEAD only)", false },
 	{ "permessage-deflate", "PGPUSH_PERMESSAGE_DEFLATE", OPT_BOOL, OFF(permessage_deflate), "on", 0, 0,
-	  "compress WebSocket messages when the client offers it (RFC 7692): on or off" },
+	  "compress WebSocket messages when the client offers it (RFC 7692): on or off", false },
 	{ "log-level", "PGPUSH_LOG_LEVEL", OPT_LEVEL, OFF(log_level), "info", 0, 0,
-	  "debug, info, warn or error" },
+	  "debug, info, warn or error", true },
 	{ "ping-interval", "PGPUSH_PING_INTERVAL", OPT_U64, OFF(ping_interval), "25000", 10, 3600000,
-	  "Engine.IO ping interval, ms" },
+	  "Engine.IO ping interval, ms", false },
 	{ "ping-timeout", "PGPUSH_PING_TIMEOUT", OPT_U64, OFF(ping_timeout), "20000", 10, 3600000,
-	  "Engine.IO pong timeout, ms" },
+	  "Engine.IO pong timeout, ms", false },
 	{ "connect-timeout", "PGPUSH_CONNECT_TIMEOUT", OPT_U64, OFF(connect_timeout), "45000", 10, 3600000,
-	  "ms a client has to send its Socket.IO CONNECT" },
+	  "ms a client has to send its Socket.IO CONNECT", true },
 	{ "max-payload", "PGPUSH_MAX_PAYLOAD", OPT_U64, OFF(max_payload), "1000000", 128, 1073741824,
-	  "largest WebSocket message a client may send, bytes" },
+	  "largest WebSocket message a client may send, bytes", true },
 	{ "max-clients", "PGPUSH_MAX_CLIENTS", OPT_U64, OFF(max_clients), "100000", 1, 10000000,
-	  "concurrent connections and Engine.IO sessions (capped by the descriptor limit); beyond it new ones get 503" },
+	  "concurrent connections and Engine.IO sessions (capped by the descriptor limit); beyond it new ones get 503", true },
 	{ "max-header-bytes", "PGPUSH_MAX_HEADER_BYTES", OPT_U64, OFF(max_header_bytes), "8192", 256, 1048576,
-	  "largest HTTP request head (request line and headers), bytes" },
+	  "largest HTTP request head (request line and headers), bytes", false },
 	{ "max-headers", "PGPUSH_MAX_HEADERS", OPT_U64, OFF(max_headers), "64", 1, 64,
-	  "header lines in an HTTP request (431 beyond)" },
+	  "header lines in an HTTP request (431 beyond)", false },
 	{ "request-timeout", "PGPUSH_REQUEST_TIMEOUT", OPT_U64, OFF(request_timeout), "10000", 10, 3600000,
-	  "ms a client has to send a complete HTTP request head" },
+	  "ms a client has to send a complete HTTP request head", false },
 	{ "send-timeout", "PGPUSH_SEND_TIMEOUT", OPT_U64, OFF(send_timeout), "10000", 100, 3600000,
-	  "ms a client may take no byte of pending output before it is dropped" },
+	  "ms a client may take no byte of pending output before it is dropped", true },
 	{ "max-pending-bytes", "PGPUSH_MAX_PENDING_BYTES", OPT_U64, OFF(max_pending_bytes), "8388608", 4096, 1073741824,
-	  "unsent output per client before it is dropped, bytes" },
+	  "unsent output per client before it is dropped, bytes", true },
+	{ "config", "PGPUSH_CONFIG", OPT_STR, OFF(config), NULL, 0, 0,
+	  "read settings from this file (key = value, as postgresql.conf); flags and the environment win over it", false },
+	{ "log-format", "PGPUSH_LOG_FORMAT", OPT_FORMAT, OFF(log_format), "text", 0, 0,
+	  "text or json (one object per line)", true },
+	{ "metrics-allow", "PGPUSH_METRICS_ALLOW", OPT_STR, OFF(metrics_allow), "127.0.0.0/8,::1", 0, 0,
+	  "comma-separated CIDR networks that may GET /metrics; others get 403", true },
+	{ "trusted-proxy", "PGPUSH_TRUSTED_PROXY", OPT_STR, OFF(trusted_proxy), NULL, 0, 0,
+	  "comma-separated CIDR networks of reverse proxies whose X-Forwarded-For names the client (default: none)", true },
 	{ "tls-cert", "PGPUSH_TLS_CERT", OPT_STR, OFF(tls_cert), NULL, 0, 0,
-	  "serve TLS (https://, wss://) on --listen with this PEM certificate and its chain (reloaded on SIGHUP)" },
+	  "serve TLS (https://, wss://) on --listen with this PEM certificate and its chain (re-read on SIGHUP)", true },
 	{ "tls-key", "PGPUSH_TLS_KEY", OPT_STR, OFF(tls_key), NULL, 0, 0,
-	  "the PEM private key of --tls-cert" },
+	  "the PEM private key of --tls-cert (re-read on SIGHUP)", true },
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -131,6 +140,12 @@ static int set_value(struct config *cfg, const struct option_def *o,
 			return -1;
 		}
 		return 0;
+	case OPT_FORMAT:
+		if (!log_parse_format(val, (enum log_format *)field)) {
+			snprintf(err, errlen, "invalid value '%s' for %s: expected text or json", val, source);
+			return -1;
+		}
+		return 0;
 	case OPT_LEVEL:
 		if (!log_parse_level(val, (enum log_level *)field)) {
 			snprintf(err, errlen, "invalid value '%s' for %s: expected debug, info, warn or error",
@@ -161,11 +176,230 @@ static void print_help(FILE *out)
 		"--version", "show the version and exit");
 }
 
+static const struct option_def *find_option(const char *name, size_t nlen, bool underscores)
+{
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		const char *o = options[i].name;
+		size_t k;
+
+		if (strlen(o) != nlen)
+			continue;
+		for (k = 0; k < nlen; k++) {
+			char c = name[k];
+
+			if (underscores && c == '_')
+				c = '-';
+			else if (underscores && c == '-')
+				break; /* keys spell '-' as '_' */
+			if (c != o[k])
+				break;
+		}
+		if (k == nlen)
+			return &options[i];
+	}
+	return NULL;
+}
+
+/* ---- the configuration file ------------------------------------------- */
+
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
+}
+
+static bool is_key_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '-' || c == '.';
+}
+
+int config_parse_text(const char *text, size_t len, config_file_fn *fn, void *ud,
+		      char *err, size_t errlen)
+{
+	size_t i = 0;
+	unsigned line = 0;
+	char key[64], *value = NULL;
+	int rc = 0;
+
+	value = malloc(len + 1);
+	if (!value) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	while (i < len && rc == 0) {
+		size_t eol = i, k = 0, v = 0;
+		char msg[256];
+
+		line++;
+		while (eol < len && text[eol] != '\n')
+			eol++;
+		while (i < eol && is_space(text[i]))
+			i++;
+		if (i == eol || text[i] == '#')
+			goto next;
+		while (i < eol && is_key_char(text[i])) {
+			if (k + 1 >= sizeof(key)) {
+				snprintf(err, errlen, "line %u: key too long", line);
+				rc = -1;
+				goto next;
+			}
+			key[k++] = text[i++];
+		}
+		key[k] = '\0';
+		if (k == 0) {
+			snprintf(err, errlen, "line %u: expected a key, found '%c'", line, text[i]);
+			rc = -1;
+			goto next;
+		}
+		while (i < eol && is_space(text[i]))
+			i++;
+		if (i < eol && text[i] == '=')
+			i++;
+		while (i < eol && is_space(text[i]))
+			i++;
+		if (i < eol && text[i] == '\'') {
+			bool closed = false;
+
+			i++;
+			while (i < eol) {
+				char c = text[i++];
+
+				if (c == '\'' && i < eol && text[i] == '\'') {
+					value[v++] = '\'';
+					i++;
+				} else if (c == '\\' && i < eol && text[i] == '\'') {
+					value[v++] = '\'';
+					i++;
+				} else if (c == '\'') {
+					closed = true;
+					break;
+				} else {
+					value[v++] = c;
+				}
+			}
+			if (!closed) {
+				snprintf(err, errlen, "line %u: unterminated quoted value for %s", line, key);
+				rc = -1;
+				goto next;
+			}
+		} else {
+			while (i < eol && !is_space(text[i]) && text[i] != '#') {
+				if (text[i] == '\'') {
+					snprintf(err, errlen, "line %u: a quote inside the bare value of %s", line, key);
+					rc = -1;
+					goto next;
+				}
+				value[v++] = text[i++];
+			}
+			if (v == 0) {
+				snprintf(err, errlen, "line %u: no value for %s", line, key);
+				rc = -1;
+				goto next;
+			}
+		}
+		value[v] = '\0';
+		while (i < eol && is_space(text[i]))
+			i++;
+		if (i < eol && text[i] != '#') {
+			snprintf(err, errlen, "line %u: unexpected text after the value of %s", line, key);
+			rc = -1;
+			goto next;
+		}
+		if (memchr(value, '\0', v)) {
+			snprintf(err, errlen, "line %u: a NUL byte in the value of %s", line, key);
+			rc = -1;
+			goto next;
+		}
+		msg[0] = '\0';
+		if (fn(ud, key, value, line, msg, sizeof(msg)) < 0) {
+			snprintf(err, errlen, "line %u: %s", line, msg);
+			rc = -1;
+		}
+next:
+		i = eol + 1;
+	}
+	free(value);
+	return rc;
+}
+
+struct file_ctx {
+	struct config *cfg;
+	const char *path;
+};
+
+static int apply_file_setting(void *ud, const char *key, const char *value, unsigned line,
+			      char *err, size_t errlen)
+{
+	struct file_ctx *fc = ud;
+	const struct option_def *o = find_option(key, strlen(key), true);
+	char source[128];
+
+	if (!o) {
+		snprintf(err, errlen, "unknown key '%s'", key);
+		return -1;
+	}
+	if (strcmp(o->name, "config") == 0) {
+		snprintf(err, errlen, "config cannot be set in a configuration file");
+		return -1;
+	}
+	snprintf(source, sizeof(source), "%s", key);
+	/* An empty string unsets an option that has no default ("any origin"). */
+	if (o->type == OPT_STR && !*value && !o->def) {
+		char **dst = (char **)((char *)fc->cfg + o->offset);
+
+		free(*dst);
+		*dst = NULL;
+		return 0;
+	}
+	(void)line;
+	return set_value(fc->cfg, o, value, source, err, errlen);
+}
+
+#define CONFIG_FILE_MAX (1024 * 1024)
+
+static int read_config_file(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	struct file_ctx fc = { cfg, path };
+	char *text, msg[400];
+	size_t n;
+	int rc;
+
+	if (!f) {
+		snprintf(err, errlen, "--config %s: %s", path, strerror(errno));
+		return -1;
+	}
+	text = malloc(CONFIG_FILE_MAX + 1);
+	if (!text) {
+		fclose(f);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	n = fread(text, 1, CONFIG_FILE_MAX + 1, f);
+	if (ferror(f) || n > CONFIG_FILE_MAX) {
+		snprintf(err, errlen, "--config %s: %s", path, ferror(f) ? "read error" : "larger than 1 MiB");
+		fclose(f);
+		free(text);
+		return -1;
+	}
+	fclose(f);
+	rc = config_parse_text(text, n, apply_file_setting, &fc, msg, sizeof(msg));
+	free(text);
+	if (rc < 0)
+		snprintf(err, errlen, "%s: %s", path, msg);
+	return rc;
+}
+
 enum config_result config_parse(struct config *cfg, int argc, char **argv,
 				config_getenv_fn *getenv_fn, FILE *out,
 				char *err, size_t errlen)
 {
 	char source[96];
+	const struct option_def **flag_opt = NULL;
+	const char **flag_val = NULL;
+	int nflags = 0;
+	const char *path = NULL;
+	enum config_result result = CONFIG_ERROR;
 
 	memset(cfg, 0, sizeof(*cfg));
 	for (size_t i = 0; i < N_OPTIONS; i++) {
@@ -173,6 +407,60 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv,
 		    set_value(cfg, &options[i], options[i].def, "default", err, errlen) < 0)
 			return CONFIG_ERROR;
 	}
+	flag_opt = calloc((size_t)argc + 1, sizeof(*flag_opt));
+	flag_val = calloc((size_t)argc + 1, sizeof(*flag_val));
+	if (!flag_opt || !flag_val) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	/* The command line first, only to learn which file to read: it is
+	 * applied last, as it wins. */
+	for (int a = 1; a < argc; a++) {
+		const char *arg = argv[a];
+		const struct option_def *o;
+		const char *val;
+		size_t nlen;
+
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			print_help(out);
+			result = CONFIG_HELP;
+			goto out;
+		}
+		if (strcmp(arg, "--version") == 0 || strcmp(arg, "-V") == 0) {
+			fprintf(out, "pgpushd %s\n", PACKAGE_VERSION);
+			result = CONFIG_VERSION;
+			goto out;
+		}
+		if (strncmp(arg, "--", 2) != 0) {
+			snprintf(err, errlen, "unexpected argument '%s' (see --help)", arg);
+			goto out;
+		}
+		arg += 2;
+		val = strchr(arg, '=');
+		nlen = val ? (size_t)(val - arg) : strlen(arg);
+		o = find_option(arg, nlen, false);
+		if (!o) {
+			snprintf(err, errlen, "unknown option '--%.*s' (see --help)", (int)nlen, arg);
+			goto out;
+		}
+		if (val) {
+			val++;
+		} else {
+			if (a + 1 >= argc) {
+				snprintf(err, errlen, "option '--%s' needs a value", o->name);
+				goto out;
+			}
+			val = argv[++a];
+		}
+		flag_opt[nflags] = o;
+		flag_val[nflags++] = val;
+		if (strcmp(o->name, "config") == 0)
+			path = val;
+	}
+	if (!path && getenv_fn)
+		path = getenv_fn("PGPUSH_CONFIG");
+	if (path && *path && read_config_file(cfg, path, err, errlen) < 0)
+		goto out;
 	for (size_t i = 0; i < N_OPTIONS; i++) {
 		const char *v = getenv_fn ? getenv_fn(options[i].env) : NULL;
 
@@ -180,49 +468,12 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv,
 			continue;
 		snprintf(source, sizeof(source), "$%s", options[i].env);
 		if (set_value(cfg, &options[i], v, source, err, errlen) < 0)
-			return CONFIG_ERROR;
+			goto out;
 	}
-	for (int a = 1; a < argc; a++) {
-		const char *arg = argv[a];
-		const struct option_def *o = NULL;
-		const char *val;
-		size_t nlen;
-
-		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-			print_help(out);
-			return CONFIG_HELP;
-		}
-		if (strcmp(arg, "--version") == 0 || strcmp(arg, "-V") == 0) {
-			fprintf(out, "pgpushd %s\n", PACKAGE_VERSION);
-			return CONFIG_VERSION;
-		}
-		if (strncmp(arg, "--", 2) != 0) {
-			snprintf(err, errlen, "unexpected argument '%s' (see --help)", arg);
-			return CONFIG_ERROR;
-		}
-		arg += 2;
-		val = strchr(arg, '=');
-		nlen = val ? (size_t)(val - arg) : strlen(arg);
-		for (size_t i = 0; i < N_OPTIONS; i++) {
-			if (strlen(options[i].name) == nlen && strncmp(options[i].name, arg, nlen) == 0)
-				o = &options[i];
-		}
-		if (!o) {
-			snprintf(err, errlen, "unknown option '--%.*s' (see --help)", (int)nlen, arg);
-			return CONFIG_ERROR;
-		}
-		if (val) {
-			val++;
-		} else {
-			if (a + 1 >= argc) {
-				snprintf(err, errlen, "option '--%s' needs a value", o->name);
-				return CONFIG_ERROR;
-			}
-			val = argv[++a];
-		}
-		snprintf(source, sizeof(source), "--%s", o->name);
-		if (set_value(cfg, o, val, source, err, errlen) < 0)
-			return CONFIG_ERROR;
+	for (int f = 0; f < nflags; f++) {
+		snprintf(source, sizeof(source), "--%s", flag_opt[f]->name);
+		if (set_value(cfg, flag_opt[f], flag_val[f], source, err, errlen) < 0)
+			goto out;
 	}
 	{
 		char host[256];
@@ -231,26 +482,123 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv,
 		if (!config_split_listen(cfg->listen, host, &port)) {
 			snprintf(err, errlen, "invalid value '%s' for --listen: expected HOST:PORT",
 				 cfg->listen);
-			return CONFIG_ERROR;
+			goto out;
 		}
 	}
 	if (!*cfg->channel || strlen(cfg->channel) > 63) {
 		snprintf(err, errlen, "invalid value for --channel: 1 to 63 bytes");
-		return CONFIG_ERROR;
+		goto out;
 	}
 	if (!*cfg->query) {
 		snprintf(err, errlen, "invalid value for --query: empty");
-		return CONFIG_ERROR;
+		goto out;
 	}
 	if (cfg->db_file && cfg->db) {
 		snprintf(err, errlen, "--db-file and --db (or $DATABASE_URL) both set: use one");
-		return CONFIG_ERROR;
+		goto out;
 	}
 	if (!cfg->tls_cert != !cfg->tls_key) {
 		snprintf(err, errlen, "--tls-cert and --tls-key go together: set both or neither");
-		return CONFIG_ERROR;
+		goto out;
 	}
-	return CONFIG_OK;
+	{
+		char why[160];
+
+		if (cidr_list_parse(cfg->metrics_allow, &cfg->metrics_allow_list, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "invalid value '%s' for --metrics-allow: %s",
+				 cfg->metrics_allow, why);
+			goto out;
+		}
+		if (cfg->trusted_proxy && *cfg->trusted_proxy &&
+		    cidr_list_parse(cfg->trusted_proxy, &cfg->trusted_proxy_list, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "invalid value '%s' for --trusted-proxy: %s",
+				 cfg->trusted_proxy, why);
+			goto out;
+		}
+	}
+	result = CONFIG_OK;
+out:
+	free(flag_opt);
+	free(flag_val);
+	return result;
+}
+
+bool config_option_is_live(const char *name)
+{
+	const struct option_def *o = find_option(name, strlen(name), false);
+
+	return o && o->live;
+}
+
+static bool option_differs(const struct config *a, const struct config *b,
+			   const struct option_def *o)
+{
+	const char *fa = (const char *)a + o->offset, *fb = (const char *)b + o->offset;
+
+	switch (o->type) {
+	case OPT_STR: {
+		const char *sa = *(char *const *)fa, *sb = *(char *const *)fb;
+
+		return (sa == NULL) != (sb == NULL) || (sa && strcmp(sa, sb) != 0);
+	}
+	case OPT_U64:
+		return *(const uint64_t *)fa != *(const uint64_t *)fb;
+	case OPT_SECONDS:
+		return *(const double *)fa != *(const double *)fb;
+	case OPT_BOOL:
+		return *(const bool *)fa != *(const bool *)fb;
+	case OPT_LEVEL:
+		return *(const enum log_level *)fa != *(const enum log_level *)fb;
+	case OPT_FORMAT:
+		return *(const enum log_format *)fa != *(const enum log_format *)fb;
+	}
+	return false;
+}
+
+void config_diff(const struct config *a, const struct config *b,
+		 void (*fn)(void *ud, const char *name, bool live), void *ud)
+{
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		if (option_differs(a, b, &options[i]))
+			fn(ud, options[i].name, options[i].live);
+	}
+}
+
+void config_apply_live(struct config *to, struct config *from)
+{
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		const struct option_def *o = &options[i];
+		char *ft = (char *)to + o->offset, *ff = (char *)from + o->offset;
+
+		if (!o->live)
+			continue;
+		switch (o->type) {
+		case OPT_STR: {
+			char *tmp = *(char **)ft;
+
+			*(char **)ft = *(char **)ff;
+			*(char **)ff = tmp;
+			break;
+		}
+		case OPT_U64:
+			*(uint64_t *)ft = *(uint64_t *)ff;
+			break;
+		case OPT_SECONDS:
+			*(double *)ft = *(double *)ff;
+			break;
+		case OPT_BOOL:
+			*(bool *)ft = *(bool *)ff;
+			break;
+		case OPT_LEVEL:
+			*(enum log_level *)ft = *(enum log_level *)ff;
+			break;
+		case OPT_FORMAT:
+			*(enum log_format *)ft = *(enum log_format *)ff;
+			break;
+		}
+	}
+	to->metrics_allow_list = from->metrics_allow_list;
+	to->trusted_proxy_list = from->trusted_proxy_list;
 }
 
 void config_free(struct config *cfg)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cidr.h"
 #include "log.h"
 
 struct config {
@@ -36,6 +37,12 @@ struct config {
 	uint64_t send_timeout;   /* ms a client may take no byte of pending output */
 	uint64_t max_pending_bytes; /* unsent output per client */
 	double query_timeout;    /* seconds, statement_timeout of the dashboard query */
+	char *config;            /* --config FILE; NULL = none */
+	enum log_format log_format;
+	char *metrics_allow;     /* CIDR list text: who may GET /metrics */
+	char *trusted_proxy;     /* CIDR list text: whose X-Forwarded-For counts; NULL = nobody */
+	struct cidr_list metrics_allow_list;  /* parsed from the texts above */
+	struct cidr_list trusted_proxy_list;
 	char *tls_cert;          /* PEM: the certificate, then its chain; NULL = no TLS */
 	char *tls_key;           /* PEM private key */
 };
@@ -49,7 +56,9 @@ enum config_result {
 
 typedef const char *config_getenv_fn(const char *name);
 
-/* Fills cfg from defaults, then the environment, then argv (last wins).
+/* Fills cfg from defaults, then the configuration file (--config FILE or
+ * $PGPUSH_CONFIG; the one I/O besides getenv), then the environment, then
+ * argv (last wins).
  * Strings in cfg are heap copies owned by cfg (config_free). Help and
  * version text go to out. On CONFIG_ERROR, err names the option. */
 enum config_result config_parse(struct config *cfg, int argc, char **argv,
@@ -58,6 +67,33 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv,
 	__attribute__((warn_unused_result));
 
 void config_free(struct config *cfg);
+
+/* One setting of a configuration file: key and value are NUL-terminated
+ * (quotes removed, '' unescaped), valid during the call. line is 1-based.
+ * Returns 0, or -1 with a message in err (the caller adds the line). */
+typedef int config_file_fn(void *ud, const char *key, const char *value, unsigned line,
+			   char *err, size_t errlen);
+
+/* Parses a configuration file's text in PostgreSQL's style: one
+ * `key = value` per line (the '=' may be left out), '#' starts a comment
+ * outside quotes, a value is a bare word or '...' with '' for a quote and
+ * \' too; blank lines are fine. Calls fn for each setting in order. Pure.
+ * Returns 0, or -1 with "line N: why" in err. */
+int config_parse_text(const char *text, size_t len, config_file_fn *fn, void *ud,
+		      char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Whether an option (its flag name without dashes, "allowed-origin") can
+ * change on SIGHUP without a restart. */
+bool config_option_is_live(const char *name);
+
+/* The options whose values differ between a and b, by flag name: calls fn
+ * for each. For SIGHUP: what to apply and what needs a restart. */
+void config_diff(const struct config *a, const struct config *b,
+		 void (*fn)(void *ud, const char *name, bool live), void *ud);
+
+/* Moves the live options of from into to (strings are swapped, so that
+ * config_free(from) frees the old ones). */
+void config_apply_live(struct config *to, struct config *from);
 
 /* When cfg->db_file is set, reads the conninfo from it into cfg->db (the
  * whole file, trailing whitespace removed; at most 64 KiB). Returns 0, or

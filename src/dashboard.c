@@ -2,6 +2,7 @@
 
 #include "dashboard.h"
 #include "log.h"
+#include "metrics.h"
 #include "pgconn.h"
 #include "snapshot.h"
 #include "util.h"
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -27,6 +29,9 @@ static const char version_sql[] =
 	"SELECT pg_catalog.nextval('pgpush.version_seq'),"
 	" (SELECT pg_catalog.json_agg(DISTINCT c.relname) FROM pgpush.attached() a"
 	"  JOIN pg_catalog.pg_class c ON c.oid = a.relation)";
+
+/* The payload of a /readyz probe: "pgpushd,readyz,PID,N". */
+#define PROBE_PREFIX "pgpushd,readyz,"
 
 struct dashboard {
 	struct ev_loop *loop;
@@ -54,11 +59,21 @@ struct dashboard {
 	ev_tstamp started;
 	char running_reason[TABLES_MAX + 16];
 	unsigned pending;       /* DASHBOARD_REASON_* bits; 0 = none */
+	unsigned running_bits;  /* the running recompute's */
 	char pending_tables[TABLES_MAX];
 	bool listener_was_ready;/* a later LISTEN is a reconnect */
 
 	int64_t version;
 	unsigned long recomputes, notifications;
+
+	/* /readyz: a NOTIFY on our own channel, seen coming back on the
+	 * listener, proves it alive (dashboard_ready). */
+	ev_timer probe;
+	bool probe_wait;        /* its query has not answered yet */
+	unsigned long probe_seq;
+	char probe_payload[64];
+	double probe_sent, probe_seen; /* s, CLOCK_MONOTONIC; 0 = never */
+	double queue_usage;     /* pg_notification_queue_usage() with the last probe */
 
 	bool in_error;
 	int64_t error_since;
@@ -214,6 +229,7 @@ static void run_pending(struct dashboard *d)
 	d->last_start_mono = now;
 	dashboard_format_reason(d->pending, d->pending_tables, d->running_reason,
 				sizeof(d->running_reason));
+	d->running_bits = d->pending;
 	d->pending = 0;
 	d->pending_tables[0] = '\0';
 	d->started = ev_time();
@@ -301,6 +317,24 @@ static void publish(struct dashboard *d, const char *json, size_t len, int64_t v
 	if (d->cfg->permessage_deflate && snapshot_deflate(s, 1) < 0)
 		log_warn("out of memory compressing a snapshot; sending it plain");
 	d->recomputes++;
+	{
+		static const struct { unsigned bit; int reason; } reasons[] = {
+			{ DASHBOARD_REASON_NOTIFY, METRICS_RECOMPUTE_NOTIFY },
+			{ DASHBOARD_REASON_RECONNECT, METRICS_RECOMPUTE_RECONNECT },
+			{ DASHBOARD_REASON_STARTUP, METRICS_RECOMPUTE_STARTUP },
+			{ DASHBOARD_REASON_TIMER, METRICS_RECOMPUTE_TIMER },
+		};
+		size_t r = METRICS_RECOMPUTE_TIMER;
+
+		for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+			if (d->running_bits & reasons[i].bit) {
+				r = (size_t)reasons[i].reason;
+				break;
+			}
+		}
+		metrics_inc(&pgpush_metrics, METRIC_RECOMPUTES, r);
+		metrics_set(&pgpush_metrics, METRIC_SNAPSHOT_BYTES, 0, (double)s->doc_len);
+	}
 	d->retry_failures = 0;
 	clear_error(d);
 	hub_publish(d->hub, s);
@@ -427,6 +461,14 @@ static void on_result(struct pgconn *pc, const PGresult *res, void *ud)
 {
 	struct dashboard *d = ud;
 
+	if (pc == d->listener && d->probe_wait) {
+		d->probe_wait = false;
+		if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+		    PQnfields(res) == 2 && !PQgetisnull(res, 0, 1))
+			d->queue_usage = strtod(PQgetvalue(res, 0, 1), NULL);
+		run_pending(d);
+		return;
+	}
 	if (pc == d->listener) {
 		if (!d->version_wait)
 			return;
@@ -436,6 +478,8 @@ static void on_result(struct pgconn *pc, const PGresult *res, void *ud)
 		if (!d->query_wait)
 			return;
 		d->query_wait = false;
+		if (res)
+			metrics_observe(&pgpush_metrics, METRIC_QUERY_DURATION, 0, ev_time() - d->started);
 		on_query(d, res);
 	}
 	if (d->query_wait || d->version_wait)
@@ -472,6 +516,13 @@ static void on_lost(struct pgconn *pc, const char *error, int64_t next_ms, void 
 	struct dashboard *d = ud;
 	char msg[384];
 
+	metrics_inc(&pgpush_metrics, METRIC_DB_RECONNECTS,
+		    pc == d->listener ? METRICS_DB_LISTENER : METRICS_DB_QUERY);
+	if (pc == d->listener) {
+		/* Ready again only after a round trip on the new connection. */
+		d->probe_wait = false;
+		d->probe_seen = 0;
+	}
 	log_warn("database unavailable conn=%s: %s; next attempt in %lldms", pgconn_name(pc),
 		 error, (long long)(next_ms - util_now_ms()));
 	snprintf(msg, sizeof(msg), "database unavailable: %s", error);
@@ -483,7 +534,16 @@ static void on_notify(struct pgconn *pc, const char *channel, const char *payloa
 	struct dashboard *d = ud;
 	const char *table = NULL;
 
+	/* A readiness probe, ours or another pgpushd's on the same channel:
+	 * its payload has commas, so no attached table's name
+	 * (dashboard_name_ok) can be it; it asks for nothing. */
+	if (strncmp(payload, PROBE_PREFIX, strlen(PROBE_PREFIX)) == 0) {
+		if (strcmp(payload, d->probe_payload) == 0)
+			d->probe_seen = mono_now();
+		return;
+	}
 	d->notifications++;
+	metrics_inc(&pgpush_metrics, METRIC_NOTIFICATIONS, 0);
 	/* NOTIFY needs no privilege: the payload is anyone's bytes. Only the
 	 * name of a table that really has the doorbell reaches `reason`. */
 	for (size_t i = 0; i < d->n_attached && !table; i++) {
@@ -507,6 +567,62 @@ static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 
 	/* Retry what failed, under the same reason. */
 	request(d, DASHBOARD_REASON_TIMER, NULL);
+}
+
+/* Every DASHBOARD_PROBE_INTERVAL: NOTIFY our own channel from the listener
+ * (a session hears its own notifications), when it is idle; a recompute's
+ * version draw waits at most for this one round trip. */
+static void on_probe(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct dashboard *d = w->data;
+	char sql[256], chan[130];
+	size_t k = 0;
+
+	if (d->probe_wait || !pgconn_is_ready(d->listener) || pgconn_is_busy(d->listener))
+		return;
+	for (const char *p = d->cfg->channel; *p && k + 2 < sizeof(chan); p++) {
+		if (*p == '\'')
+			chan[k++] = '\'';
+		chan[k++] = *p;
+	}
+	chan[k] = '\0';
+	snprintf(d->probe_payload, sizeof(d->probe_payload), PROBE_PREFIX "%ld,%lu",
+		 (long)getpid(), ++d->probe_seq);
+	snprintf(sql, sizeof(sql), "SELECT pg_notify('%s', '%s'), pg_notification_queue_usage()",
+		 chan, d->probe_payload);
+	if (pgconn_query(d->listener, sql) == 0) {
+		d->probe_wait = true;
+		d->probe_sent = mono_now();
+	}
+}
+
+bool dashboard_ready(void *ud, bool detailed, char *out, size_t outlen)
+{
+	struct dashboard *d = ud;
+	double now = mono_now();
+	bool listener = d->probe_seen > 0 && now - d->probe_seen <= DASHBOARD_READY_BOUND;
+	bool queue = d->queue_usage < DASHBOARD_QUEUE_MAX;
+	bool snapshot = d->hub->snap != NULL;
+	bool ok = listener && queue && snapshot;
+
+	if (detailed)
+		snprintf(out, outlen, "{\"status\":\"%s\",\"listener\":%s,\"lastRoundTripAgeSeconds\":%.3f,"
+			 "\"notificationQueueUsage\":%.6f,\"snapshot\":%s}",
+			 ok ? "ok" : "unavailable", listener ? "true" : "false",
+			 d->probe_seen > 0 ? now - d->probe_seen : -1.0, d->queue_usage,
+			 snapshot ? "true" : "false");
+	else
+		snprintf(out, outlen, "{\"status\":\"%s\"}", ok ? "ok" : "unavailable");
+	return ok;
+}
+
+void dashboard_metrics(void *ud)
+{
+	struct dashboard *d = ud;
+
+	if (d->hub->snap)
+		metrics_set(&pgpush_metrics, METRIC_SNAPSHOT_AGE, 0,
+			    (double)(util_now_ms() - d->hub->snap->generated_ms) / 1000.0);
 }
 
 static void on_throttle(struct ev_loop *loop, ev_timer *w, int revents)
@@ -553,6 +669,9 @@ struct dashboard *dashboard_new(struct ev_loop *loop, const struct config *cfg, 
 	ev_timer_init(&d->retry, on_retry, 0, 0);
 	ev_timer_init(&d->throttle, on_throttle, 0, 0);
 	ev_prepare_init(&d->kick, on_kick);
+	ev_timer_init(&d->probe, on_probe, DASHBOARD_PROBE_INTERVAL, DASHBOARD_PROBE_INTERVAL);
+	d->probe.data = d;
+	ev_timer_start(loop, &d->probe);
 	d->refresh.data = d->retry.data = d->kick.data = d->throttle.data = d;
 	ev_timer_again(loop, &d->refresh);
 	pgconn_start(d->query);
@@ -567,6 +686,7 @@ void dashboard_free(struct dashboard *d)
 	ev_timer_stop(d->loop, &d->refresh);
 	ev_timer_stop(d->loop, &d->retry);
 	ev_timer_stop(d->loop, &d->throttle);
+	ev_timer_stop(d->loop, &d->probe);
 	ev_prepare_stop(d->loop, &d->kick);
 	pgconn_free(d->listener);
 	pgconn_free(d->query);

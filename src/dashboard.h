@@ -35,6 +35,19 @@ void dashboard_free(struct dashboard *d);
  * snapshot exists). Matches server_health_fn. */
 bool dashboard_health(void *d, bool detailed, char *out, size_t outlen);
 
+/* /readyz (matches server_health_fn): ready while a NOTIFY round trip on
+ * the listener completed within DASHBOARD_READY_BOUND s, the notification
+ * queue is below DASHBOARD_QUEUE_MAX full, and a snapshot exists. The
+ * probe runs every DASHBOARD_PROBE_INTERVAL s. */
+#define DASHBOARD_PROBE_INTERVAL 1.0
+#define DASHBOARD_READY_BOUND 3.0
+#define DASHBOARD_QUEUE_MAX 0.5
+bool dashboard_ready(void *d, bool detailed, char *out, size_t outlen);
+
+/* Sets the gauges of pgpush_metrics only the dashboard knows (snapshot
+ * age); server_options.metrics_refresh. */
+void dashboard_metrics(void *d);
+
 /* Bits of the reason for the next recompute. */
 #define DASHBOARD_REASON_STARTUP 1u
 #define DASHBOARD_REASON_RECONNECT 2u

@@ -3,6 +3,7 @@
 #include "engine.h"
 #include "http1.h"
 #include "log.h"
+#include "metrics.h"
 #include "polling.h"
 #include "upgrade.h"
 #include "websocket.h"
@@ -126,6 +127,7 @@ static void handshake(struct engine *e, struct conn *c, const struct http_reques
 		      size_t head_len, bool ws)
 {
 	char open[EIO_OPEN_PACKET_MAX];
+	struct log_ctx lc = { c->peer, c->id };
 	struct session *s;
 	int n;
 
@@ -143,6 +145,9 @@ static void handshake(struct engine *e, struct conn *c, const struct http_reques
 		http1_respond(c, 500, NULL, "text/plain", "Internal Server Error", 21);
 		return;
 	}
+	s->conn_id = lc.conn;
+	metrics_gauge_add(&pgpush_metrics, METRIC_CLIENTS,
+			  ws ? METRICS_TRANSPORT_WEBSOCKET : METRICS_TRANSPORT_POLLING, 1);
 	n = eio_open_packet(open, sizeof(open), s->sid, !ws, e->cfg->ping_interval,
 			    e->cfg->ping_timeout, e->cfg->max_payload);
 	if (ws) {
@@ -151,12 +156,12 @@ static void handshake(struct engine *e, struct conn *c, const struct http_reques
 			return;
 		}
 		session_adopt_ws(s, c);
-		log_info("client connected peer=%s sid=%s transport=websocket clients=%zu", c->peer,
-			 s->sid, e->nsessions);
+		log_msg_ctx(LOG_INFO, &lc, "client connected sid=%s transport=websocket clients=%zu",
+			    s->sid, e->nsessions);
 		session_send_text(s, open, (size_t)n);
 	} else {
-		log_info("client connected peer=%s sid=%s transport=polling clients=%zu", c->peer,
-			 s->sid, e->nsessions);
+		log_msg_ctx(LOG_INFO, &lc, "client connected sid=%s transport=polling clients=%zu",
+			    s->sid, e->nsessions);
 		http1_respond(c, 200, "Cache-Control: no-store\r\n", "text/plain; charset=UTF-8", open,
 			      (size_t)n);
 	}

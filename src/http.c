@@ -205,17 +205,6 @@ bool http_query_param(const char *query, size_t query_len, const char *name,
 	return false;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 long http_url_decode(const char *src, size_t len, char *dst, size_t dstlen)
 {
 	size_t o = 0;
@@ -230,8 +219,8 @@ long http_url_decode(const char *src, size_t len, char *dst, size_t dstlen)
 
 			if (i + 2 >= len)
 				return -1;
-			hi = hexval(src[i + 1]);
-			lo = hexval(src[i + 2]);
+			hi = util_hexval(src[i + 1]);
+			lo = util_hexval(src[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			c = (char)(hi << 4 | lo);

@@ -2,6 +2,7 @@
 
 #include "http1.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #include <errno.h>
@@ -51,6 +52,11 @@ static struct buf *response(struct conn *c, int status, const char *extra_header
 	int n;
 	struct buf *b;
 
+	/* The responses that end a request the server gave up on. */
+	if (status == 408)
+		metrics_inc(&pgpush_metrics, METRIC_CLIENTS_DROPPED, METRICS_DROP_REQUEST_TIMEOUT);
+	else if (status == 413 || status == 431)
+		metrics_inc(&pgpush_metrics, METRIC_CLIENTS_DROPPED, METRICS_DROP_TOO_LARGE);
 	n = snprintf(head, sizeof(head),
 		     "HTTP/1.1 %d %s\r\n"
 		     "Content-Type: %s\r\n"

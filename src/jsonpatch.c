@@ -1,6 +1,7 @@
 #include "autoconfig.h"
 
 #include "jsonpatch.h"
+#include "util.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -51,50 +52,6 @@ static void skip_ws(const char *s, size_t len, size_t *i)
 		(*i)++;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, at most
- * U+10FFFF. Returns the sequence's length at s[i], or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t len, size_t i)
-{
-	unsigned char c = s[i];
-	size_t n;
-	uint32_t cp;
-
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 1;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 2;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 3;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (len - i - 1 < n)
-		return 0;
-	for (size_t k = 1; k <= n; k++) {
-		if ((s[i + k] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i + k] & 0x3f);
-	}
-	if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n + 1;
-}
-
 /* Checks the string starting at s[*i] (the opening quote) and moves *i past
  * it. *escaped tells whether it holds a backslash. */
 static bool scan_string(const char *s, size_t len, size_t *i, bool *escaped)
@@ -121,7 +78,7 @@ static bool scan_string(const char *s, size_t len, size_t *i, bool *escaped)
 				if (len - p < 5)
 					return false;
 				for (int k = 1; k <= 4; k++)
-					if (hexval(s[p + k]) < 0)
+					if (util_hexval(s[p + k]) < 0)
 						return false;
 				p += 5;
 			} else if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' ||
@@ -133,7 +90,7 @@ static bool scan_string(const char *s, size_t len, size_t *i, bool *escaped)
 		} else if (c < 0x80) {
 			p++;
 		} else {
-			size_t n = utf8_seq(u, len, p);
+			size_t n = util_utf8_seq(u + p, len - p);
 
 			if (!n)
 				return false;
@@ -169,7 +126,8 @@ static size_t put_utf8(char *o, uint32_t cp)
 
 static uint32_t hex4(const char *s)
 {
-	return (uint32_t)(hexval(s[0]) << 12 | hexval(s[1]) << 8 | hexval(s[2]) << 4 | hexval(s[3]));
+	return (uint32_t)(util_hexval(s[0]) << 12 | util_hexval(s[1]) << 8 |
+			  util_hexval(s[2]) << 4 | util_hexval(s[3]));
 }
 
 /* Decodes a checked string's text (quotes included) into o, which has room

@@ -61,40 +61,6 @@ bool log_enabled(enum log_level level)
 	return level >= min_level;
 }
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629 table 3.7 of
- * Unicode: no overlongs, no surrogates, nothing above U+10FFFF), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t avail)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-	size_t n;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0;      /* overlong below U+0800 */
-	else if (c == 0xed)
-		hi = 0x9f;      /* surrogates U+D800..U+DFFF */
-	else if (c == 0xf0)
-		lo = 0x90;      /* overlong below U+10000 */
-	else if (c == 0xf4)
-		hi = 0x8f;      /* above U+10FFFF */
-	if (avail < n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t k = 2; k < n; k++) {
-		if ((s[k] & 0xc0) != 0x80)
-			return 0;
-	}
-	return n;
-}
-
 size_t log_escape(const char *in, size_t len, char *out, size_t outlen)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -102,7 +68,7 @@ size_t log_escape(const char *in, size_t len, char *out, size_t outlen)
 	size_t i = 0, o = 0;
 
 	while (i < len) {
-		size_t n = utf8_seq(s + i, len - i);
+		size_t n = util_utf8_seq(s + i, len - i);
 		/* C0, DEL, and C1 (U+0080..U+009F, encoded C2 80..C2 9F): a
 		 * terminal acts on them, so a peer could rewrite the screen. */
 		bool control = n == 1 ? (s[i] < 0x20 || s[i] == 0x7f)

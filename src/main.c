@@ -9,6 +9,7 @@
 #include "dashboard.h"
 #include "hub.h"
 #include "log.h"
+#include "metrics.h"
 #include "sdnotify.h"
 #include "server.h"
 #include "tls.h"
@@ -22,6 +23,9 @@
 #define SHUTDOWN_GRACE 0.9 /* s to finish close handshakes on SIGTERM */
 
 static struct server server;
+static struct config cfg;	/* the live settings; SIGHUP changes the live ones */
+static int main_argc;
+static char **main_argv;
 static struct sdnotify sdn;	/* systemd's notify socket; off without one */
 
 /* Type=notify's watchdog: proves the loop turns, every WatchdogSec/2. */
@@ -33,6 +37,67 @@ static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 static const char *env_lookup(const char *name)
 {
 	return getenv(name);
+}
+
+static void raise_fd_limit(struct config *c);
+
+static void on_diff(void *ud, const char *name, bool live)
+{
+	if (live)
+		log_info("reload: %s changed", name);
+	else
+		log_warn("reload: %s changed but needs a restart; keeping the running value", name);
+}
+
+/* The certificate files are read again on every reload, changed or not
+ * (a renewal keeps the paths): new handshakes get the new certificate,
+ * open connections keep theirs. Turning TLS on or off needs a restart. */
+static void reload_tls(void)
+{
+	if (!server.tls) {
+		if (cfg.tls_cert)
+			log_warn("reload: tls-cert set but the listener speaks plain HTTP; turning TLS on needs a restart");
+		return;
+	}
+	if (!cfg.tls_cert || !cfg.tls_key) {
+		log_warn("reload: tls-cert unset but the listener speaks TLS; turning TLS off needs a restart");
+		return;
+	}
+	(void)tls_reload(server.tls, cfg.tls_cert, cfg.tls_key);
+}
+
+/* SIGHUP: read the configuration again (file, environment, command line)
+ * and apply what can change live; nothing is dropped. */
+static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct config next;
+	char err[512];
+	enum config_result r;
+	FILE *devnull = fopen("/dev/null", "w");
+
+	sdnotify_reloading(&sdn);
+	r = config_parse(&next, main_argc, main_argv, env_lookup, devnull ? devnull : stdout,
+			 err, sizeof(err));
+	if (devnull)
+		fclose(devnull);
+	if (r == CONFIG_OK && config_read_db_file(&next, err, sizeof(err)) < 0)
+		r = CONFIG_ERROR;
+	if (r != CONFIG_OK) {
+		log_error("reload failed, keeping every setting: %s", r == CONFIG_ERROR ? err : "?");
+		config_free(&next);
+		sdnotify_ready(&sdn, "serving (the last reload failed)");
+		return;
+	}
+	raise_fd_limit(&next);
+	config_diff(&cfg, &next, on_diff, NULL);
+	config_apply_live(&cfg, &next);
+	config_free(&next);
+	log_set_level(cfg.log_level);
+	log_set_format(cfg.log_format);
+	reload_tls();
+	log_info("reloaded the configuration%s%s", cfg.config ? " from " : "",
+		 cfg.config ? cfg.config : "");
+	sdnotify_ready(&sdn, "serving");
 }
 
 static void on_grace_over(struct ev_loop *loop, ev_timer *w, int revents)
@@ -55,21 +120,12 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_timer_start(loop, &grace);
 }
 
-/* SIGHUP: new TLS certificates for new handshakes; open conns keep
- * theirs. (A --config reload calls tls_reload the same way.) */
-static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
-{
-	const struct config *cfg = w->data;
-
-	(void)tls_reload(server.tls, cfg->tls_cert, cfg->tls_key);
-}
-
 /* Thousands of sockets need thousands of descriptors: raise the soft limit
  * to the hard one, and keep --max-clients within it, so that a full house
  * gets 503s rather than EMFILE. */
 #define FD_RESERVE 64 /* listener, database, logs, the EMFILE spare... */
 
-static void raise_fd_limit(struct config *cfg)
+static void raise_fd_limit(struct config *c)
 {
 	struct rlimit rl;
 
@@ -80,16 +136,15 @@ static void raise_fd_limit(struct config *cfg)
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
 		return;
-	if (rl.rlim_cur > FD_RESERVE && cfg->max_clients > rl.rlim_cur - FD_RESERVE) {
-		cfg->max_clients = rl.rlim_cur - FD_RESERVE;
+	if (rl.rlim_cur > FD_RESERVE && c->max_clients > rl.rlim_cur - FD_RESERVE) {
+		c->max_clients = rl.rlim_cur - FD_RESERVE;
 		log_info("max-clients is %llu: the descriptor limit is %llu (raise it with ulimit -n or LimitNOFILE=)",
-			 (unsigned long long)cfg->max_clients, (unsigned long long)rl.rlim_cur);
+			 (unsigned long long)c->max_clients, (unsigned long long)rl.rlim_cur);
 	}
 }
 
 int main(int argc, char **argv)
 {
-	struct config cfg;
 	char err[512];
 	struct ev_loop *loop;
 	struct hub hub;
@@ -117,6 +172,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(cfg.log_level);
+	log_set_format(cfg.log_format);
+	main_argc = argc;
+	main_argv = argv;
+	metrics_init(&pgpush_metrics, PACKAGE_VERSION);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(&cfg);
 
@@ -138,6 +197,10 @@ int main(int argc, char **argv)
 			.health = dashboard_health,
 			.health_ud = dash,
 			.polling = true,
+			.ready = dashboard_ready,
+			.ready_ud = dash,
+			.metrics_refresh = dashboard_metrics,
+			.metrics_ud = dash,
 		};
 
 		if (server_start(&server, loop, &cfg, &opts) < 0)
@@ -149,7 +212,6 @@ int main(int argc, char **argv)
 	ev_signal_start(loop, &sigterm);
 	ev_signal_start(loop, &sigint);
 	ev_signal_init(&sighup, on_hup, SIGHUP);
-	sighup.data = &cfg;
 	ev_signal_start(loop, &sighup);
 	log_info("pgpushd %s started channel=%s refresh_interval=%gs min_refresh_interval=%llums",
 		 PACKAGE_VERSION, cfg.channel, cfg.refresh_interval,

@@ -100,6 +100,36 @@ _Static_assert(NB(db_connections) - 1 == METRICS_DB_COUNT, "db connections");
 _Static_assert(NB(delay_buckets) <= METRICS_MAX_BUCKETS, "buckets");
 _Static_assert(NB(drop_reasons) - 1 <= METRICS_MAX_SERIES, "series");
 
+struct metrics pgpush_metrics;
+
+int metrics_drop_reason_of(const char *why, unsigned close_code)
+{
+	static const struct { const char *why; int reason; } map[] = {
+		{ "ping timeout", METRICS_DROP_PING_TIMEOUT },
+		{ "connect timeout", METRICS_DROP_CONNECT_TIMEOUT },
+		{ "output overflow", METRICS_DROP_SLOW_CLIENT },
+		{ "send timeout", METRICS_DROP_SLOW_CLIENT },
+		{ "request timeout", METRICS_DROP_REQUEST_TIMEOUT },
+		{ "out of memory", METRICS_DROP_IO_ERROR },
+		{ "no randomness", METRICS_DROP_IO_ERROR },
+		{ "write error", METRICS_DROP_IO_ERROR },
+		{ "server shutting down", METRICS_DROP_SHUTDOWN },
+		{ "server stopped", METRICS_DROP_SHUTDOWN },
+	};
+
+	if (!why)
+		return -1;
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		if (strcmp(why, map[i].why) == 0)
+			return map[i].reason;
+	}
+	if (close_code == 1002)
+		return METRICS_DROP_PROTOCOL_ERROR;
+	if (close_code == 1009)
+		return METRICS_DROP_TOO_LARGE;
+	return -1;
+}
+
 const struct metrics_def *metrics_def(enum metric_id id)
 {
 	return (unsigned)id < METRIC_COUNT ? &table[id] : NULL;

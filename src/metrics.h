@@ -105,6 +105,15 @@ struct metrics {
 	char version[METRICS_MAX_VERSION];
 };
 
+/* The daemon's registry, for the call sites that count (a registry of
+ * the tests' own is just another struct metrics). */
+extern struct metrics pgpush_metrics;
+
+/* The drop reason of a session or conn closed for why (the reason strings
+ * of session_close and conn_close), or -1 when it is not a drop (the client
+ * left). */
+int metrics_drop_reason_of(const char *why, unsigned close_code);
+
 /* The table row of id, or NULL for an id out of range. */
 const struct metrics_def *metrics_def(enum metric_id id);
 

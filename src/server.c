@@ -4,6 +4,7 @@
 #include "files.h"
 #include "http1.h"
 #include "log.h"
+#include "metrics.h"
 #include "pmd.h"
 #include "util.h"
 #include "websocket.h"
@@ -69,7 +70,168 @@ bool server_peer_is_loopback(const char *peer)
 	       strncmp(peer, "[::ffff:127.", 12) == 0;
 }
 
+bool server_peer_addr(const char *peer, struct sockaddr_storage *ss)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *end;
+	size_t n;
+
+	memset(ss, 0, sizeof(*ss));
+	if (*peer == '[') {
+		peer++;
+		end = strchr(peer, ']');
+		if (!end)
+			return false;
+	} else {
+		end = strchr(peer, ':');
+		if (!end)
+			end = peer + strlen(peer);
+	}
+	n = (size_t)(end - peer);
+	if (n == 0 || n >= sizeof(host))
+		return false;
+	memcpy(host, peer, n);
+	host[n] = '\0';
+	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+		ss->ss_family = AF_INET;
+		return true;
+	}
+	if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+		ss->ss_family = AF_INET6;
+		return true;
+	}
+	return false;
+}
+
+void server_client_addr(const struct cidr_list *trusted, const char *sock_peer,
+			const char *xff, size_t xff_len, char *out, size_t outlen)
+{
+	struct sockaddr_storage ss;
+	size_t end = xff_len;
+	char chosen[INET6_ADDRSTRLEN + 2] = "";
+
+	snprintf(out, outlen, "%s", sock_peer);
+	if (!xff || !trusted || trusted->n == 0 || !server_peer_addr(sock_peer, &ss) ||
+	    !cidr_list_match(trusted, (struct sockaddr *)&ss))
+		return;
+	/* Right to left: each proxy appends the address it got the request
+	 * from; the first one that is not ours is the client. */
+	while (end > 0) {
+		size_t start = end, a, b;
+		char host[INET6_ADDRSTRLEN + 2];
+
+		while (start > 0 && xff[start - 1] != ',')
+			start--;
+		a = start;
+		b = end;
+		while (a < b && (xff[a] == ' ' || xff[a] == '\t'))
+			a++;
+		while (b > a && (xff[b - 1] == ' ' || xff[b - 1] == '\t'))
+			b--;
+		end = start ? start - 1 : 0;
+		if (b - a == 0 || b - a >= sizeof(host))
+			break; /* an empty or oversized entry: believe nothing further left */
+		memcpy(host, xff + a, b - a);
+		host[b - a] = '\0';
+		/* A bare IPv6 address (nginx writes them so), or the forms of
+		 * server_peer_addr: v4, v4:port, [v6], [v6]:port. */
+		memset(&ss, 0, sizeof(ss));
+		if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
+			ss.ss_family = AF_INET6;
+		else if (!server_peer_addr(host, &ss))
+			break;
+		{
+			char addr[INET6_ADDRSTRLEN];
+
+			inet_ntop(ss.ss_family, ss.ss_family == AF_INET
+				  ? (void *)&((struct sockaddr_in *)&ss)->sin_addr
+				  : (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr, addr, sizeof(addr));
+			if (ss.ss_family == AF_INET6)
+				snprintf(chosen, sizeof(chosen), "[%s]", addr);
+			else
+				snprintf(chosen, sizeof(chosen), "%s", addr);
+		}
+		if (!cidr_list_match(trusted, (struct sockaddr *)&ss))
+			break;
+	}
+	if (*chosen)
+		snprintf(out, outlen, "%s", chosen);
+}
+
 /* ---- routes ---------------------------------------------------------------- */
+
+/* --trusted-proxy: the client is X-Forwarded-For's when the socket's peer
+ * is a trusted proxy; each request says so again (a proxy may reuse one
+ * connection for several clients). */
+static void set_client_addr(struct server *s, struct conn *c, const struct http_request *req)
+{
+	const struct http_header *h = http_find_header(req, "X-Forwarded-For");
+
+	server_client_addr(&s->cfg->trusted_proxy_list, c->sock_peer, h ? h->value : NULL,
+			   h ? h->value_len : 0, c->peer, sizeof(c->peer));
+}
+
+static bool peer_allowed(const struct cidr_list *l, const char *peer)
+{
+	struct sockaddr_storage ss;
+
+	return server_peer_addr(peer, &ss) && cidr_list_match(l, (struct sockaddr *)&ss);
+}
+
+static void serve_metrics(struct server *s, struct conn *c)
+{
+	char *text = NULL;
+	size_t len = 0, unsent = 0;
+	struct list_node *n, *tmp;
+
+	if (!peer_allowed(&s->cfg->metrics_allow_list, c->peer)) {
+		struct log_ctx lc = { c->peer, c->id };
+
+		log_msg_ctx(LOG_INFO, &lc, "GET /metrics refused: not in --metrics-allow");
+		http1_respond(c, 403, NULL, "text/plain; charset=utf-8", "Forbidden\n", 10);
+		return;
+	}
+	LIST_FOR_EACH_SAFE(n, tmp, &s->cx.live) {
+		unsent += LIST_ENTRY(n, struct conn, link)->out_bytes;
+	}
+	metrics_set(&pgpush_metrics, METRIC_UNSENT_BYTES, 0, (double)unsent);
+	if (s->metrics_refresh)
+		s->metrics_refresh(s->metrics_ud);
+	if (metrics_render_alloc(&pgpush_metrics, &text, &len) < 0) {
+		http1_respond(c, 500, NULL, "text/plain; charset=utf-8", "Internal Server Error\n", 22);
+		return;
+	}
+	http1_respond(c, 200, "Cache-Control: no-store\r\n", METRICS_CONTENT_TYPE, text, len);
+	free(text);
+}
+
+static void on_beat(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *s = w->data;
+
+	s->alive = ev_now(loop);
+}
+
+static void serve_live(struct server *s, struct conn *c)
+{
+	double age = ev_time() - s->alive;
+	char body[96];
+	bool ok = age <= SERVER_LIVE_BOUND;
+
+	snprintf(body, sizeof(body), "{\"status\":\"%s\",\"loopAgeSeconds\":%.3f}",
+		 ok ? "ok" : "stalled", age < 0 ? 0.0 : age);
+	http1_respond(c, ok ? 200 : 503, "Cache-Control: no-store\r\n", "application/json", body,
+		      strlen(body));
+}
+
+static void serve_ready(struct server *s, struct conn *c)
+{
+	char body[1024];
+	bool ok = s->ready(s->ready_ud, server_peer_is_loopback(c->peer), body, sizeof(body));
+
+	http1_respond(c, ok ? 200 : 503, "Cache-Control: no-store\r\n", "application/json", body,
+		      strlen(body));
+}
 
 static bool path_is(const struct http_request *req, const char *p)
 {
@@ -163,8 +325,10 @@ static void check_origin(struct server *s, struct conn *c, const struct http_req
 	if (!origin)
 		return;
 	if (!config_origin_allowed(s->cfg, origin->value, origin->value_len)) {
-		log_info("origin refused peer=%s origin=%.*s", c->peer,
-			 (int)(origin->value_len > 100 ? 100 : origin->value_len), origin->value);
+		struct log_ctx lc = { c->peer, c->id };
+
+		log_msg_ctx(LOG_INFO, &lc, "origin refused origin=%.*s",
+			    (int)(origin->value_len > 100 ? 100 : origin->value_len), origin->value);
 		c->origin_refused = true;
 		return;
 	}
@@ -213,6 +377,7 @@ static int route_body_start(struct conn *c, const struct http_request *req)
 	struct server *s = c->owner;
 	struct engine *e;
 
+	set_client_addr(s, c, req);
 	/* Only a POST to an Engine.IO path can be a session's POST. */
 	if (!util_strieq(req->method, req->method_len, "POST") || !(e = engine_for(s, req)))
 		return 0;
@@ -226,8 +391,10 @@ static void route(struct conn *c, const struct http_request *req, size_t head_le
 	struct server *s = c->owner;
 	bool get = util_strieq(req->method, req->method_len, "GET");
 	bool head = util_strieq(req->method, req->method_len, "HEAD");
-	struct engine *e = engine_for(s, req);
+	struct engine *e;
 
+	set_client_addr(s, c, req);
+	e = engine_for(s, req);
 	if (e) {
 		check_origin(s, c, req);
 		if (util_strieq(req->method, req->method_len, "OPTIONS")) {
@@ -236,6 +403,21 @@ static void route(struct conn *c, const struct http_request *req, size_t head_le
 		}
 		conn_set_handlers(c, NULL, NULL);
 		engine_handle_request(e, c, req, head_len, body, body_len);
+		return;
+	}
+	if (path_is(req, "/metrics") || path_is(req, "/livez") ||
+	    (s->ready && path_is(req, "/readyz"))) {
+		if (!get && !head) {
+			http1_respond(c, 405, "Allow: GET, HEAD\r\n", "text/plain; charset=utf-8",
+				      "Method Not Allowed\n", 19);
+			return;
+		}
+		if (path_is(req, "/metrics"))
+			serve_metrics(s, c);
+		else if (path_is(req, "/livez"))
+			serve_live(s, c);
+		else
+			serve_ready(s, c);
 		return;
 	}
 	if (s->health && path_is(req, "/healthz")) {
@@ -435,6 +617,13 @@ int server_init(struct server *s, struct ev_loop *loop, const struct config *cfg
 	s->cfg = cfg;
 	s->health = opts->health;
 	s->health_ud = opts->health_ud;
+	s->ready = opts->ready;
+	s->ready_ud = opts->ready_ud;
+	s->metrics_refresh = opts->metrics_refresh;
+	s->metrics_ud = opts->metrics_ud;
+	s->alive = ev_time();
+	ev_timer_init(&s->beat, on_beat, SERVER_BEAT, SERVER_BEAT);
+	s->beat.data = s;
 	s->cors_any = opts->cors_any;
 	s->lfd = -1;
 	s->spare_fd = -1;
@@ -493,6 +682,7 @@ int server_start(struct server *s, struct ev_loop *loop, const struct config *cf
 	ev_timer_init(&s->accept_retry, on_accept_retry, 0.1, 0);
 	s->accept_w.data = s->accept_retry.data = s;
 	ev_io_start(loop, &s->accept_w);
+	ev_timer_start(loop, &s->beat);
 	log_info("listening on %s%s", s->bound, s->tls ? " (TLS)" : "");
 	return 0;
 }
@@ -502,6 +692,7 @@ void server_shutdown(struct server *s)
 	struct list_node *n, *tmp;
 
 	s->shutting_down = true;
+	ev_timer_stop(s->loop, &s->beat);
 	if (s->lfd >= 0) {
 		ev_io_stop(s->loop, &s->accept_w);
 		ev_timer_stop(s->loop, &s->accept_retry);
@@ -529,6 +720,7 @@ void server_free(struct server *s)
 	s->cx.deferred = NULL;
 	conn_ctx_free(&s->cx);
 	ev_prepare_stop(s->loop, &s->cx.reaper);
+	ev_timer_stop(s->loop, &s->beat);
 	if (s->lfd >= 0) {
 		ev_io_stop(s->loop, &s->accept_w);
 		ev_timer_stop(s->loop, &s->accept_retry);

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 #include <ev.h>
 
@@ -37,6 +38,12 @@ struct server_options {
 	void *engineio_ud;
 	bool cors_any;                   /* Access-Control-Allow-Origin: * */
 	deadline_clock_fn *now;          /* NULL: monotonic */
+	server_health_fn *ready;         /* NULL: no /readyz */
+	void *ready_ud;
+	/* Before GET /metrics renders pgpush_metrics: sets the gauges the
+	 * server does not know (snapshot size and age). NULL: none. */
+	void (*metrics_refresh)(void *ud);
+	void *metrics_ud;
 };
 
 struct server {
@@ -44,6 +51,12 @@ struct server {
 	const struct config *cfg;
 	server_health_fn *health;
 	void *health_ud;
+	server_health_fn *ready;
+	void *ready_ud;
+	void (*metrics_refresh)(void *ud);
+	void *metrics_ud;
+	ev_timer beat;           /* /livez: stamps `alive` while the loop turns */
+	ev_tstamp alive;
 	bool cors_any;
 	bool has_engineio;
 
@@ -83,5 +96,23 @@ int server_init(struct server *s, struct ev_loop *loop, const struct config *cfg
 /* True for a loopback address text as the server formats peers
  * ("127.0.0.1:5", "[::1]:5", "[::ffff:127.0.0.1]:5"). Exposed for tests. */
 bool server_peer_is_loopback(const char *peer);
+
+/* The address of a peer text as the server formats it ("127.0.0.1:5",
+ * "[::1]:5", or a forwarded "192.0.2.1" / "[2001:db8::1]") into ss.
+ * False when it is none. Exposed for tests. */
+bool server_peer_addr(const char *peer, struct sockaddr_storage *ss);
+
+/* The client address of a request that came from sock_peer: with
+ * X-Forwarded-For value xff (NULL: none) and sock_peer in trusted, the
+ * rightmost address of the header that is not itself trusted (the leftmost
+ * when all are), formatted into out; otherwise sock_peer. Exposed for
+ * tests. */
+void server_client_addr(const struct cidr_list *trusted, const char *sock_peer,
+			const char *xff, size_t xff_len, char *out, size_t outlen);
+
+/* /livez: the loop stamps its heartbeat every SERVER_BEAT s; older than
+ * SERVER_LIVE_BOUND s, /livez answers 503. */
+#define SERVER_BEAT 1.0
+#define SERVER_LIVE_BOUND 5.0
 
 #endif

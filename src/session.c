@@ -3,6 +3,7 @@
 #include "session.h"
 #include "http1.h"
 #include "log.h"
+#include "metrics.h"
 #include "websocket.h"
 
 #include <stdio.h>
@@ -514,8 +515,17 @@ void session_close_code(struct session *s, uint16_t code, const char *reason)
 		return;
 	s->closed = true;
 	s->close_reason = reason;
-	log_info("client disconnected peer=%s sid=%s transport=%s after=%.1fs reason=%s", s->peer,
-		 s->sid, s->polling ? "polling" : "websocket", now_of(e) - s->opened, reason);
+	{
+		struct log_ctx lc = { s->peer, s->conn_id };
+		int drop = metrics_drop_reason_of(reason, code);
+
+		log_msg_ctx(LOG_INFO, &lc, "client disconnected sid=%s transport=%s after=%.1fs reason=%s",
+			    s->sid, s->polling ? "polling" : "websocket", now_of(e) - s->opened, reason);
+		metrics_gauge_add(&pgpush_metrics, METRIC_CLIENTS,
+				  s->polling ? METRICS_TRANSPORT_POLLING : METRICS_TRANSPORT_WEBSOCKET, -1);
+		if (drop >= 0)
+			metrics_inc(&pgpush_metrics, METRIC_CLIENTS_DROPPED, (size_t)drop);
+	}
 	deadline_cancel(&s->hb);
 	deadline_cancel(&s->up.timeout);
 	list_unlink(&s->table_link);

@@ -106,6 +106,7 @@ struct session {
 	struct engine *eng;
 	char sid[UTIL_ID_LEN + 1];
 	char peer[64];              /* address of the handshake request */
+	unsigned long long conn_id; /* its conn's id, for the logs */
 	double opened;              /* on the engine's clock */
 	bool polling;               /* current transport */
 	bool closed;

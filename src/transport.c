@@ -2,6 +2,7 @@
 
 #include "transport.h"
 #include "log.h"
+#include "metrics.h"
 #include "pmd.h"
 
 #include <errno.h>
@@ -76,8 +77,11 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	if (c->stalled) {
-		log_warn("client not reading, dropped peer=%s: no byte taken for %llu ms, pending=%zu bytes",
-			 c->peer, (unsigned long long)c->ctx->cfg->send_timeout, c->out_bytes);
+		struct log_ctx lc = { c->peer, c->id };
+
+		log_msg_ctx(LOG_WARN, &lc, "client not reading, dropped: no byte taken for %llu ms, pending=%zu bytes",
+			    (unsigned long long)c->ctx->cfg->send_timeout, c->out_bytes);
+		metrics_inc(&pgpush_metrics, METRIC_CLIENTS_DROPPED, METRICS_DROP_SLOW_CLIENT);
 		conn_close(c, "send timeout");
 		return;
 	}
@@ -207,6 +211,8 @@ struct conn *conn_new(struct conn_ctx *ctx, int fd, const char *peer, const stru
 	c->fd = fd;
 	c->state = CONN_HTTP;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	snprintf(c->sock_peer, sizeof(c->sock_peer), "%s", peer);
+	c->id = ++ctx->next_id;
 	c->opened = ev_now(ctx->loop);
 	ev_io_init(&c->rio, on_read, fd, EV_READ);
 	ev_io_init(&c->wio, on_write, fd, EV_WRITE);
@@ -365,8 +371,10 @@ static int push(struct conn *c, struct buf *b, size_t off, size_t len, bool repl
 	}
 	if (c->outq_len == CONN_OUTQ_MAX ||
 	    c->out_bytes + len > c->ctx->cfg->max_pending_bytes) {
-		log_warn("client not reading, dropped peer=%s pending=%zu bytes", c->peer,
-			 c->out_bytes);
+		struct log_ctx lc = { c->peer, c->id };
+
+		log_msg_ctx(LOG_WARN, &lc, "client not reading, dropped pending=%zu bytes", c->out_bytes);
+		metrics_inc(&pgpush_metrics, METRIC_CLIENTS_DROPPED, METRICS_DROP_SLOW_CLIENT);
 		conn_close(c, "output overflow");
 		return -1;
 	}

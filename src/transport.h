@@ -103,6 +103,7 @@ struct conn_ctx {
 	const struct config *cfg;
 	struct list_node live;    /* open conns */
 	size_t nconns;
+	unsigned long long next_id; /* the last conn id given */
 	struct conn *gone;        /* owners to tell (on_close), through gone_next */
 	struct list_node closing; /* closed, to free */
 	ev_prepare reaper;
@@ -144,7 +145,9 @@ struct conn {
 	int fd;
 	void *io_data;            /* the io's own state (tls), or NULL */
 	enum conn_state state;
-	char peer[64];
+	char peer[64];            /* the client: the socket's peer, or X-Forwarded-For's */
+	char sock_peer[64];       /* the socket's peer (a trusted proxy's, when it differs) */
+	unsigned long long id;    /* connection id for the logs, from 1 */
 	ev_io rio, wio;
 	ev_timer timer;           /* request timeout (the protocol's); later the send
 				   * timeout, or the end of a conn_pace */

@@ -2,6 +2,7 @@
 
 #include "upgrade.h"
 #include "log.h"
+#include "metrics.h"
 #include "websocket.h"
 
 #include <string.h>
@@ -51,6 +52,8 @@ static void complete(struct session *s)
 	session_outbox_clear(s);
 	list_unlink(&s->poll.flush_link);
 	log_debug("upgraded to websocket sid=%s", s->sid);
+	metrics_gauge_add(&pgpush_metrics, METRIC_CLIENTS, METRICS_TRANSPORT_POLLING, -1);
+	metrics_gauge_add(&pgpush_metrics, METRIC_CLIENTS, METRICS_TRANSPORT_WEBSOCKET, 1);
 }
 
 static void probe_on_message(struct conn *c, bool binary, const uint8_t *data, size_t len)

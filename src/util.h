@@ -39,4 +39,12 @@ bool util_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out);
  * surrogates, nothing above U+10FFFF). */
 bool util_utf8_valid(const uint8_t *s, size_t len);
 
+/* The length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF): 1 for ASCII, 2 to 4, or 0
+ * when s holds no whole, valid sequence (len 0 included). */
+size_t util_utf8_seq(const uint8_t *s, size_t len);
+
+/* The value of one hexadecimal digit, or -1. */
+int util_hexval(int c);
+
 #endif

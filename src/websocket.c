@@ -3,6 +3,7 @@
 #include "websocket.h"
 #include "http1.h"
 #include "log.h"
+#include "metrics.h"
 #include "pmd.h"
 #include "util.h"
 #include "ws.h"
@@ -141,6 +142,7 @@ static void compressed_message(struct conn *c, const struct wslay_event_on_msg_r
 	rc = pmd_inflate(ctx->inflater, arg->msg, arg->msg_length, ctx->cfg->max_payload, &out,
 			 &out_len);
 	if (rc == PMD_ERR_TOO_BIG) {
+		metrics_inc(&pgpush_metrics, METRIC_CLIENTS_DROPPED, METRICS_DROP_TOO_LARGE);
 		websocket_close(c, 1009, "message too big");
 		return;
 	}
@@ -216,6 +218,8 @@ static void fail(struct conn *c, uint16_t code, const char *reason)
 	c->ws.closing = true;
 	conn_tell_gone(c);
 	log_info("websocket protocol error peer=%s: %s", c->peer, reason);
+	metrics_inc(&pgpush_metrics, METRIC_CLIENTS_DROPPED,
+		    code == 1009 ? METRICS_DROP_TOO_LARGE : METRICS_DROP_PROTOCOL_ERROR);
 	payload[0] = (uint8_t)(code >> 8);
 	payload[1] = (uint8_t)code;
 	memcpy(payload + 2, reason, rlen);

@@ -31,6 +31,165 @@ static enum config_result run(struct config *cfg, config_getenv_fn *env, char *e
 	return r;
 }
 
+/* ---- the configuration file -------------------------------------------- */
+
+static char seen[1024];
+
+static int collect(void *ud, const char *key, const char *value, unsigned line,
+		   char *err, size_t errlen)
+{
+	size_t n = strlen(seen);
+
+	(void)ud;
+	if (strcmp(key, "bad") == 0) {
+		snprintf(err, errlen, "bad key");
+		return -1;
+	}
+	snprintf(seen + n, sizeof(seen) - n, "%u:%s=[%s];", line, key, value);
+	return 0;
+}
+
+static const struct {
+	const char *text;
+	int rc;
+	const char *want; /* settings seen, or the error */
+} file_cases[] = {
+	{ "", 0, "" },
+	{ "# only a comment\n\n   \n", 0, "" },
+	{ "a = 1\n", 0, "1:a=[1];" },
+	{ "a=1", 0, "1:a=[1];" },
+	{ "a 1 # no '=' is fine\n", 0, "1:a=[1];" },
+	{ "  log_level = debug   # trailing\n", 0, "1:log_level=[debug];" },
+	{ "a = 'x y # z'\n", 0, "1:a=[x y # z];" },
+	{ "a = 'it''s'\n", 0, "1:a=[it's];" },
+	{ "a = 'it\\'s'\n", 0, "1:a=[it's];" },
+	{ "a = ''\n", 0, "1:a=[];" },
+	{ "\r\na = 1\r\nb = 2\r\n", 0, "2:a=[1];3:b=[2];" },
+	{ "a = 1\n\n# c\nb = 'two'\n", 0, "1:a=[1];4:b=[two];" },
+	{ "a = 1\n= 2\n", -1, "line 2: expected a key, found '='" },
+	{ "a = 'open\n", -1, "line 1: unterminated quoted value for a" },
+	{ "x = 1\na =\n", -1, "line 2: no value for a" },
+	{ "a = 1 2\n", -1, "line 1: unexpected text after the value of a" },
+	{ "a = 'x' y\n", -1, "line 1: unexpected text after the value of a" },
+	{ "a = x'y\n", -1, "line 1: a quote inside the bare value of a" },
+	{ "a = 1\nb = 2\nbad = 3\n", -1, "line 3: bad key" },
+};
+
+static int write_file(char *path, const char *text)
+{
+	int fd = mkstemp(path);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+	if (!f)
+		return -1;
+	fputs(text, f);
+	fclose(f);
+	return 0;
+}
+
+static const char *env_config_path;
+
+static const char *env_with_config(const char *name)
+{
+	if (strcmp(name, "PGPUSH_CONFIG") == 0)
+		return env_config_path;
+	if (strcmp(name, "PGPUSH_CHANNEL") == 0)
+		return "envchan";
+	return NULL;
+}
+
+static void diff_cb(void *ud, const char *name, bool live)
+{
+	char *out = ud;
+	size_t n = strlen(out);
+
+	snprintf(out + n, 512 - n, "%s%s%s", n ? "," : "", name, live ? "(live)" : "");
+}
+
+static void test_file(void)
+{
+	struct config cfg, next;
+	char err[256], path[] = "/tmp/t_config_conf.XXXXXX", diff[512] = "";
+
+	for (size_t i = 0; i < sizeof(file_cases) / sizeof(file_cases[0]); i++) {
+		int rc;
+
+		seen[0] = err[0] = '\0';
+		rc = config_parse_text(file_cases[i].text, strlen(file_cases[i].text), collect, NULL,
+				       err, sizeof(err));
+		is_int(rc, file_cases[i].rc, "file case %zu: result", i);
+		is_str(rc == 0 ? seen : err, file_cases[i].want, "file case %zu", i);
+	}
+
+	if (write_file(path, "channel = filechan\nlog_level = 'warn'\nallowed_origin = 'http://a, http://b'\n"
+			     "ping_interval = 1234\nmetrics_allow = 10.0.0.0/8\n") < 0) {
+		ok(0, "temporary file");
+		return;
+	}
+	is_int(run(&cfg, NULL, err, "--config", path, NULL), CONFIG_OK, "--config: %s", err);
+	is_str(cfg.channel, "filechan", "a file setting");
+	is_int(cfg.log_level, LOG_WARN, "a quoted file setting");
+	is_int(cfg.ping_interval, 1234, "a number from the file");
+	ok(config_origin_allowed(&cfg, "http://b", 8), "a list from the file");
+	is_int(cfg.metrics_allow_list.n, 1, "metrics_allow parsed");
+	config_free(&cfg);
+
+	env_config_path = path;
+	is_int(run(&cfg, env_with_config, err, NULL, NULL, NULL), CONFIG_OK, "$PGPUSH_CONFIG");
+	is_str(cfg.channel, "envchan", "the environment beats the file");
+	is_int(cfg.log_level, LOG_WARN, "the file beats the default");
+	config_free(&cfg);
+	is_int(run(&cfg, env_with_config, err, "--channel", "flagchan", NULL), CONFIG_OK, "flags");
+	is_str(cfg.channel, "flagchan", "a flag beats the environment and the file");
+	config_free(&cfg);
+
+	is_int(run(&cfg, NULL, err, "--config", path, "--log-level=debug"), CONFIG_OK, "base");
+	is_int(run(&next, NULL, err, "--config", path, "--listen=127.0.0.1:9"), CONFIG_OK, "next");
+	config_diff(&cfg, &next, diff_cb, diff);
+	is_str(diff, "listen,log-level(live)", "the diff: %s", diff);
+	config_apply_live(&cfg, &next);
+	is_int(cfg.log_level, LOG_WARN, "a live option applied");
+	is_str(cfg.listen, "127.0.0.1:3000", "a restart option kept");
+	config_free(&cfg);
+	config_free(&next);
+	ok(config_option_is_live("allowed-origin") && !config_option_is_live("listen"), "live or not");
+
+	{
+		FILE *f = fopen(path, "w");
+
+		fputs("channel = x\n\nno_such_key = 1\n", f);
+		fclose(f);
+	}
+	is_int(run(&cfg, NULL, err, "--config", path, NULL), CONFIG_ERROR, "an unknown key");
+	ok(strstr(err, path) && strstr(err, "line 3: unknown key 'no_such_key'"), "names file and line: %s", err);
+	config_free(&cfg);
+	{
+		FILE *f = fopen(path, "w");
+
+		fputs("config = /etc/other\n", f);
+		fclose(f);
+	}
+	is_int(run(&cfg, NULL, err, "--config", path, NULL), CONFIG_ERROR, "no include");
+	config_free(&cfg);
+	{
+		FILE *f = fopen(path, "w");
+
+		fputs("trusted_proxy = 10.1.2.3/8\n", f);
+		fclose(f);
+	}
+	is_int(run(&cfg, NULL, err, "--config", path, NULL), CONFIG_ERROR, "a bad CIDR");
+	ok(strstr(err, "--trusted-proxy") != NULL, "names the option: %s", err);
+	config_free(&cfg);
+	unlink(path);
+	is_int(run(&cfg, NULL, err, "--config", path, NULL), CONFIG_ERROR, "a missing file");
+	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, "--log-format", "json", NULL), CONFIG_OK, "--log-format");
+	is_int(cfg.log_format, LOG_FORMAT_JSON, "json");
+	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, "--log-format", "xml", NULL), CONFIG_ERROR, "a bad --log-format");
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	struct config cfg;
@@ -153,5 +312,6 @@ int main(void)
 	is_int(run(&cfg, NULL, err, NULL, NULL, NULL), CONFIG_OK, "default origins");
 	ok(config_origin_allowed(&cfg, "http://any", 10), "any origin by default");
 	config_free(&cfg);
+	test_file();
 	return done_testing();
 }
