@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,7 +27,6 @@ struct tls_conn {
 	SSL *ssl;
 	unsigned char *out;  /* ciphertext the socket has not taken yet */
 	size_t out_off, out_len, out_cap;
-	bool corked;         /* gather records: write them with one send */
 	bool failed;         /* a socket write failed */
 	bool shut;           /* close_notify queued */
 };
@@ -97,35 +98,17 @@ static int out_append(struct tls_conn *t, const unsigned char *data, size_t len)
 	return 0;
 }
 
-/* Takes every record: straight to the socket when nothing waits and the
- * conn is not gathering, the rest into the buffer. Never "retry". */
+/* Takes every record into the buffer, never "retry": what one SSL call
+ * produces (a handshake flight, the records of one writev) leaves in one
+ * send() after it (out_send), not one small segment per record. */
 static int bio_out_write(BIO *b, const char *data, int len)
 {
 	struct conn *c = BIO_get_data(b);
 	struct tls_conn *t = c->io_data;
-	size_t off = 0;
 
 	if (len <= 0)
 		return 0;
-	if (t->failed)
-		return -1;
-	if (!t->corked && t->out_off == t->out_len) {
-		for (;;) {
-			ssize_t w = send(c->fd, data, (size_t)len, MSG_NOSIGNAL);
-
-			if (w >= 0) {
-				off = (size_t)w;
-				break;
-			}
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			t->failed = true;
-			return -1;
-		}
-	}
-	if (off < (size_t)len && out_append(t, (const unsigned char *)data + off, (size_t)len - off) < 0)
+	if (t->failed || out_append(t, (const unsigned char *)data, (size_t)len) < 0)
 		return -1;
 	return len;
 }
@@ -302,6 +285,9 @@ int tls_conn_start(struct tls_server *ts, struct conn *c)
 	SSL_set_bio(t->ssl, rbio, wbio);
 	SSL_set_accept_state(t->ssl);
 	c->io_data = t;
+	/* Records are gathered here, so Nagle would only delay them (the
+	 * WebSocket upgrade sets it too, but the handshake comes first). */
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	return 0;
 }
 
@@ -378,8 +364,6 @@ static ssize_t tls_writev(struct conn *c, const struct iovec *iov, int n)
 		errno = EAGAIN;
 		return -1;
 	}
-	/* Gather this call's records, then one send. */
-	t->corked = true;
 	ERR_clear_error();
 	for (int i = 0; i < n && !stop; i++) {
 		const unsigned char *p = iov[i].iov_base;
@@ -406,7 +390,6 @@ static ssize_t tls_writev(struct conn *c, const struct iovec *iov, int n)
 			total += (size_t)r;
 		}
 	}
-	t->corked = false;
 	if (out_send(c, t) < 0 || (t->failed && total == 0)) {
 		errno = EPIPE;
 		return -1;

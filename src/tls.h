@@ -10,9 +10,10 @@
  * before it is over (such a write closes the conn: a stalled handshake
  * ends at the request timeout).
  *
- * Ciphertext goes through a BIO of our own: records are written straight
- * to the socket when nothing waits, else kept in a per-conn buffer the
- * transport drains through conn_io.flush, so SSL_write never returns
+ * Ciphertext goes through a BIO of our own: the records of one SSL call
+ * are gathered in a per-conn buffer and sent with one send(); what the
+ * socket does not take waits there, drained by the transport through
+ * conn_io.flush (TLS_OUT_MAX bounds it), so SSL_write never returns
  * WANT_WRITE and a queued buffer is never half-committed to a record (the
  * transport may replace an unsent entry). The buffer is freed when empty.
  *
