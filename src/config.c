@@ -497,6 +497,15 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv,
 		snprintf(err, errlen, "--db-file and --db (or $DATABASE_URL) both set: use one");
 		goto out;
 	}
+	/* An empty value (tls_cert = '' in the file) is no TLS. */
+	if (cfg->tls_cert && !*cfg->tls_cert) {
+		free(cfg->tls_cert);
+		cfg->tls_cert = NULL;
+	}
+	if (cfg->tls_key && !*cfg->tls_key) {
+		free(cfg->tls_key);
+		cfg->tls_key = NULL;
+	}
 	if (!cfg->tls_cert != !cfg->tls_key) {
 		snprintf(err, errlen, "--tls-cert and --tls-key go together: set both or neither");
 		goto out;

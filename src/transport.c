@@ -458,8 +458,10 @@ void conn_flush(struct conn *c)
 	struct iovec iov[CONN_IOV_MAX];
 	bool progress = false;
 
-	if (c->paced)
+	if (c->paced) {
+		watch_write(c, false); /* the pace's end flushes (no spin meanwhile) */
 		return;
+	}
 
 	for (;;) {
 		unsigned n;
