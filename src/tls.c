@@ -171,6 +171,9 @@ static SSL_CTX *ctx_new(const char *cert, const char *key, char *err, size_t err
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 			      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
+	/* Resumption by tickets only (stateless): no server-side cache that
+	 * grows with every handshake and holds memory after the client left. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		snprintf(err, errlen, "cannot load the TLS certificate %s: %s", cert,
 			 ssl_errstr(e, sizeof(e)));

@@ -132,6 +132,25 @@ test('ALPN: http/1.1 is selected; an h2-only client gets an alert, not a stream'
   assert.match(String(err.message), /no application protocol|alert number 120/i);
 });
 
+test('a client resumes its session with a ticket (no server-side cache)', { timeout: 10000 }, async () => {
+  for (const maxVersion of ['TLSv1.2', 'TLSv1.3']) {
+    const base = { host: '127.0.0.1', port: daemon.port, ca: ca.ca, servername: 'localhost', maxVersion };
+    const session = await new Promise((resolve, reject) => {
+      const s = tls.connect(base, () => { s.write('GET /livez HTTP/1.1\r\nHost: localhost\r\n\r\n'); });
+      let got = null;
+      s.on('session', (sess) => { got = got || sess; });
+      s.on('data', () => {});
+      s.on('close', () => (got ? resolve(got) : reject(new Error(`${maxVersion}: no session ticket`))));
+      s.on('error', () => {});
+    });
+    const reused = await new Promise((resolve, reject) => {
+      const s = tls.connect({ ...base, session }, () => { resolve(s.isSessionReused()); s.end(); });
+      s.on('error', reject);
+    });
+    assert.equal(reused, true, `${maxVersion}: the second connection resumes`);
+  }
+});
+
 test('bad input on the TLS port gets a clean close and blocks no one', { timeout: 30000 }, async () => {
   // A live client keeps receiving through all of it.
   const live = client({ transports: ['websocket'] });
