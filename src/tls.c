@@ -356,6 +356,7 @@ static ssize_t tls_writev(struct conn *c, const struct iovec *iov, int n)
 	 * response can come that early (a request timeout), and the peer
 	 * could not read it anyway. */
 	if (!SSL_is_init_finished(t->ssl)) {
+		log_debug("tls: handshake not finished in time peer=%s", c->peer);
 		errno = EPIPE;
 		return -1;
 	}
