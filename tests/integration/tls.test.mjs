@@ -5,7 +5,9 @@
 // connected through SIGHUP while new connections see the new certificate.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,6 +42,9 @@ before(async () => {
   for (const f of fs.readdirSync(dashboard)) fs.copyFileSync(path.join(dashboard, f), path.join(www, f));
   fs.copyFileSync(path.join(repoRoot, 'node_modules', 'socket.io-client', 'dist', 'socket.io.min.js'),
     path.join(www, 'socket.io.min.js'));
+  // Far more than the socket buffers hold: a slow reader makes the TLS
+  // records wait in pgpushd's buffer (conn_io.flush) many times over.
+  fs.writeFileSync(path.join(www, 'big.bin'), crypto.randomBytes(12 << 20));
   pg = await startCluster({ sql: ['sql/schema.sql', 'sql/install.sql', 'sql/demo-data.sql'] });
   db = await pg.client();
   products = (await db.query('SELECT id FROM products ORDER BY id LIMIT 3')).rows;
@@ -149,6 +154,28 @@ test('a client resumes its session with a ticket (no server-side cache)', { time
     });
     assert.equal(reused, true, `${maxVersion}: the second connection resumes`);
   }
+});
+
+test('a slow reader over TLS gets every byte of a 12 MB file, intact', { timeout: 60000 }, async () => {
+  const want = crypto.createHash('sha256').update(fs.readFileSync(path.join(dir, 'www', 'big.bin'))).digest('hex');
+  const got = await new Promise((resolve, reject) => {
+    https.get({ host: '127.0.0.1', port: daemon.port, path: '/big.bin', ca: ca.ca, servername: 'localhost', agent: false }, (res) => {
+      const h = crypto.createHash('sha256');
+      let n = 0, pauses = 0;
+      res.on('data', (d) => {
+        h.update(d);
+        n += d.length;
+        // Stop reading now and then, long enough for the socket to fill.
+        if (n > (pauses + 1) * (2 << 20)) { pauses++; res.pause(); setTimeout(() => res.resume(), 300); }
+      });
+      res.on('end', () => resolve({ hash: h.digest('hex'), n, pauses, status: res.statusCode }));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+  assert.equal(got.status, 200);
+  assert.equal(got.n, 12 << 20);
+  assert.ok(got.pauses >= 4, `the reader paused ${got.pauses} times`);
+  assert.equal(got.hash, want, 'the bytes are the file\'s');
 });
 
 test('bad input on the TLS port gets a clean close and blocks no one', { timeout: 30000 }, async () => {
