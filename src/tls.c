@@ -346,10 +346,38 @@ static ssize_t tls_read(struct conn *c, void *buf, size_t len)
 	}
 }
 
+#define TLS_RECORD 16384       /* plaintext bytes of a full record */
+#define TLS_SMALL_PIECE 2048   /* pieces below it are gathered into one record */
+
+/* Encrypts len bytes into records of at most TLS_RECORD; adds what went
+ * to *total. -1 when it stopped early (buffer full, or an error). */
+static int put(struct tls_conn *t, const unsigned char *p, size_t len, size_t *total)
+{
+	while (len) {
+		int chunk = len > TLS_RECORD ? TLS_RECORD : (int)len;
+		int r;
+
+		if (t->out_len - t->out_off >= TLS_OUT_MAX)
+			return -1;
+		r = SSL_write(t->ssl, p, chunk);
+		if (r <= 0) {
+			if (SSL_get_error(t->ssl, r) != SSL_ERROR_WANT_READ)
+				t->failed = true;
+			ERR_clear_error();
+			return -1;
+		}
+		p += r;
+		len -= (size_t)r;
+		*total += (size_t)r;
+	}
+	return 0;
+}
+
 static ssize_t tls_writev(struct conn *c, const struct iovec *iov, int n)
 {
 	struct tls_conn *t = c->io_data;
-	size_t total = 0;
+	static unsigned char gather[TLS_RECORD]; /* one loop, one thread */
+	size_t total = 0, glen = 0;
 	bool stop = false;
 
 	/* No application data before the handshake is over: only an error
@@ -371,29 +399,30 @@ static ssize_t tls_writev(struct conn *c, const struct iovec *iov, int n)
 	ERR_clear_error();
 	for (int i = 0; i < n && !stop; i++) {
 		const unsigned char *p = iov[i].iov_base;
-		size_t left = iov[i].iov_len;
+		size_t len = iov[i].iov_len;
 
-		while (left) {
-			int chunk = left > 16384 ? 16384 : (int)left;
-			int r;
-
-			if (t->out_len - t->out_off >= TLS_OUT_MAX) {
-				stop = true;
-				break;
-			}
-			r = SSL_write(t->ssl, p, chunk);
-			if (r <= 0) {
-				stop = true;
-				if (SSL_get_error(t->ssl, r) != SSL_ERROR_WANT_READ)
-					t->failed = true;
-				ERR_clear_error();
-				break;
-			}
-			p += r;
-			left -= (size_t)r;
-			total += (size_t)r;
+		/* Small pieces (a polling response's head, an ack) share a
+		 * record instead of paying one each. */
+		if (len < TLS_SMALL_PIECE && glen + len <= sizeof(gather)) {
+			memcpy(gather + glen, p, len);
+			glen += len;
+			continue;
 		}
+		if (glen) {
+			stop = put(t, gather, glen, &total) < 0;
+			glen = 0; /* one record: all of it went, or none */
+			if (stop)
+				break;
+		}
+		if (len < TLS_SMALL_PIECE) {
+			memcpy(gather, p, len);
+			glen = len;
+			continue;
+		}
+		stop = put(t, p, len, &total) < 0;
 	}
+	if (!stop && glen)
+		(void)put(t, gather, glen, &total);
 	if (out_send(c, t) < 0 || (t->failed && total == 0)) {
 		errno = EPIPE;
 		return -1;
