@@ -199,6 +199,7 @@ test('bad input on the TLS port gets a clean close and blocks no one', { timeout
   const stalled = rawExchange(null);                      // connects, says nothing
   const partial = rawExchange(hello.subarray(0, 20));     // half a ClientHello, then silence
   const helloThenGone = rawExchange(hello, { endAfter: true });
+  const helloThenSilent = rawExchange(hello);             // a whole ClientHello, then nothing
 
   // Meanwhile a sale still reaches the live client at once.
   const { id } = await insertSale(db, products[1].id);
@@ -215,6 +216,9 @@ test('bad input on the TLS port gets a clean close and blocks no one', { timeout
     assert.equal(r.data.length, 0, `${what}: nothing sent`);
     assert.ok(r.ms >= 1000 && r.ms < 4000, `${what}: closed at the handshake timeout (${r.ms} ms)`);
   }
+  const q = await helloThenSilent;
+  assert.equal(q.data[0], 0x16, 'ClientHello then silence: the server flight was sent');
+  assert.ok(q.ms >= 1000 && q.ms < 4000, `ClientHello then silence: closed at the handshake timeout (${q.ms} ms)`);
   const g = await helloThenGone;
   assert.ok(g.ms < 4000, `ClientHello then EOF: closed (${g.ms} ms)`);
   assert.equal(live.rec.disconnects.length, 0, 'the live client was never dropped');
