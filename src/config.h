@@ -36,6 +36,14 @@ struct config {
 	uint64_t request_timeout;/* ms to receive a whole HTTP request head */
 	uint64_t send_timeout;   /* ms a client may take no byte of pending output */
 	uint64_t max_pending_bytes; /* unsent output per client */
+	char *jwt_secret_file;   /* NULL: no tokens (see --anon-role) */
+	char *jwt_audience;
+	char *jwt_issuer;
+	char *jwt_role_claim;
+	char *anon_role;         /* role of tokenless clients; NULL: none */
+	uint64_t max_audiences;
+	uint64_t query_connections;
+	uint64_t audience_grace; /* ms */
 	double query_timeout;    /* seconds, statement_timeout of the dashboard query */
 	char *config;            /* --config FILE; NULL = none */
 	enum log_format log_format;

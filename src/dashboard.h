@@ -53,6 +53,13 @@ void dashboard_metrics(void *d);
 #define DASHBOARD_REASON_RECONNECT 2u
 #define DASHBOARD_REASON_TIMER 4u
 #define DASHBOARD_REASON_NOTIFY 8u
+#define DASHBOARD_REASON_REGISTRY 16u
+
+/* Tables changed (names as pgpush's doorbell sends them: relname): every
+ * dashboard registered on one of them (the default one: on any) is
+ * recomputed for each of its live audiences. The NOTIFY path calls this;
+ * another change source may too. */
+void dashboard_tables_changed(struct dashboard *d, const char *const *tables, size_t n);
 
 /* Formats a reason ("startup", "reconnect", "timer", "notify:a,b", or
  * "notify" when no attached table was named) from the bits and the

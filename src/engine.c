@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int engine_init(struct engine *e, struct conn_ctx *cx, const struct config *cfg,
 		const struct engine_options *opts)
@@ -148,6 +149,14 @@ static void handshake(struct engine *e, struct conn *c, const struct http_reques
 	s->conn_id = lc.conn;
 	metrics_gauge_add(&pgpush_metrics, METRIC_CLIENTS,
 			  ws ? METRICS_TRANSPORT_WEBSOCKET : METRICS_TRANSPORT_POLLING, 1);
+	{
+		/* For clients that cannot set the CONNECT auth payload. */
+		const struct http_header *a = http_find_header(req, "authorization");
+
+		if (a && a->value_len > 7 && a->value_len <= 8192 &&
+		    strncasecmp(a->value, "Bearer ", 7) == 0)
+			s->bearer = strndup(a->value + 7, a->value_len - 7);
+	}
 	n = eio_open_packet(open, sizeof(open), s->sid, !ws, e->cfg->ping_interval,
 			    e->cfg->ping_timeout, e->cfg->max_payload);
 	if (ws) {

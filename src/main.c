@@ -8,12 +8,14 @@
 #include "config.h"
 #include "dashboard.h"
 #include "hub.h"
+#include "jwt.h"
 #include "log.h"
 #include "metrics.h"
 #include "sdnotify.h"
 #include "server.h"
 #include "tls.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,12 +145,76 @@ static void raise_fd_limit(struct config *c)
 	}
 }
 
+/* --jwt-secret-file and --anon-role: tokens decide audiences. A key that
+ * does not load stops the start (exit 2): better than serving without. */
+static int setup_auth(const struct config *c, struct hub *hub, struct jwt_key **key)
+{
+	struct jwt_policy pol;
+	char err[256];
+
+	jwt_policy_init(&pol);
+	if (c->jwt_role_claim)
+		pol.role_claim = c->jwt_role_claim;
+	pol.audience = c->jwt_audience;
+	pol.issuer = c->jwt_issuer;
+	if (!jwt_role_path_valid(pol.role_claim)) {
+		log_error("--jwt-role-claim %s: not a claim name or a path like .app_metadata.role",
+			  pol.role_claim);
+		return -1;
+	}
+	if (c->anon_role && (!*c->anon_role || strlen(c->anon_role) > JWT_MAX_ROLE)) {
+		log_error("--anon-role: a role name of 1 to %d bytes", JWT_MAX_ROLE);
+		return -1;
+	}
+	if (c->jwt_secret_file) {
+		FILE *f = fopen(c->jwt_secret_file, "rb");
+		char *data = malloc(JWT_MAX_KEY_FILE + 1);
+		size_t n = 0;
+
+		if (!f || !data) {
+			log_error("--jwt-secret-file %s: %s", c->jwt_secret_file,
+				  f ? "out of memory" : strerror(errno));
+			if (f)
+				fclose(f);
+			free(data);
+			return -1;
+		}
+		n = fread(data, 1, JWT_MAX_KEY_FILE + 1, f);
+		fclose(f);
+		if (n > JWT_MAX_KEY_FILE) {
+			log_error("--jwt-secret-file %s: larger than %d bytes", c->jwt_secret_file,
+				  JWT_MAX_KEY_FILE);
+			free(data);
+			return -1;
+		}
+		if (jwt_key_load(data, n, key, err, sizeof(err)) < 0) {
+			log_error("--jwt-secret-file %s: %s", c->jwt_secret_file, err);
+			memset(data, 0, n);
+			free(data);
+			return -1;
+		}
+		memset(data, 0, n);
+		free(data);
+	}
+	hub_set_auth(hub, *key, &pol, c->anon_role, c->max_audiences,
+		     (double)c->audience_grace / 1000.0);
+	if (hub_auth_on(hub))
+		log_info("tokens %s, anonymous role %s, at most %llu audiences",
+			 *key ? "verified" : "not accepted", c->anon_role ? c->anon_role : "(none)",
+			 (unsigned long long)c->max_audiences);
+	else
+		log_warn("no --jwt-secret-file nor --anon-role: every client that reaches the port "
+			 "gets the dashboards as pgpushd's own role");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char err[512];
 	struct ev_loop *loop;
 	struct hub hub;
 	struct dashboard *dash;
+	struct jwt_key *key = NULL;
 	ev_signal sigterm, sigint, sighup;
 	ev_timer watchdog;
 	int rc;
@@ -184,7 +250,8 @@ int main(int argc, char **argv)
 		log_error("cannot initialise the event loop");
 		return 1;
 	}
-	hub_init(&hub);
+	if (hub_init(&hub) < 0 || setup_auth(&cfg, &hub, &key) < 0)
+		return hub.def ? 2 : 1;
 	dash = dashboard_new(loop, &cfg, &hub);
 	if (!dash) {
 		log_error("out of memory");
@@ -235,6 +302,7 @@ int main(int argc, char **argv)
 	server_free(&server);
 	dashboard_free(dash);
 	hub_free(&hub);
+	jwt_key_free(key);
 	ev_loop_destroy(loop);
 	config_free(&cfg);
 	return 0;

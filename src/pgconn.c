@@ -186,11 +186,12 @@ void pgconn_start(struct pgconn *pc)
 /* Setup (our own text) goes through the simple protocol, which runs
  * several statements; queries through the extended protocol, which runs
  * exactly one. */
-static int send_command(struct pgconn *pc, const char *sql, bool one_statement)
+static int send_command_params(struct pgconn *pc, const char *sql, bool one_statement,
+			       int nparams, const char *const *values)
 {
 	int f;
 
-	if (!(one_statement ? PQsendQueryParams(pc->pg, sql, 0, NULL, NULL, NULL, NULL, 0)
+	if (!(one_statement ? PQsendQueryParams(pc->pg, sql, nparams, NULL, values, NULL, NULL, 0)
 			    : PQsendQuery(pc->pg, sql)))
 		return -1;
 	f = PQflush(pc->pg);
@@ -198,6 +199,11 @@ static int send_command(struct pgconn *pc, const char *sql, bool one_statement)
 		return -1;
 	watch(pc, f == 1 ? EV_READ | EV_WRITE : EV_READ);
 	return 0;
+}
+
+static int send_command(struct pgconn *pc, const char *sql, bool one_statement)
+{
+	return send_command_params(pc, sql, one_statement, 0, NULL);
 }
 
 static void start_setup(struct pgconn *pc)
@@ -382,6 +388,20 @@ int pgconn_query(struct pgconn *pc, const char *sql)
 		return PGCONN_ERR_NOT_READY;
 	pc->state = PGC_BUSY;
 	if (send_command(pc, sql, true) < 0) {
+		pc->state = PGC_READY;
+		lost(pc, PQerrorMessage(pc->pg));
+		return PGCONN_ERR_SEND;
+	}
+	return 0;
+}
+
+int pgconn_query_params(struct pgconn *pc, const char *sql, int nparams,
+			const char *const *values)
+{
+	if (pc->state != PGC_READY)
+		return PGCONN_ERR_NOT_READY;
+	pc->state = PGC_BUSY;
+	if (send_command_params(pc, sql, true, nparams, values) < 0) {
 		pc->state = PGC_READY;
 		lost(pc, PQerrorMessage(pc->pg));
 		return PGCONN_ERR_SEND;

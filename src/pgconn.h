@@ -52,6 +52,11 @@ void pgconn_start(struct pgconn *pc);
  * only. Returns 0 or a negative pgconn_error. */
 int pgconn_query(struct pgconn *pc, const char *sql) __attribute__((warn_unused_result));
 
+/* pgconn_query with text parameters $1..$nparams (values[i] NULL: SQL
+ * NULL). */
+int pgconn_query_params(struct pgconn *pc, const char *sql, int nparams,
+			const char *const *values) __attribute__((warn_unused_result));
+
 bool pgconn_is_ready(const struct pgconn *pc); /* connected and set up */
 bool pgconn_is_busy(const struct pgconn *pc);  /* a query is running */
 const char *pgconn_name(const struct pgconn *pc);

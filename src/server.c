@@ -240,7 +240,7 @@ static bool path_is(const struct http_request *req, const char *p)
 
 static void serve_health(struct server *s, struct conn *c)
 {
-	char body[1024];
+	char body[16384];
 	bool ok = s->health(s->health_ud, server_peer_is_loopback(c->peer), body, sizeof(body));
 
 	http1_respond(c, ok ? 200 : 503, "Cache-Control: no-store\r\n", "application/json", body,

@@ -562,5 +562,6 @@ void session_free(struct session *s)
 		return;
 	session_outbox_clear(s);
 	free(s->poll.outbox);
+	free(s->bearer);
 	free(s);
 }

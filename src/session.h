@@ -133,6 +133,7 @@ struct session {
 	struct list_node table_link;
 	struct list_node reap_link;
 	void *app;                  /* the layer above's state for this session */
+	char *bearer;               /* Authorization: Bearer token of the handshake, or NULL */
 };
 
 /* Creates a session with a fresh sid in e's table, its heartbeat armed.

@@ -56,8 +56,16 @@ size_t snapshot_compact_json(const char *in, size_t len, char *out)
 
 struct buf *snapshot_event_frame(const char *event, const char *json, size_t json_len)
 {
-	char head[128];
-	int n = snprintf(head, sizeof(head), "42[\"%s\",", event);
+	return snapshot_event_frame_nsp(NULL, event, json, json_len);
+}
+
+struct buf *snapshot_event_frame_nsp(const char *nsp, const char *event, const char *json,
+				     size_t json_len)
+{
+	char head[256];
+	int n = nsp && *nsp && strcmp(nsp, "/") != 0
+		? snprintf(head, sizeof(head), "42%s,[\"%s\",", nsp, event)
+		: snprintf(head, sizeof(head), "42[\"%s\",", event);
 	struct ws_part parts[] = {
 		{ head, (size_t)n },
 		{ json, json_len },
@@ -71,6 +79,12 @@ struct buf *snapshot_event_frame(const char *event, const char *json, size_t jso
 
 int snapshot_new(const char *json, size_t len, int64_t version, int64_t generated_ms,
 		 const char *reason, struct snapshot **out)
+{
+	return snapshot_new_nsp(json, len, version, generated_ms, reason, NULL, out);
+}
+
+int snapshot_new_nsp(const char *json, size_t len, int64_t version, int64_t generated_ms,
+		     const char *reason, const char *nsp, struct snapshot **out)
 {
 	struct json_tokener *tok;
 	json_object *obj;
@@ -142,7 +156,7 @@ int snapshot_new(const char *json, size_t len, int64_t version, int64_t generate
 	memcpy(s->doc, head, (size_t)head_len);
 	memcpy(s->doc + head_len, body, body_len);
 	s->doc[s->doc_len] = '\0';
-	s->frame = snapshot_event_frame("dashboardDataUpdate", s->doc, s->doc_len);
+	s->frame = snapshot_event_frame_nsp(nsp, "dashboardDataUpdate", s->doc, s->doc_len);
 	if (!s->frame)
 		goto out_free_doc;
 	free(compact);

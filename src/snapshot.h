@@ -35,6 +35,12 @@ int snapshot_new(const char *json, size_t len, int64_t version, int64_t generate
 		 const char *reason, struct snapshot **out)
 	__attribute__((warn_unused_result));
 
+/* The same for namespace nsp ("/ops"; NULL or "/": the main one): the
+ * frame is 42/ops,["dashboardDataUpdate",<doc>]. */
+int snapshot_new_nsp(const char *json, size_t len, int64_t version, int64_t generated_ms,
+		     const char *reason, const char *nsp, struct snapshot **out)
+	__attribute__((warn_unused_result));
+
 /* Builds frame_z once (RFC 7692, no context takeover: one compressed frame
  * serves every client that negotiated it). Keeps it only when smaller than
  * the plain frame. Returns 0, or -1 when out of memory (frame_z stays NULL
@@ -57,6 +63,9 @@ size_t snapshot_compact_json(const char *in, size_t len, char *out);
 
 /* Builds the frame of 42["<event>",<json>] (json must be valid JSON). */
 struct buf *snapshot_event_frame(const char *event, const char *json, size_t json_len);
+/* The same in namespace nsp (42/ops,[...]; NULL, "" or "/": the main one). */
+struct buf *snapshot_event_frame_nsp(const char *nsp, const char *event, const char *json,
+				     size_t json_len);
 
 /* Appends s to dst as a JSON string literal (quotes included) into a
  * buffer of dstlen; returns the length or -1 when it does not fit. */

@@ -2,6 +2,7 @@
 
 #include "socketio.h"
 #include "log.h"
+#include "snapshot.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -285,6 +286,45 @@ static void eng_on_close(void *ud, struct session *s, const char *reason)
 
 /* ---- receiving ----------------------------------------------------------------- */
 
+/* CONNECT_ERROR with a payload socket.io-client shows as err.message and
+ * err.data.code. */
+static void refuse(struct socketio_client *cl, const struct sio_packet *p, const char *code,
+		   const char *message)
+{
+	char out[SOCKETIO_MAX_NSP_LEN + 512];
+	char msg[256], c[96];
+	size_t n = 2;
+
+	if (snapshot_json_string(message, msg, sizeof(msg)) < 0)
+		snprintf(msg, sizeof(msg), "\"refused\"");
+	if (snapshot_json_string(code, c, sizeof(c)) < 0)
+		snprintf(c, sizeof(c), "\"refused\"");
+	memcpy(out, "44", 2);
+	n += (size_t)nsp_prefix(p->nsp, p->nsp_len, out + n, sizeof(out) - n);
+	n += (size_t)snprintf(out + n, sizeof(out) - n, "{\"message\":%s,\"data\":{\"code\":%s}}",
+			      msg, c);
+	if (n >= sizeof(out))
+		return;
+	log_info("namespace refused sid=%s code=%s", cl->s->sid, code);
+	session_send_text(cl->s, out, n);
+}
+
+void socketio_disconnect(struct socketio_socket *sock)
+{
+	struct socketio_client *cl = sock->client;
+	int idx = find_nsp(cl, sock->nsp, sock->nsp_len);
+	char out[SOCKETIO_MAX_NSP_LEN + 8];
+	size_t n = 2;
+
+	if (idx < 0)
+		return;
+	memcpy(out, "41", 2);
+	n += (size_t)nsp_prefix(sock->nsp, sock->nsp_len, out + n, sizeof(out) - n);
+	if (!sock->session->closed)
+		session_send_text(sock->session, out, n);
+	leave(cl, (unsigned)idx);
+}
+
 static void do_connect(struct socketio_client *cl, const struct sio_packet *p, const char *auth,
 		       size_t auth_len)
 {
@@ -324,6 +364,17 @@ static void do_connect(struct socketio_client *cl, const struct sio_packet *p, c
 	sock->nsp_len = p->nsp_len;
 	sock->session = s;
 	sock->client = cl;
+	if (io->app->authorize) {
+		const char *message = NULL;
+		const char *code = io->app->authorize(io->app_ud, sock, auth, auth_len, &message);
+
+		if (code) {
+			refuse(cl, p, code, message ? message : code);
+			free(sock->nsp);
+			free(sock);
+			return;
+		}
+	}
 	cl->nsp[cl->n_nsp++] = sock;
 	deadline_cancel(&cl->connect);
 	n = 2;

@@ -43,6 +43,7 @@ struct socketio_socket {
 	char *nsp;             /* NUL-terminated */
 	size_t nsp_len;
 	void *app_data;        /* the application's */
+	void *app_group;       /* the application's too (pgpushd: the feed) */
 };
 
 /* An event as the application sees it. Raw JSON text is the client's,
@@ -61,6 +62,14 @@ struct socketio_event {
 struct socketio_app {
 	/* Which namespaces exist. */
 	bool (*nsp_exists)(void *ud, const char *nsp, size_t len);
+	/* Optional, before the CONNECT reply: NULL admits the socket (the
+	 * application may then hang its state on sock->app_data); else the
+	 * refusal's code ("auth_required"...) with *message set (static or
+	 * valid until the next call), and the client gets CONNECT_ERROR
+	 * {"message":...,"data":{"code":...}}; sock is then freed and
+	 * app_data must be left NULL. auth as for on_connect. */
+	const char *(*authorize)(void *ud, struct socketio_socket *sock, const char *auth,
+				 size_t auth_len, const char **message);
 	/* A namespace was joined (the CONNECT reply is already sent). auth is
 	 * the raw JSON object of the CONNECT packet, "{}" when absent. */
 	void (*on_connect)(void *ud, struct socketio_socket *sock, const char *auth,
@@ -119,6 +128,11 @@ int socketio_ack(struct socketio_socket *sock, uint64_t id, const struct ws_part
  * cannot be written. */
 int socketio_ack_shared(struct socketio_socket *sock, uint64_t id, struct buf *shared,
 			size_t off, size_t len) __attribute__((warn_unused_result));
+
+/* Disconnects sock from its namespace on the server's side: sends the
+ * DISCONNECT packet, then on_leave runs and sock is freed. The session
+ * stays open. */
+void socketio_disconnect(struct socketio_socket *sock);
 
 /* Finds where the first element of a validated JSON array ends: returns the
  * offset just past it, or 0 when arr is not an array with a first element

@@ -34,12 +34,13 @@ static void test_health(void)
 		ok(0, "config: %s", err);
 		return;
 	}
-	hub_init(&hub);
+	if (hub_init(&hub) < 0)
+		abort();
 	d = dashboard_new(loop, &cfg, &hub);
-	for (int i = 0; i < 20 && !hub.error_json; i++)
+	for (int i = 0; i < 20 && !hub.main_feed->error_json; i++)
 		ev_run(loop, EVRUN_NOWAIT);
-	ok(hub.error_json != NULL, "the unreachable database sets an error");
-	ok(hub.error_json && !strstr(hub.error_json, "ddd"), "clients do not see libpq's message");
+	ok(hub.main_feed->error_json != NULL, "the unreachable database sets an error");
+	ok(hub.main_feed->error_json && !strstr(hub.main_feed->error_json, "ddd"), "clients do not see libpq's message");
 	for (size_t len = 32; len <= sizeof(out); len++) {
 		json_object *o;
 

@@ -6,6 +6,10 @@
 #include "autoconfig.h"
 
 #include "hub.h"
+#include "jwt.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include "log.h"
 #include "snapshot.h"
 #include "tap.h"
@@ -311,7 +315,8 @@ static void test_hub(void)
 	char buf[8192];
 	const char *m;
 
-	hub_init(&hub);
+	if (hub_init(&hub) < 0)
+		abort();
 	start_with(&hub_app, &hub, small, 2);
 	s1 = snap(1);
 	hub_publish(&hub, s1);
@@ -329,7 +334,7 @@ static void test_hub(void)
 
 	/* requestDashboardData with an ack: the document is referenced in
 	 * the shared frame, not copied. */
-	ok(hub.snap_doc_off > 0, "the document is found inside the snapshot's frame");
+	ok(hub.main_feed->snap_doc_off > 0, "the document is found inside the snapshot's frame");
 	{
 		int refs = s1->frame->refs;
 		char want[256];
@@ -504,11 +509,195 @@ static void test_hub(void)
 	hub_free(&hub);
 }
 
+
+/* ---- the hub with tokens: audiences, refusals, expiry ---------------------- */
+
+static char *ut_b64url(const unsigned char *d, size_t n)
+{
+	static const char al[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	char *out = malloc(n * 4 / 3 + 4), *o = out;
+	size_t i;
+
+	for (i = 0; i + 2 < n; i += 3) {
+		*o++ = al[d[i] >> 2];
+		*o++ = al[(d[i] & 3) << 4 | d[i + 1] >> 4];
+		*o++ = al[(d[i + 1] & 15) << 2 | d[i + 2] >> 6];
+		*o++ = al[d[i + 2] & 63];
+	}
+	if (n - i == 1) {
+		*o++ = al[d[i] >> 2];
+		*o++ = al[(d[i] & 3) << 4];
+	} else if (n - i == 2) {
+		*o++ = al[d[i] >> 2];
+		*o++ = al[(d[i] & 3) << 4 | d[i + 1] >> 4];
+		*o++ = al[(d[i + 1] & 15) << 2];
+	}
+	*o = '\0';
+	return out;
+}
+
+static const char ut_secret[] = "0123456789abcdef0123456789abcdef-unit";
+
+/* "40<nsp,>{"token":"<HS256 of payload>"}" into out. */
+static void ut_connect_packet(char *out, size_t outlen, const char *nsp, const char *payload)
+{
+	const char *hdr = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+	char *h = ut_b64url((const unsigned char *)hdr, strlen(hdr));
+	char *p = ut_b64url((const unsigned char *)payload, strlen(payload));
+	char input[1024];
+	unsigned char sig[64];
+	unsigned int sl = 0;
+	char *sg;
+
+	snprintf(input, sizeof(input), "%s.%s", h, p);
+	HMAC(EVP_sha256(), ut_secret, (int)strlen(ut_secret), (unsigned char *)input, strlen(input),
+	     sig, &sl);
+	sg = ut_b64url(sig, sl);
+	snprintf(out, outlen, "40%s%s{\"token\":\"%s.%s\"}", nsp, *nsp ? "," : "", input, sg);
+	free(h);
+	free(p);
+	free(sg);
+}
+
+static int64_t ut_unix = 1000000;
+static int64_t ut_unix_now(void)
+{
+	return ut_unix;
+}
+
+static void test_hub_auth(void)
+{
+	struct hub hub;
+	struct jwt_key *key = NULL;
+	struct fake *w[6];
+	struct conn *c[6];
+	struct hub_feed *viewer = NULL, *f;
+	struct hub_dashboard *db, *ops;
+	struct snapshot *s1;
+	char pkt[1024], err[128];
+	const char *m;
+
+	if (hub_init(&hub) < 0 || jwt_key_load(ut_secret, strlen(ut_secret), &key, err, sizeof(err)) < 0)
+		abort();
+	hub_set_auth(&hub, key, NULL, NULL, 2, 1.0);
+	hub.unix_now = ut_unix_now;
+	ok(hub.main_feed == NULL && hub.nfeeds == 0, "with tokens, no audience before a client");
+	ops = hub_add_dashboard(&hub, "ops");
+	ok(ops && hub_dashboard_set(ops, "SELECT 1", NULL, 0, NULL, 0) == 0, "a named dashboard");
+	start_with(&hub_app, &hub, NULL, 0);
+
+	c[0] = h_ws(&w[0], "/socket.io/?EIO=4&transport=websocket");
+	h_ws_text_next(w[0]);
+	h_ws_text(c[0], w[0], "40");
+	m = h_ws_text_next(w[0]);
+	is_str(m, "44{\"message\":\"a token is required\",\"data\":{\"code\":\"auth_required\"}}",
+	       "no token: CONNECT_ERROR auth_required");
+	h_ws_text(c[0], w[0], "40{\"token\":\"garbage\"}");
+	m = h_ws_text_next(w[0]);
+	ok(strstr(m, "\"code\":\"token_invalid\"") && strncmp(m, "44{", 3) == 0, "garbage: token_invalid (%s)", m);
+	ut_connect_packet(pkt, sizeof(pkt), "", "{\"role\":\"viewer\",\"exp\":999000}");
+	h_ws_text(c[0], w[0], pkt);
+	m = h_ws_text_next(w[0]);
+	ok(strstr(m, "\"code\":\"token_expired\"") != NULL, "expired: token_expired");
+	ut_connect_packet(pkt, sizeof(pkt), "/nope", "{\"role\":\"viewer\"}");
+	h_ws_text(c[0], w[0], pkt);
+	m = h_ws_text_next(w[0]);
+	ok(strncmp(m, "44/nope,", 8) == 0, "an unknown dashboard's namespace is refused (%s)", m);
+	is_int(hub.count, 0, "nobody admitted");
+
+	/* Two viewers with different sub share one audience; a manager has
+	 * its own; a third role is over --max-audiences 2. */
+	for (int i = 0; i < 4; i++) {
+		static const char *const pl[] = {
+			"{\"role\":\"viewer\",\"sub\":\"a\",\"exp\":1000010}",
+			"{\"role\":\"viewer\",\"sub\":\"b\"}",
+			"{\"role\":\"manager\"}",
+			"{\"role\":\"other\"}",
+		};
+
+		if (i > 0) {
+			c[i] = h_ws(&w[i], "/socket.io/?EIO=4&transport=websocket");
+			h_ws_text_next(w[i]);
+		}
+		ut_connect_packet(pkt, sizeof(pkt), "", pl[i]);
+		h_ws_text(c[i], w[i], pkt);
+		m = h_ws_text_next(w[i]);
+		if (i < 3)
+			ok(strncmp(m, "40{\"sid\":", 9) == 0, "token %d admitted", i);
+		else
+			ok(strstr(m, "\"code\":\"audience_limit\"") != NULL, "a third audience: audience_limit (%s)", m);
+	}
+	is_int(hub.nfeeds, 2, "two audiences for three members");
+	is_int(hub.count, 3, "three members");
+	HUB_FOR_EACH_DASHBOARD(&hub, db) {
+		HUB_FOR_EACH_FEED(db, f) {
+			if (f->role && strcmp(f->role, "viewer") == 0)
+				viewer = f;
+		}
+	}
+	ok(viewer && strcmp(viewer->key, "{\"role\":\"viewer\"}") == 0, "the audience key is the projection");
+	if (viewer) {
+		s1 = snap(7);
+		hub_feed_publish(&hub, viewer, s1);
+		snapshot_unref(s1);
+		for (int i = 0; i < 2; i++) {
+			m = h_ws_text_next(w[i]);
+			ok(strncmp(m, "42[\"dashboardDataUpdate\",{\"version\":7,", 38) == 0, "viewer %d gets its document", i);
+		}
+		m = h_ws_text_next(w[2]);
+		is_str(m, "", "the manager gets nothing of the viewer's");
+	}
+
+	/* The first viewer's token expires (exp + 30 s leeway). */
+	ut_unix = 1000041;
+	hub_sweep(&hub);
+	m = h_ws_text_next(w[0]);
+	ok(strstr(m, "\"code\":\"token_expired\"") && strncmp(m, "42[\"dashboardDataError\"", 23) == 0,
+	   "expired mid-session: dashboardDataError token_expired");
+	m = h_ws_text_next(w[0]);
+	is_str(m, "41", "then a DISCONNECT");
+	is_int(hub.count, 2, "it left the hub");
+	m = h_ws_text_next(w[1]);
+	is_str(m, "", "the other viewer stays");
+
+	/* A named dashboard: frames carry the namespace. */
+	hub.max_audiences = 3;
+	c[4] = h_ws(&w[4], "/socket.io/?EIO=4&transport=websocket");
+	h_ws_text_next(w[4]);
+	ut_connect_packet(pkt, sizeof(pkt), "/ops", "{\"role\":\"manager\"}");
+	h_ws_text(c[4], w[4], pkt);
+	m = h_ws_text_next(w[4]);
+	ok(strncmp(m, "40/ops,{\"sid\":", 14) == 0, "joined /ops (%s)", m);
+	f = ops && !list_empty(&ops->feeds) ? LIST_ENTRY(ops->feeds.next, struct hub_feed, link) : NULL;
+	ok(f != NULL, "/ops has its audience");
+	if (f) {
+		struct snapshot *s = NULL;
+
+		ok(snapshot_new_nsp("{\"a\":1}", 7, 9, 0, "test", ops->nsp, &s) == 0, "a namespaced snapshot");
+		hub_feed_publish(&hub, f, s);
+		ok(f->snap_doc_off > 0, "its document is found inside the namespaced frame");
+		snapshot_unref(s);
+		m = h_ws_text_next(w[4]);
+		ok(strncmp(m, "42/ops,[\"dashboardDataUpdate\",{\"version\":9,", 43) == 0, "the update in /ops (%s)", m);
+		hub_remove_dashboard(&hub, ops);
+		m = h_ws_text_next(w[4]);
+		ok(strstr(m, "dashboard_unregistered") && strncmp(m, "42/ops,", 7) == 0, "unregistered: told");
+		m = h_ws_text_next(w[4]);
+		is_str(m, "41/ops,", "and disconnected from /ops");
+	}
+	hub_sweep(&hub);
+	stop();
+	hub_free(&hub);
+	jwt_key_free(key);
+}
+
 int main(void)
 {
 	test_connect();
 	test_events_and_acks();
 	test_send_limits();
 	test_hub();
+	test_hub_auth();
 	return done_testing();
 }
