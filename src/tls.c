@@ -305,7 +305,7 @@ static void after_call(struct conn *c, struct tls_conn *t)
 static ssize_t tls_read(struct conn *c, void *buf, size_t len)
 {
 	struct tls_conn *t = c->io_data;
-	int r, e;
+	int r, e, saved;
 	char msg[256];
 
 	if (len > INT32_MAX)
@@ -313,7 +313,9 @@ static ssize_t tls_read(struct conn *c, void *buf, size_t len)
 	ERR_clear_error();
 	r = SSL_read(t->ssl, buf, (int)len);
 	e = r > 0 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, r);
+	saved = errno;
 	after_call(c, t);
+	errno = saved; /* the read's, not the send's */
 	if (r > 0) {
 		/* Decrypted bytes the reader did not take: the socket may not
 		 * wake us again for them. */
