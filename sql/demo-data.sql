@@ -13,7 +13,9 @@
 -- touched. setseed() makes reloads repeatable: the same random draws every
 -- time, placed on the 90 days ending today, so a reload on the same day
 -- gives the same sales (today's up to the current time) and stock levels,
--- and a reload another day the same kind of shop.
+-- and a reload another day the same kind of shop. Where sql/demo-roles.sql
+-- added sales.store_id, the reloaded sales are spread over stores 1 to 3
+-- (1 + id % 3), as demo-roles.sql spreads the sales it finds.
 
 BEGIN;
 
@@ -164,6 +166,17 @@ LEFT JOIN demo_customer c
 -- Drop, rather than redraw, so the random sequence does not depend on now().
 WHERE draw.ago >= pk.first_ago
   AND draw.sold_at <= now();
+
+-- The demo's stores (sql/demo-roles.sql), when the column exists.
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_attribute a
+               WHERE a.attrelid = 'public.sales'::regclass AND a.attname = 'store_id' AND NOT a.attisdropped) THEN
+        EXECUTE 'UPDATE public.sales s SET store_id = 1 + (s.id % 3)::integer
+                 FROM demo_pick pk WHERE s.product_id = pk.product_id';
+    END IF;
+END
+$$;
 
 -- ----------------------------------------------------------------- stock --
 

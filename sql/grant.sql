@@ -3,15 +3,24 @@
 --   psql -v ON_ERROR_STOP=1 -v role=pgpushd -d yourdb -f sql/grant.sql
 --
 -- Run it after install.sql, as the owner of the objects or a superuser. The
--- role must exist (CREATE ROLE pgpushd LOGIN PASSWORD '...'). It gets:
+-- role must exist (CREATE ROLE pgpushd LOGIN NOINHERIT PASSWORD '...').
+-- With authentication (--jwt-secret-file), it must also be a member of
+-- every role a token may name, which this file does not grant: GRANT
+-- dashboard_viewer TO pgpushd (sql/README.md, "Roles"; sql/demo-roles.sql
+-- does it for the demo's roles). It gets:
 --   CONNECT on the database;
 --   USAGE on schema pgpush (to name its objects);
 --   EXECUTE on pgpush.dashboard() and pgpush.attached() (PUBLIC has both by
 --     default; granted in case a DBA revoked that);
+--   EXECUTE on pgpush.registry() (the named dashboards; not PUBLIC's);
 --   USAGE on sequence pgpush.version_seq (nextval() of document versions);
 --   SELECT on the tables the reference dashboard reads, those of them that
 --     exist (public.products, public.stock, public.sales). With a dashboard
 --     of your own, grant SELECT on what it reads instead.
+--   EXECUTE on pgpush.change_source() (pgpushd checks it matches --change-source).
+-- With --change-source logical the role also needs the REPLICATION attribute,
+-- which only a superuser grants and this file does not:
+--   ALTER ROLE pgpushd REPLICATION;
 -- LISTEN needs no privilege. Nothing here allows a write: the dashboard
 -- query also runs in a read-only session.
 \if :{?role}
@@ -23,8 +32,9 @@ BEGIN;
 SET LOCAL client_min_messages = warning;
 GRANT CONNECT ON DATABASE :"DBNAME" TO :"role";
 GRANT USAGE ON SCHEMA pgpush TO :"role";
-GRANT EXECUTE ON FUNCTION pgpush.dashboard(), pgpush.attached() TO :"role";
+GRANT EXECUTE ON FUNCTION pgpush.dashboard(), pgpush.attached(), pgpush.change_source() TO :"role";
 GRANT USAGE ON SEQUENCE pgpush.version_seq TO :"role";
+GRANT EXECUTE ON FUNCTION pgpush.registry() TO :"role";
 SELECT pg_catalog.format('GRANT SELECT ON %s TO %I', c.oid::pg_catalog.regclass, :'role')
 FROM pg_catalog.pg_class c
 WHERE c.oid IN (pg_catalog.to_regclass('public.products'), pg_catalog.to_regclass('public.stock'),

@@ -1,4 +1,5 @@
--- pgpush: the doorbell triggers and the reference dashboard.
+-- pgpush: the doorbell triggers, the reference dashboard and the registry
+-- of named dashboards.
 --
 -- Everything pgpush owns lives in the schema "pgpush"; sql/uninstall.sql
 -- removes it. Load sql/schema.sql first: the first install attaches the
@@ -6,8 +7,8 @@
 -- pgpush.dashboard() reads them (with tables of your own, attach them and
 -- point pgpushd --query at your own dashboard; see sql/README.md).
 --
--- Idempotent: rerun it to upgrade. The channel setting and the set of
--- attached tables survive a rerun.
+-- Idempotent: rerun it to upgrade. The channel setting, the set of
+-- attached tables and the registered dashboards survive a rerun.
 --   psql -v ON_ERROR_STOP=1 -d yourdb -f sql/install.sql
 
 BEGIN;
@@ -72,11 +73,57 @@ $$;
 COMMENT ON FUNCTION pgpush.doorbell() IS
     'statement-level trigger: NOTIFY <channel>, ''<table name>''; attach it with pgpush.attach()';
 
--- A table is "attached" when it has a trigger calling pgpush.doorbell(),
--- whatever that trigger is called: detach, attached and uninstall.sql all
--- agree on that, so a trigger created by hand is found too.
+-- ------------------------------------------------------------ change source --
+--
+-- One list of watched tables (pgpush.watched, filled by pgpush.attach), two
+-- ways to ring (pgpush.set_change_source):
+--   'notify'  (the default) a statement-level doorbell trigger on each
+--             watched table NOTIFYs pgpushd; simple, needs nothing from the
+--             server, but every writing transaction takes the cluster-wide
+--             NOTIFY lock at commit;
+--   'logical' no trigger at all: the publication "pgpush" lists the watched
+--             tables and pgpushd --change-source logical reads the changes
+--             from logical replication (wal_level = logical, a role with
+--             REPLICATION; see sql/README.md).
+-- attach and detach follow the current choice. The publication is an object
+-- of the database, outside schema pgpush: ALTER PUBLICATION needs its owner,
+-- and adding a table needs that table's owner too, so run attach, detach and
+-- set_change_source as the role that owns the watched tables (or a
+-- superuser) and that created the publication.
 
-CREATE OR REPLACE FUNCTION pgpush.detach(tbl regclass)
+ALTER TABLE pgpush.settings ADD COLUMN IF NOT EXISTS change_source text NOT NULL DEFAULT 'notify'
+    CONSTRAINT settings_change_source_check CHECK (change_source IN ('notify', 'logical'));
+COMMENT ON COLUMN pgpush.settings.change_source IS
+    'how watched tables ring: notify (doorbell triggers) or logical (publication pgpush); '
+    'change it with pgpush.set_change_source(); pgpushd --change-source must match it';
+
+-- The watched tables. An oid, not regclass, so that a dropped table does not
+-- block DROP TABLE; rows of dropped tables are ignored and cleaned up.
+CREATE TABLE IF NOT EXISTS pgpush.watched (
+    relation  oid PRIMARY KEY,
+    -- NULL: the default, pgpush.channel(). Only used by the doorbell.
+    channel   text CHECK (channel <> '' AND octet_length(channel) < 64)
+);
+COMMENT ON TABLE pgpush.watched IS
+    'the tables pgpush watches (pgpush.attach/detach); they ring through pgpush.change_source()';
+
+CREATE OR REPLACE FUNCTION pgpush.change_source()
+RETURNS text
+LANGUAGE sql
+STABLE
+-- pgpushd reads it at startup and after every reconnection, with no
+-- privilege on pgpush.settings.
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT s.change_source FROM pgpush.settings s), 'notify')
+$$;
+COMMENT ON FUNCTION pgpush.change_source() IS
+    'how watched tables ring: notify or logical; pgpushd --change-source must match it';
+
+-- The doorbell triggers of a table (whatever they are called, made by
+-- attach or by hand).
+CREATE OR REPLACE FUNCTION pgpush.drop_doorbell(tbl regclass)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -92,13 +139,109 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION pgpush.detach(regclass) IS 'remove the pgpush doorbell from a table (no-op when not attached)';
+COMMENT ON FUNCTION pgpush.drop_doorbell(regclass) IS 'internal: drop the doorbell triggers of a table';
+
+CREATE OR REPLACE FUNCTION pgpush.create_doorbell(tbl regclass, channel text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- Drop-then-create keeps it idempotent and lets a second call change
+    -- the channel. TRUNCATE fires no DELETE trigger, so it is listed on its
+    -- own.
+    PERFORM pgpush.drop_doorbell(tbl);
+    EXECUTE pg_catalog.format(
+        'CREATE TRIGGER pgpush_doorbell'
+        ' AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s'
+        ' FOR EACH STATEMENT EXECUTE FUNCTION pgpush.doorbell(%s)',
+        tbl, CASE WHEN channel IS NULL THEN '' ELSE pg_catalog.quote_literal(channel) END);
+END
+$$;
+COMMENT ON FUNCTION pgpush.create_doorbell(regclass, text) IS 'internal: (re)create the doorbell trigger of a table';
+
+-- Why a table cannot be published for UPDATE and DELETE (its writers'
+-- UPDATE and DELETE statements would fail), or NULL when it can.
+CREATE OR REPLACE FUNCTION pgpush.replica_identity_problem(tbl regclass)
+RETURNS text
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN c.relreplident = 'n' THEN 'it has REPLICA IDENTITY NOTHING'
+        WHEN c.relreplident = 'd' AND NOT EXISTS (
+                 SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
+             THEN 'it has no primary key and REPLICA IDENTITY DEFAULT'
+        END
+    FROM pg_catalog.pg_class c WHERE c.oid = tbl
+$$;
+COMMENT ON FUNCTION pgpush.replica_identity_problem(regclass) IS
+    'internal: why a table has no replica identity usable for UPDATE and DELETE, or NULL';
+
+-- Keeps the publication "pgpush" listing exactly the watched tables
+-- (logical), or drops it (notify).
+CREATE OR REPLACE FUNCTION pgpush.sync_publication()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tables text;
+    member regclass;
+BEGIN
+    DELETE FROM pgpush.watched w
+    WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = w.relation);
+    IF pgpush.change_source() <> 'logical' THEN
+        DROP PUBLICATION IF EXISTS pgpush;
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication p WHERE p.pubname = 'pgpush') THEN
+        -- Via the root: a partitioned table's changes carry its own name,
+        -- the one attach recorded.
+        CREATE PUBLICATION pgpush WITH (publish_via_partition_root = true);
+    END IF;
+    SELECT pg_catalog.string_agg(w.relation::regclass::text, ', ' ORDER BY w.relation)
+    INTO tables FROM pgpush.watched w;
+    IF tables IS NOT NULL THEN
+        EXECUTE 'ALTER PUBLICATION pgpush SET TABLE ' || tables;
+    ELSE
+        -- SET TABLE needs at least one table.
+        FOR member IN
+            SELECT r.prrelid::regclass FROM pg_catalog.pg_publication_rel r
+            JOIN pg_catalog.pg_publication p ON p.oid = r.prpubid
+            WHERE p.pubname = 'pgpush'
+        LOOP
+            EXECUTE pg_catalog.format('ALTER PUBLICATION pgpush DROP TABLE %s', member);
+        END LOOP;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION pgpush.sync_publication() IS
+    'internal: the publication pgpush lists the watched tables (logical) or does not exist (notify)';
+
+CREATE OR REPLACE FUNCTION pgpush.detach(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM pgpush.watched w WHERE w.relation = tbl;
+    PERFORM pgpush.drop_doorbell(tbl);
+    IF pgpush.change_source() = 'logical' THEN
+        PERFORM pgpush.sync_publication();
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION pgpush.detach(regclass) IS 'stop watching a table (no-op when not attached)';
 
 CREATE OR REPLACE FUNCTION pgpush.attach(tbl regclass, channel text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    problem text;
 BEGIN
     -- A view's statement triggers fire only through INSTEAD OF row
     -- triggers, and a view has no TRUNCATE: it would never ring.
@@ -110,31 +253,45 @@ BEGIN
     IF channel = '' OR pg_catalog.octet_length(channel) >= 64 THEN
         RAISE EXCEPTION 'pgpush.attach: invalid channel name "%" (1 to 63 bytes)', channel;
     END IF;
+    IF pgpush.change_source() = 'logical' THEN
+        problem := pgpush.replica_identity_problem(tbl);
+        IF problem IS NOT NULL THEN
+            RAISE EXCEPTION 'pgpush.attach: % cannot be published for logical replication: %', tbl, problem
+                USING DETAIL = 'In a publication of UPDATE and DELETE, a table without a usable replica identity makes every UPDATE and DELETE on it fail.',
+                      HINT = pg_catalog.format('Add a primary key, or ALTER TABLE %s REPLICA IDENTITY FULL (or USING INDEX); or use pgpush.set_change_source(''notify'').', tbl);
+        END IF;
+    END IF;
 
-    -- Drop-then-create keeps it idempotent and lets a second call change
-    -- the channel.
-    PERFORM pgpush.detach(tbl);
-    -- TRUNCATE fires no DELETE trigger, so it is listed on its own.
-    EXECUTE pg_catalog.format(
-        'CREATE TRIGGER pgpush_doorbell'
-        ' AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s'
-        ' FOR EACH STATEMENT EXECUTE FUNCTION pgpush.doorbell(%s)',
-        tbl, CASE WHEN channel IS NULL THEN '' ELSE pg_catalog.quote_literal(channel) END);
+    INSERT INTO pgpush.watched AS w (relation, channel) VALUES (tbl, channel)
+    ON CONFLICT (relation) DO UPDATE SET channel = excluded.channel;
+    IF pgpush.change_source() = 'logical' THEN
+        PERFORM pgpush.drop_doorbell(tbl);
+        PERFORM pgpush.sync_publication();
+    ELSE
+        PERFORM pgpush.create_doorbell(tbl, channel);
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION pgpush.attach(regclass, text) IS
-    'ring the pgpush doorbell after every INSERT/UPDATE/DELETE/TRUNCATE statement on a table; '
-    'channel NULL = pgpush.channel()';
+    'watch a table: it rings after every INSERT/UPDATE/DELETE/TRUNCATE, through the doorbell '
+    '(channel NULL = pgpush.channel()) or the publication, as pgpush.change_source() says';
 
+-- The watched tables, and tables with a doorbell trigger made by hand.
 CREATE OR REPLACE FUNCTION pgpush.attached()
 RETURNS TABLE (relation regclass, channel text)
 LANGUAGE sql
 STABLE
+-- pgpushd calls it (the names `reason` may carry) with no privilege on
+-- pgpush.watched.
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+    SELECT w.relation::regclass, w.channel
+    FROM pgpush.watched w
+    WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = w.relation)
+    UNION
     -- tgargs holds the trigger arguments, each terminated by a NUL byte.
-    SELECT DISTINCT
-           t.tgrelid::regclass,
+    SELECT t.tgrelid::regclass,
            CASE WHEN t.tgnargs > 0 THEN
                pg_catalog.convert_from(
                    pg_catalog.substring(t.tgargs, 1, pg_catalog.position(t.tgargs, '\x00'::bytea) - 1),
@@ -142,10 +299,68 @@ AS $$
            END
     FROM pg_catalog.pg_trigger t
     WHERE t.tgfoid = 'pgpush.doorbell()'::regprocedure
+      AND NOT EXISTS (SELECT 1 FROM pgpush.watched w WHERE w.relation = t.tgrelid)
     ORDER BY 1
 $$;
 COMMENT ON FUNCTION pgpush.attached() IS
-    'tables with the pgpush doorbell; channel NULL means the default, pgpush.channel()';
+    'the watched tables (pgpush.attach); channel NULL means the default, pgpush.channel()';
+
+-- Upgrade from a release without pgpush.watched: every table with a
+-- doorbell is watched.
+INSERT INTO pgpush.watched (relation, channel)
+SELECT a.relation, a.channel FROM pgpush.attached() a
+ON CONFLICT (relation) DO NOTHING;
+
+CREATE OR REPLACE FUNCTION pgpush.set_change_source(source text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    w record;
+    problems text;
+BEGIN
+    IF source IS NULL OR source NOT IN ('notify', 'logical') THEN
+        RAISE EXCEPTION 'pgpush.set_change_source: "%" is not notify or logical', source;
+    END IF;
+    -- Doorbells made by hand join the list, so nothing stops ringing.
+    INSERT INTO pgpush.watched (relation, channel)
+    SELECT a.relation, a.channel FROM pgpush.attached() a
+    ON CONFLICT (relation) DO NOTHING;
+    IF source = 'logical' THEN
+        SELECT pg_catalog.string_agg(pg_catalog.format('%s (%s)', w2.relation::regclass,
+                                     pgpush.replica_identity_problem(w2.relation::regclass)), ', ')
+        INTO problems
+        FROM pgpush.watched w2
+        WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = w2.relation)
+          AND pgpush.replica_identity_problem(w2.relation::regclass) IS NOT NULL;
+        IF problems IS NOT NULL THEN
+            RAISE EXCEPTION 'pgpush.set_change_source: these tables cannot be published for logical replication: %', problems
+                USING HINT = 'Add a primary key, or ALTER TABLE ... REPLICA IDENTITY FULL (or USING INDEX), or detach them.';
+        END IF;
+    END IF;
+    UPDATE pgpush.settings SET change_source = source;
+    IF NOT FOUND THEN
+        INSERT INTO pgpush.settings (change_source) VALUES (source);
+    END IF;
+    PERFORM pgpush.sync_publication();
+    IF source = 'logical' THEN
+        -- No trigger at all: a write-hot table takes no NOTIFY lock.
+        FOR w IN SELECT t.tgrelid::regclass AS tbl FROM pg_catalog.pg_trigger t
+                 WHERE t.tgfoid = 'pgpush.doorbell()'::regprocedure LOOP
+            PERFORM pgpush.drop_doorbell(w.tbl);
+        END LOOP;
+    ELSE
+        FOR w IN SELECT x.relation::regclass AS tbl, x.channel FROM pgpush.watched x
+                 WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = x.relation) LOOP
+            PERFORM pgpush.create_doorbell(w.tbl, w.channel);
+        END LOOP;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION pgpush.set_change_source(text) IS
+    'how watched tables ring: notify (doorbell triggers) or logical (publication pgpush, no trigger); '
+    'pgpushd --change-source must match';
 
 -- ---------------------------------------------------------------- versions --
 
@@ -196,7 +411,83 @@ DECLARE
     -- sum of salesByDay.
     window_start  timestamptz := (today - 29)::timestamptz;
     window_end    timestamptz := (today + 1)::timestamptz;
+    -- The customer columns appear only for a role that may read them. The
+    -- privilege is current_user's: the role pgpushd switched to with SET
+    -- LOCAL ROLE for this audience (this function must not be SECURITY
+    -- DEFINER, or it would be its owner's), or pgpushd's own role without
+    -- authentication.
+    may_name      boolean     := pg_catalog.has_column_privilege('public.sales', 'customer_name', 'SELECT');
+    may_email     boolean     := pg_catalog.has_column_privilege('public.sales', 'customer_email', 'SELECT');
+    recent        json;
 BEGIN
+    -- A statement that names a column its role may not read fails as a
+    -- whole, even in a CASE branch never taken: so each set of columns has
+    -- its own statement, and only the one the role may run is run. Each is
+    -- the ten newest sales (LIMIT before the join: product_id is NOT NULL
+    -- and a foreign key, so the join drops no row and the backward index
+    -- scan stops after ten).
+    IF may_name AND may_email THEN
+        recent := (
+            SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(
+                       'id',            r.id,
+                       'productId',     r.product_id,
+                       'sku',           p.sku,
+                       'product',       p.name,
+                       'quantity',      r.quantity,
+                       'amount',        pg_catalog.round(r.quantity * r.unit_price, 2),
+                       'customerName',  r.customer_name,
+                       'customerEmail', r.customer_email,
+                       'soldAt',        pg_catalog.to_char(r.sold_at, 'YYYY-MM-DD"T"HH24:MI:SS.MSTZH:TZM'))
+                     ORDER BY r.sold_at DESC, r.id DESC), '[]')
+            FROM (SELECT s.id, s.product_id, s.quantity, s.unit_price, s.customer_name, s.customer_email, s.sold_at
+                  FROM public.sales s ORDER BY s.sold_at DESC, s.id DESC LIMIT 10) r
+            JOIN public.products p ON p.id = r.product_id);
+    ELSIF may_name THEN
+        recent := (
+            SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(
+                       'id',            r.id,
+                       'productId',     r.product_id,
+                       'sku',           p.sku,
+                       'product',       p.name,
+                       'quantity',      r.quantity,
+                       'amount',        pg_catalog.round(r.quantity * r.unit_price, 2),
+                       'customerName',  r.customer_name,
+                       'soldAt',        pg_catalog.to_char(r.sold_at, 'YYYY-MM-DD"T"HH24:MI:SS.MSTZH:TZM'))
+                     ORDER BY r.sold_at DESC, r.id DESC), '[]')
+            FROM (SELECT s.id, s.product_id, s.quantity, s.unit_price, s.customer_name, s.sold_at
+                  FROM public.sales s ORDER BY s.sold_at DESC, s.id DESC LIMIT 10) r
+            JOIN public.products p ON p.id = r.product_id);
+    ELSIF may_email THEN
+        recent := (
+            SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(
+                       'id',            r.id,
+                       'productId',     r.product_id,
+                       'sku',           p.sku,
+                       'product',       p.name,
+                       'quantity',      r.quantity,
+                       'amount',        pg_catalog.round(r.quantity * r.unit_price, 2),
+                       'customerEmail', r.customer_email,
+                       'soldAt',        pg_catalog.to_char(r.sold_at, 'YYYY-MM-DD"T"HH24:MI:SS.MSTZH:TZM'))
+                     ORDER BY r.sold_at DESC, r.id DESC), '[]')
+            FROM (SELECT s.id, s.product_id, s.quantity, s.unit_price, s.customer_email, s.sold_at
+                  FROM public.sales s ORDER BY s.sold_at DESC, s.id DESC LIMIT 10) r
+            JOIN public.products p ON p.id = r.product_id);
+    ELSE
+        recent := (
+            SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(
+                       'id',            r.id,
+                       'productId',     r.product_id,
+                       'sku',           p.sku,
+                       'product',       p.name,
+                       'quantity',      r.quantity,
+                       'amount',        pg_catalog.round(r.quantity * r.unit_price, 2),
+                       'soldAt',        pg_catalog.to_char(r.sold_at, 'YYYY-MM-DD"T"HH24:MI:SS.MSTZH:TZM'))
+                     ORDER BY r.sold_at DESC, r.id DESC), '[]')
+            FROM (SELECT s.id, s.product_id, s.quantity, s.unit_price, s.sold_at
+                  FROM public.sales s ORDER BY s.sold_at DESC, s.id DESC LIMIT 10) r
+            JOIN public.products p ON p.id = r.product_id);
+    END IF;
+
     RETURN (
 WITH
 -- One pass over the window, grouped two ways at once: per day and per
@@ -251,24 +542,7 @@ SELECT pg_catalog.json_build_object(
                                  WHERE st.quantity <= st.reorder_level))
         FROM by_day d),
 
-    'recentSales', (
-        SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(
-                   'id',            r.id,
-                   'productId',     r.product_id,
-                   'sku',           p.sku,
-                   'product',       p.name,
-                   'quantity',      r.quantity,
-                   'amount',        pg_catalog.round(r.quantity * r.unit_price, 2),
-                   'customerName',  r.customer_name,
-                   'customerEmail', r.customer_email,
-                   'soldAt',        pg_catalog.to_char(r.sold_at, 'YYYY-MM-DD"T"HH24:MI:SS.MSTZH:TZM'))
-                 ORDER BY r.sold_at DESC, r.id DESC), '[]')
-        -- LIMIT before the join: product_id is NOT NULL and a foreign key,
-        -- so the join drops no row and the index scan stops after ten.
-        FROM (SELECT s.* FROM public.sales s
-              ORDER BY s.sold_at DESC, s.id DESC
-              LIMIT 10) r
-        JOIN public.products p ON p.id = r.product_id),
+    'recentSales', recent,
 
     'salesByDay', (
         SELECT pg_catalog.json_agg(pg_catalog.json_build_object(
@@ -315,7 +589,181 @@ SELECT pg_catalog.json_build_object(
 END
 $$;
 COMMENT ON FUNCTION pgpush.dashboard() IS
-    'the dashboard document pgpushd pushes (docs/protocol.md); replace it to show something else';
+    'the dashboard document pgpushd pushes (docs/protocol.md), customer fields only for roles that may read them; replace it to show something else';
+
+-- ================================================================ registry --
+-- Named dashboards (issue 9). This section is the registry's alone: the
+-- dashboards a DBA registers, each served by pgpushd on the Socket.IO
+-- namespace '/<name>' (the main namespace '/' keeps pgpush.dashboard() or
+-- --query). pgpushd reads pgpush.registry() at startup and again on the
+-- notification ':registry' that every change sends, so a change needs no
+-- restart. sql/README.md ("Named dashboards") documents it.
+
+CREATE TABLE IF NOT EXISTS pgpush.dashboards (
+    -- The Socket.IO namespace is '/' || name: lower-case letters, digits,
+    -- '_' and '-', nothing that needs escaping in a URL.
+    name             text PRIMARY KEY CHECK (name ~ '^[a-z0-9_-]{1,63}$'),
+    -- The document: a function without arguments returning json or jsonb,
+    -- called as SELECT <fn>() under each audience's role.
+    fn               regprocedure NOT NULL,
+    -- The attached tables whose doorbell recomputes it.
+    tables           regclass[] NOT NULL CHECK (pg_catalog.cardinality(tables) > 0),
+    -- The token claims (besides the role) that tell its audiences apart and
+    -- that the function may read from request.jwt.claims. Sorted, distinct.
+    audience_claims  text[] NOT NULL DEFAULT '{}'
+);
+COMMENT ON TABLE pgpush.dashboards IS
+    'named dashboards served by pgpushd on namespace /<name>; change it with pgpush.register_dashboard() and pgpush.unregister_dashboard()';
+
+-- Any change to the registry, whatever makes it (the functions below or a
+-- DBA's UPDATE), tells pgpushd to read it again. Within one transaction the
+-- identical notifications fold into one.
+CREATE OR REPLACE FUNCTION pgpush.registry_changed()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM pg_catalog.pg_notify(pgpush.channel(), ':registry');
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION pgpush.registry_changed() IS
+    'statement trigger on pgpush.dashboards: NOTIFY <channel>, '':registry''';
+
+DROP TRIGGER IF EXISTS pgpush_registry_changed ON pgpush.dashboards;
+CREATE TRIGGER pgpush_registry_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgpush.dashboards
+    FOR EACH STATEMENT EXECUTE FUNCTION pgpush.registry_changed();
+
+CREATE OR REPLACE FUNCTION pgpush.register_dashboard(
+    name text, fn regprocedure, tables regclass[], audience_claims text[] DEFAULT '{}')
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p        record;
+    tbl      regclass;
+    ch       text;
+    claim    text;
+    claims   text[];
+BEGIN
+    IF name IS NULL OR name !~ '^[a-z0-9_-]{1,63}$' THEN
+        RAISE EXCEPTION 'pgpush.register_dashboard: invalid dashboard name "%"', name
+            USING HINT = 'It becomes the Socket.IO namespace /<name>: 1 to 63 of a-z, 0-9, _ and -.';
+    END IF;
+
+    SELECT pr.oid, pr.pronargs, pr.prokind, pr.proretset, pr.prosecdef,
+           pr.prorettype::regtype::text AS rettype
+    INTO p FROM pg_catalog.pg_proc pr WHERE pr.oid = fn;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pgpush.register_dashboard: function % does not exist', fn;
+    END IF;
+    IF p.prokind <> 'f' OR p.pronargs <> 0 OR p.proretset OR p.rettype NOT IN ('json', 'jsonb') THEN
+        RAISE EXCEPTION 'pgpush.register_dashboard: % must be a function without arguments returning one json or jsonb value', fn
+            USING HINT = 'pgpushd calls SELECT <function>(); the function reads the audience''s claims from request.jwt.claims.';
+    END IF;
+    -- SECURITY DEFINER would run it as its owner: the audience's role, its
+    -- column privileges and its row-level security would not apply.
+    IF p.prosecdef THEN
+        RAISE EXCEPTION 'pgpush.register_dashboard: % is SECURITY DEFINER', fn
+            USING HINT = 'It must run as the audience''s role (SET LOCAL ROLE), so that PostgreSQL''s privileges and policies decide what it sees.';
+    END IF;
+
+    IF tables IS NULL OR pg_catalog.cardinality(tables) = 0 THEN
+        RAISE EXCEPTION 'pgpush.register_dashboard: % needs at least one table', name
+            USING HINT = 'The tables whose changes recompute it; attach them first with pgpush.attach().';
+    END IF;
+    FOREACH tbl IN ARRAY tables LOOP
+        IF tbl IS NULL THEN
+            RAISE EXCEPTION 'pgpush.register_dashboard: NULL in the tables of %', name;
+        END IF;
+        SELECT a.channel INTO ch FROM pgpush.attached() a WHERE a.relation = tbl;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'pgpush.register_dashboard: table % is not attached', tbl
+                USING HINT = pg_catalog.format('SELECT pgpush.attach(%L) first.', tbl::text);
+        END IF;
+        IF ch IS NOT NULL AND ch IS DISTINCT FROM pgpush.channel() THEN
+            RAISE WARNING 'pgpush.register_dashboard: % rings channel "%", not pgpushd''s "%"', tbl, ch, pgpush.channel();
+        END IF;
+    END LOOP;
+
+    -- Claim names as a JWT spells them (top-level members): printable
+    -- ASCII, no quote or backslash, at most 128 bytes; at most 16 of them.
+    IF audience_claims IS NULL THEN
+        audience_claims := '{}';
+    END IF;
+    FOREACH claim IN ARRAY audience_claims LOOP
+        IF claim IS NULL OR claim !~ '^[[:graph:]]{1,128}$' OR claim ~ '["\\]' OR claim !~ '^[ -~]*$' THEN
+            RAISE EXCEPTION 'pgpush.register_dashboard: invalid claim name "%"', claim
+                USING HINT = 'A top-level claim of the token: 1 to 128 printable ASCII characters, no quote, backslash or space.';
+        END IF;
+    END LOOP;
+    SELECT coalesce(pg_catalog.array_agg(DISTINCT c ORDER BY c), '{}') INTO claims
+    FROM pg_catalog.unnest(audience_claims) c;
+    IF pg_catalog.cardinality(claims) > 16 THEN
+        RAISE EXCEPTION 'pgpush.register_dashboard: % declares % claims; at most 16', name, pg_catalog.cardinality(claims);
+    END IF;
+
+    INSERT INTO pgpush.dashboards AS d (name, fn, tables, audience_claims)
+    VALUES (register_dashboard.name, register_dashboard.fn,
+            (SELECT pg_catalog.array_agg(DISTINCT t ORDER BY t) FROM pg_catalog.unnest(register_dashboard.tables) t),
+            claims)
+    ON CONFLICT ON CONSTRAINT dashboards_pkey DO UPDATE
+        SET fn = excluded.fn, tables = excluded.tables, audience_claims = excluded.audience_claims;
+
+    PERFORM pg_catalog.pg_notify(pgpush.channel(), ':registry');
+END
+$$;
+COMMENT ON FUNCTION pgpush.register_dashboard(text, regprocedure, regclass[], text[]) IS
+    'serve fn() on namespace /<name>, recomputed when one of tables changes, one document per role and declared claims; re-registering replaces';
+
+CREATE OR REPLACE FUNCTION pgpush.unregister_dashboard(name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM pgpush.dashboards d WHERE d.name = unregister_dashboard.name;
+    PERFORM pg_catalog.pg_notify(pgpush.channel(), ':registry');
+END
+$$;
+COMMENT ON FUNCTION pgpush.unregister_dashboard(text) IS
+    'stop serving the dashboard named name (no-op when there is none)';
+
+-- What pgpushd reads. SECURITY DEFINER so that its role needs EXECUTE on
+-- this function only, not SELECT on pgpush.dashboards; EXECUTE is revoked
+-- from PUBLIC below and granted by sql/grant.sql. A dashboard whose
+-- function was dropped is left out (its namespace stops existing), and so
+-- is a dropped table.
+CREATE OR REPLACE FUNCTION pgpush.registry()
+RETURNS TABLE (name text, fn_sql text, tables text[], audience_claims text[])
+LANGUAGE sql
+STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT d.name,
+           -- Ready to call: SELECT <fn_sql>()
+           pg_catalog.format('%I.%I', n.nspname, p.proname),
+           -- Bare names, as the doorbell's payload (TG_TABLE_NAME) gives them.
+           coalesce((SELECT pg_catalog.array_agg(DISTINCT c.relname::text ORDER BY c.relname::text)
+                     FROM pg_catalog.unnest(d.tables) t
+                     JOIN pg_catalog.pg_class c ON c.oid = t), '{}'),
+           d.audience_claims
+    FROM pgpush.dashboards d
+    JOIN pg_catalog.pg_proc p ON p.oid = d.fn
+    JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+    ORDER BY d.name
+$$;
+COMMENT ON FUNCTION pgpush.registry() IS
+    'the named dashboards as pgpushd reads them: name, function to call, bare table names, audience claims';
+
+REVOKE ALL ON FUNCTION pgpush.registry() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgpush.register_dashboard(text, regprocedure, regclass[], text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgpush.unregister_dashboard(text) FROM PUBLIC;
+-- ============================================================ end registry --
 
 -- ------------------------------------------------------ first-install only --
 

@@ -1,5 +1,6 @@
 -- Remove pgpush from a database: the doorbell trigger of every table it is
--- attached to, then the schema pgpush and everything in it. The data tables
+-- attached to, then the schema pgpush and everything in it (the registry of
+-- named dashboards included). The data tables
 -- (sql/schema.sql) and their rows stay.
 --
 -- Idempotent: a database without pgpush is left as it is.
@@ -25,6 +26,12 @@ BEGIN
         EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', trg.tgname, trg.tbl);
     END LOOP;
 
+    -- The registry's own trigger (on pgpush.dashboards, in the schema
+    -- dropped below) is no blocker; drop it before the check looks.
+    IF pg_catalog.to_regclass('pgpush.dashboards') IS NOT NULL THEN
+        DROP TRIGGER IF EXISTS pgpush_registry_changed ON pgpush.dashboards;
+    END IF;
+
     -- DROP SCHEMA ... CASCADE would also drop, silently, anything outside
     -- pgpush built on it (a view calling pgpush.dashboard(), say). Refuse
     -- instead, and say what is in the way.
@@ -44,6 +51,8 @@ BEGIN
 END
 $$;
 
+-- The publication of --change-source logical lives outside the schema.
+DROP PUBLICATION IF EXISTS pgpush;
 DROP SCHEMA IF EXISTS pgpush CASCADE;
 
 COMMIT;

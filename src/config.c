@@ -33,6 +33,10 @@ static const struct option_def options[] = {
 	  "read the libpq conninfo from this file (keeps a password out of ps; or use PGPASSFILE)", false },
 	{ "channel", "PGPUSH_CHANNEL", OPT_STR, OFF(channel), "pgpush", 0, 0,
 	  "NOTIFY channel the triggers ring", false },
+	{ "change-source", "PGPUSH_CHANGE_SOURCE", OPT_STR, OFF(change_source), "notify", 0, 0,
+	  "how changes are learnt: notify (the doorbell triggers) or logical (logical replication); must match pgpush.change_source()", false },
+	{ "change-source-fallback", "PGPUSH_CHANGE_SOURCE_FALLBACK", OPT_STR, OFF(change_source_fallback), "none", 0, 0,
+	  "with --change-source logical: none, or notify to listen to the doorbell when wal_level, REPLICATION or the publication is missing", false },
 	{ "refresh-interval", "PGPUSH_REFRESH_INTERVAL", OPT_SECONDS, OFF(refresh_interval), "30", 0, 0,
 	  "seconds without a notification before a fallback recompute", false },
 	{ "min-refresh-interval", "PGPUSH_MIN_REFRESH_INTERVAL", OPT_U64, OFF(min_refresh_interval), "50", 0, 3600000,
@@ -42,7 +46,7 @@ static const struct option_def options[] = {
 	{ "query-timeout", "PGPUSH_QUERY_TIMEOUT", OPT_SECONDS, OFF(query_timeout), "10", 0, 0,
 	  "seconds the dashboard query may run (statement_timeout)", false },
 	{ "allowed-origin", "PGPUSH_ALLOWED_ORIGIN", OPT_STR, OFF(allowed_origin), NULL, 0, 0,
-	  "comma-separated Origin values allowed to connect (default: any)", true },
+	  "Origins allowed besides the same origin, comma-separated (e.g. http://localhost:5173); * allows any (default: same origin only)", true },
 	{ "static-dir", "PGPUSH_STATIC_DIR", OPT_STR, OFF(static_dir), NULL, 0, 0,
 	  "serve the files of this directory at / (GET and HEAD only)", false },
 	{ "permessage-deflate", "PGPUSH_PERMESSAGE_DEFLATE", OPT_BOOL, OFF(permessage_deflate), "on", 0, 0,
@@ -93,6 +97,8 @@ static const struct option_def options[] = {
 	  "comma-separated CIDR networks that may GET /metrics; others get 403", true },
 	{ "trusted-proxy", "PGPUSH_TRUSTED_PROXY", OPT_STR, OFF(trusted_proxy), NULL, 0, 0,
 	  "comma-separated CIDR networks of reverse proxies whose X-Forwarded-For names the client (default: none)", true },
+	{ "max-total-pending-bytes", "PGPUSH_MAX_TOTAL_PENDING_BYTES", OPT_U64, OFF(max_total_pending_bytes), "268435456", 65536, 1099511627776,
+	  "unsent output of all clients together; beyond it the clients with the most are dropped first, bytes", true },
 	{ "tls-cert", "PGPUSH_TLS_CERT", OPT_STR, OFF(tls_cert), NULL, 0, 0,
 	  "serve TLS (https://, wss://) on --listen with this PEM certificate and its chain (re-read on SIGHUP)", true },
 	{ "tls-key", "PGPUSH_TLS_KEY", OPT_STR, OFF(tls_key), NULL, 0, 0,
@@ -359,7 +365,7 @@ static int apply_file_setting(void *ud, const char *key, const char *value, unsi
 		return -1;
 	}
 	snprintf(source, sizeof(source), "%s", key);
-	/* An empty string unsets an option that has no default ("any origin"). */
+	/* An empty string unsets an option that has no default ("--allowed-origin": the same origin only). */
 	if (o->type == OPT_STR && !*value && !o->def) {
 		char **dst = (char **)((char *)fc->cfg + o->offset);
 
@@ -509,6 +515,19 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv,
 		snprintf(err, errlen, "invalid value for --query: empty");
 		goto out;
 	}
+	if (strcmp(cfg->change_source, "notify") != 0 && strcmp(cfg->change_source, "logical") != 0) {
+		snprintf(err, errlen, "invalid value '%s' for --change-source: expected notify or logical",
+			 cfg->change_source);
+		return CONFIG_ERROR;
+	}
+	cfg->logical = strcmp(cfg->change_source, "logical") == 0;
+	if (strcmp(cfg->change_source_fallback, "none") != 0 &&
+	    strcmp(cfg->change_source_fallback, "notify") != 0) {
+		snprintf(err, errlen, "invalid value '%s' for --change-source-fallback: expected none or notify",
+			 cfg->change_source_fallback);
+		return CONFIG_ERROR;
+	}
+	cfg->fallback_notify = strcmp(cfg->change_source_fallback, "notify") == 0;
 	if (cfg->db_file && cfg->db) {
 		snprintf(err, errlen, "--db-file and --db (or $DATABASE_URL) both set: use one");
 		goto out;
@@ -669,12 +688,13 @@ bool config_split_listen(const char *s, char host[256], unsigned *port)
 	return true;
 }
 
-bool config_origin_allowed(const struct config *cfg, const char *origin, size_t len)
+enum config_origin config_origin_allowed(const struct config *cfg, const char *origin, size_t len)
 {
 	const char *p = cfg->allowed_origin;
+	enum config_origin r = CONFIG_ORIGIN_NO;
 
 	if (!p)
-		return true;
+		return CONFIG_ORIGIN_NO;
 	while (*p) {
 		const char *end = strchr(p, ',');
 		size_t n;
@@ -687,11 +707,94 @@ bool config_origin_allowed(const struct config *cfg, const char *origin, size_t 
 		while (n && p[n - 1] == ' ')
 			n--;
 		/* An empty entry ("a,,b") allows nothing, not an empty Origin. */
-		if (n && ((n == 1 && *p == '*') || (n == len && strncasecmp(p, origin, n) == 0)))
-			return true;
+		if (n == len && len && strncasecmp(p, origin, n) == 0)
+			return CONFIG_ORIGIN_LISTED;
+		if (n == 1 && *p == '*')
+			r = CONFIG_ORIGIN_ANY;
 		p = *end ? end + 1 : end;
 	}
-	return false;
+	return r;
+}
+
+/* Splits "host[:port]" or "[v6][:port]" (the whole of s[0..len)): the host
+ * part (brackets kept) and the port, or 0 when there is none. */
+static bool split_authority(const char *s, size_t len, const char **host, size_t *hostlen,
+			    unsigned *port)
+{
+	const char *colon = NULL;
+	uint64_t p;
+
+	if (!len)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch <= ' ' || ch >= 0x7f || ch == '/' || ch == '?' || ch == '#' || ch == '@' ||
+		    ch == '\\')
+			return false;
+	}
+	if (s[0] == '[') {
+		const char *rb = memchr(s, ']', len);
+
+		if (!rb)
+			return false;
+		if ((size_t)(rb + 1 - s) < len) {
+			if (rb[1] != ':')
+				return false;
+			colon = rb + 1;
+		}
+	} else {
+		colon = memchr(s, ':', len);
+		if (colon && memchr(colon + 1, ':', len - (size_t)(colon + 1 - s)))
+			return false; /* a bare IPv6 address */
+	}
+	*host = s;
+	*hostlen = colon ? (size_t)(colon - s) : len;
+	*port = 0;
+	if (colon) {
+		size_t plen = len - (size_t)(colon + 1 - s);
+
+		if (!plen || !util_parse_u64(colon + 1, plen, 65535, &p) || p == 0)
+			return false;
+		*port = (unsigned)p;
+	}
+	return *hostlen > 0;
+}
+
+bool config_origin_matches_host(const char *origin, size_t olen, const char *host, size_t hlen)
+{
+	const char *oh, *hh;
+	size_t ohlen, hhlen;
+	unsigned oport, hport, def;
+
+	if (olen > 7 && strncasecmp(origin, "http://", 7) == 0) {
+		def = 80;
+		origin += 7;
+		olen -= 7;
+	} else if (olen > 8 && strncasecmp(origin, "https://", 8) == 0) {
+		def = 443;
+		origin += 8;
+		olen -= 8;
+	} else {
+		return false; /* "null", file:, extensions: never the same origin */
+	}
+	while (hlen && (host[hlen - 1] == ' ' || host[hlen - 1] == '\t'))
+		hlen--;
+	while (hlen && (*host == ' ' || *host == '\t')) {
+		host++;
+		hlen--;
+	}
+	if (!split_authority(origin, olen, &oh, &ohlen, &oport) ||
+	    !split_authority(host, hlen, &hh, &hhlen, &hport))
+		return false;
+	/* A browser leaves the scheme's default port out of both; the Host
+	 * carries no scheme (TLS may end at a proxy), so a Host without a port
+	 * takes the Origin's default. */
+	if (!oport)
+		oport = def;
+	if (!hport)
+		hport = def;
+	return oport == hport && ohlen == hhlen && strncasecmp(oh, hh, ohlen) == 0;
 }
 
 int config_read_db_file(struct config *cfg, char *err, size_t errlen)

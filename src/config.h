@@ -22,7 +22,7 @@ struct config {
 	double refresh_interval; /* seconds */
 	uint64_t min_refresh_interval; /* ms between the starts of two recomputes */
 	char *query;
-	char *allowed_origin;    /* comma-separated list; NULL = any */
+	char *allowed_origin;    /* comma-separated list besides the same origin; NULL = none */
 	char *static_dir;        /* NULL = no static files */
 	enum log_level log_level;
 	bool permessage_deflate; /* negotiate RFC 7692 compression */
@@ -36,6 +36,7 @@ struct config {
 	uint64_t request_timeout;/* ms to receive a whole HTTP request head */
 	uint64_t send_timeout;   /* ms a client may take no byte of pending output */
 	uint64_t max_pending_bytes; /* unsent output per client */
+	uint64_t max_total_pending_bytes; /* unsent output of all clients together */
 	char *jwt_secret_file;   /* NULL: no tokens (see --anon-role) */
 	char *jwt_audience;
 	char *jwt_issuer;
@@ -50,7 +51,11 @@ struct config {
 	char *metrics_allow;     /* CIDR list text: who may GET /metrics */
 	char *trusted_proxy;     /* CIDR list text: whose X-Forwarded-For counts; NULL = nobody */
 	struct cidr_list metrics_allow_list;  /* parsed from the texts above */
-	struct cidr_list trusted_proxy_list;
+	struct cidr_list trusted_proxy_list; \
+	char *change_source;     /* "notify" or "logical" (validated) */
+	char *change_source_fallback; /* NULL, "none" or "notify" */
+	bool logical;            /* change_source is "logical" */
+	bool fallback_notify;    /* change_source_fallback is "notify" */
 	char *tls_cert;          /* PEM: the certificate, then its chain; NULL = no TLS */
 	char *tls_key;           /* PEM private key */
 };
@@ -113,7 +118,20 @@ int config_read_db_file(struct config *cfg, char *err, size_t errlen)
  * port. Returns false when malformed. host must hold 256 bytes. */
 bool config_split_listen(const char *s, char host[256], unsigned *port);
 
-/* True when origin (length-delimited) is allowed by the comma list. */
-bool config_origin_allowed(const struct config *cfg, const char *origin, size_t len);
+/* Whether --allowed-origin allows origin (length-delimited): listed
+ * (case-insensitively), allowed only by a "*" entry, or not at all (also
+ * when there is no list). The same origin is config_origin_matches_host's. */
+enum config_origin {
+	CONFIG_ORIGIN_NO = 0,
+	CONFIG_ORIGIN_LISTED = 1,
+	CONFIG_ORIGIN_ANY = 2,
+};
+enum config_origin config_origin_allowed(const struct config *cfg, const char *origin, size_t len);
+
+/* True when an Origin header value (scheme://host[:port], http or https)
+ * names the host of a Host header value (host[:port]): hosts compared
+ * case-insensitively, a missing port being the Origin scheme's default
+ * (80, 443) on both sides. "null" and other schemes never match. Pure. */
+bool config_origin_matches_host(const char *origin, size_t olen, const char *host, size_t hlen);
 
 #endif

@@ -1,6 +1,7 @@
 #include "autoconfig.h"
 
 #include "dashboard.h"
+#include "changes.h"
 #include "log.h"
 #include "metrics.h"
 #include "pgconn.h"
@@ -66,6 +67,7 @@ struct dashboard {
 	const struct config *cfg;
 	struct hub *hub;
 	struct pgconn *listener;
+	struct changes *changes; /* --change-source logical; NULL for notify */
 	struct qconn q[QCONN_MAX];
 	size_t nq;
 	ev_timer refresh;       /* fallback: recompute what nothing rang for */
@@ -99,15 +101,19 @@ struct dashboard {
 	char detail[512];       /* the last error as logged; /healthz (detailed) only */
 };
 
-static const char *const error_codes[] = { "db_unavailable", "query_failed", "bad_result" };
+static const char *const error_codes[] = { "db_unavailable", "query_failed", "bad_result",
+					   "change_source_mismatch", "change_stream_unavailable" };
 /* What clients read: never PostgreSQL's message (it names hosts, roles,
  * tables); the details go to the log and to loopback /healthz. */
 static const char *const error_messages[] = {
 	"the database is unavailable",
 	"the dashboard query failed",
 	"the dashboard query returned an unusable result",
+	"pgpushd and the database disagree on how changes are learnt",
+	"the change stream is unavailable",
 };
-enum { ERR_DB_UNAVAILABLE, ERR_QUERY_FAILED, ERR_BAD_RESULT };
+enum { ERR_DB_UNAVAILABLE, ERR_QUERY_FAILED, ERR_BAD_RESULT, ERR_CHANGE_SOURCE_MISMATCH,
+       ERR_CHANGE_STREAM };
 
 void dashboard_format_reason(unsigned bits, const char *tables, char *out, size_t outlen)
 {
@@ -372,7 +378,7 @@ static void run_pending(struct dashboard *d)
 	struct hub_feed *f;
 	struct qconn *q;
 
-	if (!pgconn_is_ready(d->listener))
+	if (!pgconn_is_ready(d->listener) || (d->changes && !changes_ok(d->changes)))
 		return;
 	now = mono_now();
 	/* --min-refresh-interval, per feed: a flood of notifications (NOTIFY
@@ -963,7 +969,8 @@ static void lost(struct dashboard *d, struct pgconn *pc, const char *error, int6
 	log_warn("database unavailable conn=%s: %s; next attempt in %lldms", pgconn_name(pc),
 		 error, (long long)(next_ms - util_now_ms()));
 	snprintf(msg, sizeof(msg), "database unavailable: %s", error);
-	set_error_all(d, ERR_DB_UNAVAILABLE, msg, next_ms);
+	set_error_all(d, strstr(error, CHANGES_MISMATCH_TEXT) ? ERR_CHANGE_SOURCE_MISMATCH
+							       : ERR_DB_UNAVAILABLE, msg, next_ms);
 }
 
 static void on_listener_lost(struct pgconn *pc, const char *error, int64_t next_ms, void *ud)
@@ -1044,6 +1051,41 @@ static void on_notify(struct pgconn *pc, const char *channel, const char *payloa
 	log_debug("notification channel=%s", channel);
 	dashboard_tables_changed(d, &payload, 1);
 }
+
+/* --change-source logical: one committed transaction, as one notification
+ * naming its tables. */
+static void on_change_tables(void *ud, const char *const *names, size_t n)
+{
+	struct dashboard *d = ud;
+
+	d->notifications++;
+	metrics_inc(&pgpush_metrics, METRIC_NOTIFICATIONS, 0);
+	if (n == 0)
+		request_all(d, DASHBOARD_REASON_NOTIFY);
+	else
+		dashboard_tables_changed(d, names, n);
+}
+
+static void on_change_started(void *ud, bool first)
+{
+	struct dashboard *d = ud;
+
+	request_all(d, first ? DASHBOARD_REASON_STARTUP : DASHBOARD_REASON_RECONNECT);
+}
+
+static void on_change_error(void *ud, const char *code, const char *detail, int64_t next_ms)
+{
+	struct dashboard *d = ud;
+
+	set_error_all(d, strcmp(code, "change_source_mismatch") == 0 ? ERR_CHANGE_SOURCE_MISMATCH
+								     : ERR_CHANGE_STREAM, detail, next_ms);
+}
+
+static const struct changes_callbacks changes_cb = {
+	.on_tables = on_change_tables,
+	.on_started = on_change_started,
+	.on_error = on_change_error,
+};
 
 static void on_refresh(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -1181,8 +1223,8 @@ struct dashboard *dashboard_new(struct ev_loop *loop, const struct config *cfg, 
 	snprintf(setup, sizeof(setup),
 		 "SET default_transaction_read_only = on; SET statement_timeout = %.0f",
 		 cfg->query_timeout * 1000.0);
-	d->listener = pgconn_new(loop, cfg->db, "pgpushd-listener", cfg->channel, NULL,
-				 &listener_cb, d);
+	d->listener = pgconn_new(loop, cfg->db, "pgpushd-listener", cfg->channel,
+				 changes_listener_setup(cfg), &listener_cb, d);
 	/* Without tokens every dashboard has one audience: one connection, as
 	 * before. With tokens, two: a slow audience leaves one free. */
 	d->nq = cfg->query_connections ? cfg->query_connections : hub_auth_on(hub) ? 2 : 1;
@@ -1216,6 +1258,10 @@ struct dashboard *dashboard_new(struct ev_loop *loop, const struct config *cfg, 
 	for (size_t i = 0; i < d->nq; i++)
 		pgconn_start(d->q[i].pc);
 	pgconn_start(d->listener);
+	if (cfg->logical && !(d->changes = changes_new(loop, cfg, &changes_cb, d))) {
+		dashboard_free(d);
+		return NULL;
+	}
 	return d;
 }
 
@@ -1228,6 +1274,7 @@ void dashboard_free(struct dashboard *d)
 	ev_timer_stop(d->loop, &d->sweep);
 	ev_timer_stop(d->loop, &d->probe);
 	ev_prepare_stop(d->loop, &d->kick);
+	changes_free(d->changes);
 	pgconn_free(d->listener);
 	for (size_t i = 0; i < d->nq; i++)
 		pgconn_free(d->q[i].pc);
@@ -1254,7 +1301,7 @@ bool dashboard_health(void *ud, bool detailed, char *out, size_t outlen)
 {
 	struct dashboard *d = ud;
 	struct hub *h = d->hub;
-	bool listening = pgconn_is_ready(d->listener);
+	bool listening = pgconn_is_ready(d->listener) && (!d->changes || changes_ok(d->changes));
 	bool querying = false;
 	struct hub_feed *mf = h->main_feed;
 	bool ok;
@@ -1279,6 +1326,10 @@ bool dashboard_health(void *ud, bool detailed, char *out, size_t outlen)
 		json_object_object_add(o, "recomputes", json_object_new_int64((int64_t)d->recomputes));
 		json_object_object_add(o, "notifications",
 				       json_object_new_int64((int64_t)d->notifications));
+		json_object_object_add(o, "changeSource",
+				       json_object_new_string(!d->changes ? "notify"
+							      : changes_fell_back(d->changes) ? "notify (fallback)"
+							      : "logical"));
 		json_object_object_add(o, "queries", json_object_new_int64((int64_t)d->queries));
 		json_object_object_add(o, "audiences", json_object_new_int64((int64_t)h->nfeeds));
 		json_object_object_add(o, "dashboards", json_object_new_int64((int64_t)h->ndashboards));

@@ -1,6 +1,7 @@
 #include "autoconfig.h"
 
 #include "hub.h"
+#include "claims.h"
 #include "log.h"
 
 #include <stdint.h>
@@ -551,7 +552,7 @@ static const char *app_authorize(void *ud, struct socketio_socket *sock, const c
 		h->refused++;
 		return "role_invalid";
 	}
-	if (jwt_project(&c, (const char *const *)d->claims, d->nclaims, &key) != JWT_OK) {
+	if (claims_project(&c, (const char *const *)d->claims, d->nclaims, &key) != JWT_OK) {
 		jwt_claims_clear(&c);
 		*message = "out of memory";
 		return "internal";

@@ -3,7 +3,7 @@
  * audience (feed) → members. A namespace "/" serves the default dashboard,
  * "/<name>" the registered dashboard <name>. A feed is one (dashboard,
  * audience) pair: the projection of a verified token (role plus the claims
- * the dashboard declares, jwt_project) is its key, so every member of a
+ * the dashboard declares, claims_project) is its key, so every member of a
  * feed gets the same document: one shared frame per publish. Without
  * tokens (no key, no anon role) there is one feed per dashboard, key "",
  * the daemon's own role: today's behaviour.

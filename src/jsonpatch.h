@@ -23,14 +23,14 @@
  * Operations apply in order, each against the document as the previous
  * ones left it (RFC 6902 section 3), so indexes are those of that moment.
  *
- * jsonpatch_apply and jsonpatch_equal are a strict RFC 6902 applier and a
- * canonical comparison (what a client would hold after JSON.parse), used by
- * the tests and the fuzz target to check the diff.
+ * The text is read and written through jsontext; jsonvalue holds the
+ * strict RFC 6902 applier and the canonical comparison that the tests and
+ * the fuzz target use to check the diff.
  *
  * Duplicate member names follow JSON.parse: the last value wins, at the
  * place of the first. Strings are compared by their text in the diff (an
  * escaped and an unescaped spelling of one string make a needless but
- * correct replace) and by their value in jsonpatch_equal.
+ * correct replace) and by their value in jsonvalue_equal.
  *
  * Nothing here keeps state between calls; every call allocates what it
  * needs and frees it before returning, except the output it hands over.
@@ -38,17 +38,21 @@
 #ifndef PGPUSH_JSONPATCH_H
 #define PGPUSH_JSONPATCH_H
 
+#include "jsontext.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
 /* Deepest nesting of containers accepted in a document (the daemon's own
  * limit on query results is 64). */
-#define JSONPATCH_MAX_DEPTH 128
+#define JSONPATCH_MAX_DEPTH JSONTEXT_MAX_DEPTH
 
+/* The first three are jsontext's, so its errors pass through unchanged;
+ * the last three are jsonvalue_apply's. */
 enum jsonpatch_error {
-	JSONPATCH_ERR_NOMEM = -1,
-	JSONPATCH_ERR_JSON = -2,   /* an input is not one JSON value in UTF-8 */
-	JSONPATCH_ERR_DEPTH = -3,  /* nesting deeper than JSONPATCH_MAX_DEPTH */
+	JSONPATCH_ERR_NOMEM = JSONTEXT_ERR_NOMEM,
+	JSONPATCH_ERR_JSON = JSONTEXT_ERR_JSON,    /* an input is not one JSON value in UTF-8 */
+	JSONPATCH_ERR_DEPTH = JSONTEXT_ERR_DEPTH,  /* nesting deeper than JSONPATCH_MAX_DEPTH */
 	JSONPATCH_ERR_PATCH = -4,  /* apply: not an array of well-formed operations */
 	JSONPATCH_ERR_PATH = -5,   /* apply: a path or from that does not resolve */
 	JSONPATCH_ERR_TEST = -6,   /* apply: a "test" operation failed */
@@ -73,22 +77,7 @@ int jsonpatch_diff(const char *from, size_t from_len, const char *to, size_t to_
 /* Frees p->text and zeroes *p; a zeroed struct is fine. */
 void jsonpatch_clear(struct jsonpatch *p);
 
-/* Applies patch (an RFC 6902 JSON array of operations) to doc, atomically:
- * every operation succeeds or nothing is returned. On success returns 0
- * and *out holds the resulting document as compact JSON (malloc'd,
- * NUL-terminated, *out_len bytes; owned by the caller); otherwise a
- * negative jsonpatch_error. Scalars keep their text; member names are
- * written as their value (escapes only where JSON needs them). */
-int jsonpatch_apply(const char *doc, size_t doc_len, const char *patch, size_t patch_len,
-		    char **out, size_t *out_len)
-	__attribute__((warn_unused_result));
-
-/* True when a and b are both valid JSON and hold the same value: member
- * order ignored, duplicate members resolved as JSON.parse does, strings
- * compared by value, numbers and literals by their exact text (1.50 is not
- * 1.5: the client must see the DBA's digits). */
-bool jsonpatch_equal(const char *a, size_t a_len, const char *b, size_t b_len);
-
+/* A message for a jsonpatch_error (or 0). */
 const char *jsonpatch_error_message(int err);
 
 #endif

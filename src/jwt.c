@@ -1,8 +1,7 @@
 #include "autoconfig.h"
 
 #include "jwt.h"
-#include "sio.h"
-#include "util.h"
+#include "jose.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,7 +18,6 @@
 #include <openssl/hmac.h>
 #include <openssl/rsa.h>
 
-#define JWT_JSON_DEPTH 32      /* as client packets (sio) */
 #define JWT_MIN_RSA_BITS 2048  /* RFC 7518 §3.3 */
 #define JWT_MAX_PATH_KEY 255   /* one key of the role-claim path */
 
@@ -266,161 +264,6 @@ enum jwt_family jwt_key_family(const struct jwt_key *k)
 	return k->family;
 }
 
-/* ---- framing -------------------------------------------------------------- */
-
-static int b64url_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
-/* RFC 7515 §2 base64url: no padding, no other alphabet, and the unused
- * low bits of the last character zero (RFC 4648 §3.5), so that one byte
- * string has one spelling. Returns the decoded length, or -1. */
-static long b64url_decode(const char *s, size_t len, unsigned char *out)
-{
-	unsigned acc = 0;
-	int bits = 0;
-	size_t n = 0;
-
-	if (len % 4 == 1)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		int v = b64url_value((unsigned char)s[i]);
-
-		if (v < 0)
-			return -1;
-		acc = ((acc << 6) | (unsigned)v) & 0xffff;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[n++] = (unsigned char)(acc >> bits);
-		}
-	}
-	if (bits && (acc & ((1u << bits) - 1)))
-		return -1;
-	return (long)n;
-}
-
-/* ---- JSON ------------------------------------------------------------------ */
-
-static unsigned hex4(const unsigned char *s)
-{
-	unsigned v = 0;
-
-	for (int i = 0; i < 4; i++) {
-		unsigned char c = s[i];
-
-		v <<= 4;
-		if (c >= '0' && c <= '9')
-			v |= c - '0';
-		else if (c >= 'a' && c <= 'f')
-			v |= c - 'a' + 10;
-		else
-			v |= c - 'A' + 10;
-	}
-	return v;
-}
-
-/* json-c cannot keep what these escapes say: a key holding \u0000 is cut
- * short (so two keys could become one), and a lone surrogate becomes
- * U+FFFD (two different strings, one value). Text already passed
- * sio_json_strict, so every backslash starts a complete escape. */
-static bool escapes_faithful(const unsigned char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		unsigned cp;
-
-		if (s[i] != '\\')
-			continue;
-		if (s[++i] != 'u')
-			continue;
-		cp = hex4(s + i + 1);
-		i += 4;
-		if (cp == 0 || (cp >= 0xdc00 && cp <= 0xdfff))
-			return false;
-		if (cp >= 0xd800 && cp <= 0xdbff) {
-			unsigned lo;
-
-			if (i + 6 >= len || s[i + 1] != '\\' || s[i + 2] != 'u')
-				return false;
-			lo = hex4(s + i + 3);
-			if (lo < 0xdc00 || lo > 0xdfff)
-				return false;
-			i += 6;
-		}
-	}
-	return true;
-}
-
-/* json-c saturates integers it cannot hold (at INT64_MIN and UINT64_MAX)
- * without an error: two different claims would read as one. */
-static bool ints_faithful(json_object *o)
-{
-	switch (json_object_get_type(o)) {
-	case json_type_int:
-		return json_object_get_int64(o) != INT64_MIN && json_object_get_uint64(o) != UINT64_MAX;
-	case json_type_array:
-		for (size_t i = 0, n = json_object_array_length(o); i < n; i++)
-			if (!ints_faithful(json_object_array_get_idx(o, i)))
-				return false;
-		return true;
-	case json_type_object: {
-		json_object_object_foreach(o, key, val) {
-			(void)key;
-			if (!ints_faithful(val))
-				return false;
-		}
-		return true;
-	}
-	default:
-		return true;
-	}
-}
-
-/* A JSON object as RFC 8259 (and JSON.parse) reads it, in valid UTF-8.
- * Duplicate member names: the last wins (json-c), which RFC 7515 §5.2 and
- * RFC 7519 §4 allow, and which is what JavaScript issuers mean. */
-static json_object *parse_object(const unsigned char *s, size_t len)
-{
-	struct json_tokener *tok;
-	json_object *obj;
-
-	if (!util_utf8_valid(s, len) || !sio_json_strict((const char *)s, len) ||
-	    !escapes_faithful(s, len))
-		return NULL;
-	tok = json_tokener_new_ex(JWT_JSON_DEPTH);
-	if (!tok)
-		return NULL;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	obj = json_tokener_parse_ex(tok, (const char *)s, (int)len);
-	if (json_tokener_get_error(tok) != json_tokener_success ||
-	    !json_object_is_type(obj, json_type_object) || !ints_faithful(obj)) {
-		json_object_put(obj);
-		obj = NULL;
-	}
-	json_tokener_free(tok);
-	return obj;
-}
-
-static bool str_is(json_object *o, const char *want)
-{
-	size_t n = strlen(want);
-
-	return json_object_is_type(o, json_type_string) &&
-	       (size_t)json_object_get_string_len(o) == n &&
-	       memcmp(json_object_get_string(o), want, n) == 0;
-}
-
 /* ---- algorithms and signatures -------------------------------------------- */
 
 struct alg {
@@ -444,7 +287,7 @@ static const struct alg algs[] = {
 static const struct alg *accepted_alg(const struct jwt_key *k, json_object *name)
 {
 	for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
-		if (algs[i].family == k->family && str_is(name, algs[i].name) &&
+		if (algs[i].family == k->family && jose_str_is(name, algs[i].name) &&
 		    k->secret_len >= algs[i].min_secret)
 			return &algs[i];
 	}
@@ -645,10 +488,10 @@ bool jwt_role_path_valid(const char *path)
 static bool aud_contains(json_object *aud, const char *want)
 {
 	if (json_object_is_type(aud, json_type_string))
-		return str_is(aud, want);
+		return jose_str_is(aud, want);
 	if (json_object_is_type(aud, json_type_array)) {
 		for (size_t i = 0, n = json_object_array_length(aud); i < n; i++)
-			if (str_is(json_object_array_get_idx(aud, i), want))
+			if (jose_str_is(json_object_array_get_idx(aud, i), want))
 				return true;
 	}
 	return false;
@@ -666,7 +509,7 @@ static int check_claims(json_object *pl, const struct jwt_policy *p, int64_t now
 	const char *role;
 	size_t role_len;
 
-	if (p->issuer && (!json_object_object_get_ex(pl, "iss", &v) || !str_is(v, p->issuer)))
+	if (p->issuer && (!json_object_object_get_ex(pl, "iss", &v) || !jose_str_is(v, p->issuer)))
 		return JWT_BAD_ISSUER;
 	if (p->audience && (!json_object_object_get_ex(pl, "aud", &v) ||
 			    !aud_contains(v, p->audience)))
@@ -745,19 +588,19 @@ int jwt_verify(const struct jwt_key *k, const char *token, size_t len,
 
 	/* Decoded, the three fit in dec: each shrinks by a quarter. */
 	hdr_bytes = dec;
-	if ((n = b64url_decode(seg[0], seg_len[0], hdr_bytes)) < 0)
+	if ((n = jose_b64url_decode(seg[0], seg_len[0], hdr_bytes)) < 0)
 		return JWT_MALFORMED;
 	hdr_len = (size_t)n;
 	pl_bytes = hdr_bytes + hdr_len;
-	if ((n = b64url_decode(seg[1], seg_len[1], pl_bytes)) < 0)
+	if ((n = jose_b64url_decode(seg[1], seg_len[1], pl_bytes)) < 0)
 		return JWT_MALFORMED;
 	pl_len = (size_t)n;
 	sig = pl_bytes + pl_len;
-	if ((n = b64url_decode(seg[2], seg_len[2], sig)) < 0)
+	if ((n = jose_b64url_decode(seg[2], seg_len[2], sig)) < 0)
 		return JWT_MALFORMED;
 	sig_len = (size_t)n;
 
-	hdr = parse_object(hdr_bytes, hdr_len);
+	hdr = jose_parse_object(hdr_bytes, hdr_len);
 	if (!hdr)
 		return JWT_MALFORMED;
 	if (!json_object_object_get_ex(hdr, "alg", &v) || !(a = accepted_alg(k, v))) {
@@ -781,7 +624,7 @@ int jwt_verify(const struct jwt_key *k, const char *token, size_t len,
 	if (rc != JWT_OK)
 		goto out_free_hdr;
 
-	pl = parse_object(pl_bytes, pl_len);
+	pl = jose_parse_object(pl_bytes, pl_len);
 	if (!pl) {
 		rc = JWT_MALFORMED;
 		goto out_free_hdr;
@@ -802,189 +645,4 @@ void jwt_claims_clear(struct jwt_claims *c)
 {
 	json_object_put(c->payload);
 	memset(c, 0, sizeof(*c));
-}
-
-/* ---- projection -------------------------------------------------------------- */
-
-struct sb {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void sb_put(struct sb *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->cap - b->len <= n) {
-		size_t cap = b->cap ? b->cap : 256;
-		char *grown;
-
-		while (cap - b->len <= n)
-			cap *= 2;
-		grown = realloc(b->p, cap);
-		if (!grown) {
-			b->oom = true;
-			return;
-		}
-		b->p = grown;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_str(struct sb *b, const char *s)
-{
-	sb_put(b, s, strlen(s));
-}
-
-/* A JSON string: only what must be escaped is, always the same way. */
-static void put_string(struct sb *b, const char *s, size_t n)
-{
-	size_t run = 0;
-
-	sb_put(b, "\"", 1);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc[8];
-
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		sb_put(b, s + run, i - run);
-		run = i + 1;
-		switch (c) {
-		case '"': sb_str(b, "\\\""); break;
-		case '\\': sb_str(b, "\\\\"); break;
-		case '\n': sb_str(b, "\\n"); break;
-		case '\r': sb_str(b, "\\r"); break;
-		case '\t': sb_str(b, "\\t"); break;
-		case '\b': sb_str(b, "\\b"); break;
-		case '\f': sb_str(b, "\\f"); break;
-		default:
-			snprintf(esc, sizeof(esc), "\\u%04x", c);
-			sb_str(b, esc);
-		}
-	}
-	sb_put(b, s + run, n - run);
-	sb_put(b, "\"", 1);
-}
-
-static int by_key(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static void put_value(struct sb *b, json_object *v)
-{
-	char num[32];
-
-	switch (json_object_get_type(v)) {
-	case json_type_null:
-		sb_str(b, "null");
-		break;
-	case json_type_boolean:
-		sb_str(b, json_object_get_boolean(v) ? "true" : "false");
-		break;
-	case json_type_int: {
-		int64_t i = json_object_get_int64(v);
-
-		if (i < INT64_MAX)
-			snprintf(num, sizeof(num), "%lld", (long long)i);
-		else
-			snprintf(num, sizeof(num), "%llu", (unsigned long long)json_object_get_uint64(v));
-		sb_str(b, num);
-		break;
-	}
-	case json_type_double: {
-		/* json-c keeps the text the token had, which passed strict
-		 * RFC 8259 validation: write it back, so no value is rounded. */
-		const char *t = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
-
-		if (!t)
-			b->oom = true;
-		else
-			sb_str(b, t);
-		break;
-	}
-	case json_type_string:
-		put_string(b, json_object_get_string(v), (size_t)json_object_get_string_len(v));
-		break;
-	case json_type_array:
-		sb_put(b, "[", 1);
-		for (size_t i = 0, n = json_object_array_length(v); i < n; i++) {
-			if (i)
-				sb_put(b, ",", 1);
-			put_value(b, json_object_array_get_idx(v, i));
-		}
-		sb_put(b, "]", 1);
-		break;
-	case json_type_object: {
-		size_t n = (size_t)json_object_object_length(v), k = 0;
-		const char **keys = n ? malloc(n * sizeof(*keys)) : NULL;
-
-		if (n && !keys) {
-			b->oom = true;
-			break;
-		}
-		json_object_object_foreach(v, key, val) {
-			(void)val;
-			keys[k++] = key;
-		}
-		if (n)
-			qsort(keys, n, sizeof(*keys), by_key);
-		sb_put(b, "{", 1);
-		for (size_t i = 0; i < n; i++) {
-			if (i)
-				sb_put(b, ",", 1);
-			put_string(b, keys[i], strlen(keys[i]));
-			sb_put(b, ":", 1);
-			put_value(b, json_object_object_get(v, keys[i]));
-		}
-		sb_put(b, "}", 1);
-		free(keys);
-		break;
-	}
-	}
-}
-
-int jwt_project(const struct jwt_claims *c, const char *const *declared, size_t n,
-		char **json_out)
-{
-	const char **keys = malloc((n + 1) * sizeof(*keys));
-	struct sb b = { 0 };
-	size_t nk = 0;
-
-	*json_out = NULL;
-	if (!keys)
-		return JWT_INTERNAL;
-	keys[nk++] = "role";
-	for (size_t i = 0; i < n; i++) {
-		if (declared[i] && strcmp(declared[i], "role") != 0 &&
-		    json_object_object_get_ex(c->payload, declared[i], NULL))
-			keys[nk++] = declared[i];
-	}
-	qsort(keys, nk, sizeof(*keys), by_key);
-	sb_put(&b, "{", 1);
-	for (size_t i = 0; i < nk; i++) {
-		if (i && strcmp(keys[i], keys[i - 1]) == 0)
-			continue; /* declared twice */
-		if (i)
-			sb_put(&b, ",", 1);
-		put_string(&b, keys[i], strlen(keys[i]));
-		sb_put(&b, ":", 1);
-		if (strcmp(keys[i], "role") == 0)
-			put_string(&b, c->role, strlen(c->role));
-		else
-			put_value(&b, json_object_object_get(c->payload, keys[i]));
-	}
-	sb_put(&b, "}", 1);
-	free(keys);
-	if (b.oom) {
-		free(b.p);
-		return JWT_INTERNAL;
-	}
-	*json_out = b.p;
-	return 0;
 }

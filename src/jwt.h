@@ -12,9 +12,11 @@
  * "none" is always refused. Signatures are checked with libcrypto (EVP);
  * JSON is parsed with json-c, as strictly as client packets (sio).
  *
+ * The token's encodings (base64url, strict JSON) are jose's; the audience
+ * projection of verified claims is claims_project (claims.h).
+ *
  * Owns: struct jwt_key (jwt_key_free), the payload held by a struct
- * jwt_claims (jwt_claims_clear), the text jwt_project returns (free()).
- * Calls nothing back.
+ * jwt_claims (jwt_claims_clear). Calls nothing back.
  */
 #ifndef PGPUSH_JWT_H
 #define PGPUSH_JWT_H
@@ -131,17 +133,5 @@ const char *jwt_result_code(int r);
 
 /* A short human sentence for a result ("token expired"). Never NULL. */
 const char *jwt_result_message(int r);
-
-/* The audience projection of a verified token: the canonical JSON text of
- * an object holding "role" (c->role) and each claim in declared[0..n) that
- * the payload has at top level, keys sorted bytewise at every depth, no
- * whitespace, numbers as the token wrote them. Claims not declared (sub,
- * iat, exp...) never appear. A declared "role" is ignored: "role" is always
- * the verified role. Equal projections give byte-identical text: this is
- * the audience key and what set_config('request.jwt.claims', ...) gets.
- * Returns 0 and *json_out (NUL-terminated, the caller's to free()), or
- * JWT_INTERNAL when out of memory. */
-int jwt_project(const struct jwt_claims *c, const char *const *declared, size_t n,
-		char **json_out) __attribute__((warn_unused_result));
 
 #endif

@@ -18,6 +18,7 @@ enum pgconn_state {
 	PGC_SETUP,      /* LISTEN / setup command in flight */
 	PGC_READY,
 	PGC_BUSY,       /* a query in flight */
+	PGC_COPY,       /* replication: streaming CopyBoth */
 };
 
 struct pgconn {
@@ -37,11 +38,14 @@ struct pgconn {
 	unsigned failures;
 	int64_t next_attempt_ms;
 	PGresult *kept;      /* result of the running command */
+	bool replication;    /* replication=database */
+	ev_idle more;        /* CopyData left over from the last budget */
 	char error[256];
 };
 
 static void on_io(struct ev_loop *loop, ev_io *w, int revents);
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
+static void on_more(struct ev_loop *loop, ev_idle *w, int revents);
 
 static char *dup_or_null(const char *s)
 {
@@ -71,7 +75,8 @@ struct pgconn *pgconn_new(struct ev_loop *loop, const char *conninfo, const char
 	}
 	ev_init(&pc->io, on_io);
 	ev_timer_init(&pc->timer, on_timer, 0, 0);
-	pc->io.data = pc->timer.data = pc;
+	ev_idle_init(&pc->more, on_more);
+	pc->io.data = pc->timer.data = pc->more.data = pc;
 	return pc;
 }
 
@@ -107,6 +112,7 @@ static void lost(struct pgconn *pc, const char *why)
 	set_error(pc, why);
 	ev_io_stop(pc->loop, &pc->io);
 	ev_timer_stop(pc->loop, &pc->timer);
+	ev_idle_stop(pc->loop, &pc->more);
 	if (pc->kept) {
 		PQclear(pc->kept);
 		pc->kept = NULL;
@@ -141,7 +147,7 @@ static void notice_receiver(void *arg, const PGresult *res)
 
 static void connect_now(struct pgconn *pc)
 {
-	const char *keys[10], *vals[10];
+	const char *keys[12], *vals[12];
 	int n = 0;
 
 	/* Our defaults come first so that the user's conninfo overrides them. */
@@ -158,6 +164,9 @@ static void connect_now(struct pgconn *pc)
 	 * PGCLIENTENCODING): the documents clients get must be UTF-8 whatever
 	 * the database encoding, and PostgreSQL converts for us. */
 	keys[n] = "client_encoding"; vals[n++] = "UTF8";
+	if (pc->replication) {
+		keys[n] = "replication"; vals[n++] = "database";
+	}
 	keys[n] = NULL;
 	vals[n] = NULL;
 	pc->pg = PQconnectStartParams(keys, vals, 1);
@@ -265,6 +274,16 @@ static void collect_results(struct pgconn *pc)
 		PGresult *r = PQgetResult(pc->pg);
 
 		drain_notifies(pc);
+		if (r && PQresultStatus(r) == PGRES_COPY_BOTH && pc->state == PGC_BUSY) {
+			/* START_REPLICATION answered: the stream begins. */
+			if (pc->kept)
+				PQclear(pc->kept);
+			pc->kept = NULL;
+			pc->state = PGC_COPY;
+			pc->cb->on_result(pc, r, pc->ud);
+			PQclear(r);
+			return;
+		}
 		if (r) {
 			ExecStatusType st = PQresultStatus(r);
 			bool keep = !pc->kept || PQresultStatus(pc->kept) != PGRES_FATAL_ERROR;
@@ -307,6 +326,50 @@ static void collect_results(struct pgconn *pc)
 			PQclear(res);
 		}
 	}
+}
+
+/* Hands at most PGCONN_COPY_BUDGET buffered messages to on_copy; when
+ * more may be buffered, the idle watcher comes back for them once the
+ * loop has served everything else. */
+static void read_copy(struct pgconn *pc)
+{
+	for (int i = 0; i < PGCONN_COPY_BUDGET; i++) {
+		char *buf = NULL;
+		int len;
+
+		if (!pc->pg || pc->state != PGC_COPY)
+			return;
+		len = PQgetCopyData(pc->pg, &buf, 1);
+		if (len == 0) {
+			ev_idle_stop(pc->loop, &pc->more);
+			return;
+		}
+		if (len == -1) {
+			/* The server ended the stream: its error, if any. */
+			PGresult *r = PQgetResult(pc->pg);
+			char msg[256];
+
+			snprintf(msg, sizeof(msg), "replication stream ended: %s",
+				 r && PQresultStatus(r) == PGRES_FATAL_ERROR ? PQresultErrorMessage(r)
+									 : PQerrorMessage(pc->pg));
+			PQclear(r);
+			lost(pc, msg);
+			return;
+		}
+		if (len < 0) {
+			lost(pc, PQerrorMessage(pc->pg));
+			return;
+		}
+		pc->cb->on_copy(pc, buf, len, pc->ud);
+		PQfreemem(buf);
+	}
+	if (pc->pg && pc->state == PGC_COPY)
+		ev_idle_start(pc->loop, &pc->more);
+}
+
+static void on_more(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	read_copy(w->data);
 }
 
 static void poll_connect(struct pgconn *pc)
@@ -366,7 +429,15 @@ static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 			if (f == 0)
 				watch(pc, EV_READ);
 		}
+		if (pc->state == PGC_COPY) {
+			read_copy(pc);
+			return;
+		}
 		collect_results(pc);
+		if (pc->pg && pc->state == PGC_COPY) {
+			read_copy(pc);
+			return;
+		}
 		if (pc->pg && PQstatus(pc->pg) == CONNECTION_BAD)
 			lost(pc, PQerrorMessage(pc->pg));
 	}
@@ -409,9 +480,69 @@ int pgconn_query_params(struct pgconn *pc, const char *sql, int nparams,
 	return 0;
 }
 
+int pgconn_command(struct pgconn *pc, const char *sql)
+{
+	if (pc->state != PGC_READY)
+		return PGCONN_ERR_NOT_READY;
+	pc->state = PGC_BUSY;
+	if (send_command(pc, sql, false) < 0) {
+		pc->state = PGC_READY;
+		lost(pc, PQerrorMessage(pc->pg));
+		return PGCONN_ERR_SEND;
+	}
+	return 0;
+}
+
+int pgconn_put_copy(struct pgconn *pc, const void *buf, size_t len)
+{
+	int f;
+
+	if (pc->state != PGC_COPY)
+		return PGCONN_ERR_NOT_READY;
+	if (PQputCopyData(pc->pg, buf, (int)len) != 1 || (f = PQflush(pc->pg)) < 0) {
+		lost(pc, PQerrorMessage(pc->pg));
+		return PGCONN_ERR_SEND;
+	}
+	if (f == 1 && !(pc->io_events & EV_WRITE))
+		watch(pc, EV_READ | EV_WRITE);
+	return 0;
+}
+
+void pgconn_drop(struct pgconn *pc, const char *why)
+{
+	if (pc->state != PGC_WAITING)
+		lost(pc, why);
+}
+
+void pgconn_stop(struct pgconn *pc)
+{
+	ev_io_stop(pc->loop, &pc->io);
+	ev_timer_stop(pc->loop, &pc->timer);
+	ev_idle_stop(pc->loop, &pc->more);
+	if (pc->kept) {
+		PQclear(pc->kept);
+		pc->kept = NULL;
+	}
+	if (pc->pg) {
+		PQfinish(pc->pg);
+		pc->pg = NULL;
+	}
+	pc->state = PGC_WAITING;
+}
+
+void pgconn_set_replication(struct pgconn *pc)
+{
+	pc->replication = true;
+}
+
+bool pgconn_is_streaming(const struct pgconn *pc)
+{
+	return pc->state == PGC_COPY;
+}
+
 bool pgconn_is_ready(const struct pgconn *pc)
 {
-	return pc->state == PGC_READY || pc->state == PGC_BUSY;
+	return pc->state == PGC_READY || pc->state == PGC_BUSY || pc->state == PGC_COPY;
 }
 
 bool pgconn_is_busy(const struct pgconn *pc)
@@ -447,6 +578,7 @@ void pgconn_free(struct pgconn *pc)
 		return;
 	ev_io_stop(pc->loop, &pc->io);
 	ev_timer_stop(pc->loop, &pc->timer);
+	ev_idle_stop(pc->loop, &pc->more);
 	if (pc->kept)
 		PQclear(pc->kept);
 	if (pc->pg)

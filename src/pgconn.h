@@ -30,6 +30,10 @@ struct pgconn_callbacks {
 	 * last tuples result), valid until the callback returns; NULL when the
 	 * connection broke while the query ran (on_lost follows). */
 	void (*on_result)(struct pgconn *pc, const PGresult *res, void *ud);
+	/* Replication connections: one CopyData message of the stream a
+	 * command entered CopyBoth for (pgconn_command); buf is valid until the
+	 * callback returns. The callback may call pgconn_drop. */
+	void (*on_copy)(struct pgconn *pc, const char *buf, int len, void *ud);
 };
 
 enum pgconn_error {
@@ -45,6 +49,16 @@ struct pgconn *pgconn_new(struct ev_loop *loop, const char *conninfo, const char
 			  const char *listen_channel, const char *setup_sql,
 			  const struct pgconn_callbacks *cb, void *ud);
 
+/* Makes the connection a replication one (replication=database in the
+ * conninfo): commands then go through pgconn_command. Call before
+ * pgconn_start. */
+void pgconn_set_replication(struct pgconn *pc);
+
+/* At most this many CopyData messages are handed to on_copy per loop
+ * iteration; the rest wait for the next one (an ev_idle), so a large
+ * transaction never holds the loop. */
+#define PGCONN_COPY_BUDGET 512
+
 /* Starts the first connection attempt. */
 void pgconn_start(struct pgconn *pc);
 
@@ -56,7 +70,28 @@ int pgconn_query(struct pgconn *pc, const char *sql) __attribute__((warn_unused_
  * NULL). */
 int pgconn_query_params(struct pgconn *pc, const char *sql, int nparams,
 			const char *const *values) __attribute__((warn_unused_result));
+/* Sends sql with the simple protocol (what a replication connection
+ * accepts: CREATE_REPLICATION_SLOT, START_REPLICATION, or one SQL
+ * statement). Results come to on_result; a PGRES_COPY_BOTH result means the
+ * connection now streams (pgconn_is_streaming) and on_copy gets the
+ * messages. Returns 0 or a negative pgconn_error. */
+int pgconn_command(struct pgconn *pc, const char *sql) __attribute__((warn_unused_result));
 
+/* Sends one CopyData message on a streaming connection without blocking
+ * (the rest is flushed when the socket is writable). Returns 0, or
+ * PGCONN_ERR_SEND after which the connection is lost (on_lost ran). */
+int pgconn_put_copy(struct pgconn *pc, const void *buf, size_t len)
+	__attribute__((warn_unused_result));
+
+/* Closes the connection as if it had broken (on_lost runs; the reconnect
+ * follows the backoff). */
+void pgconn_drop(struct pgconn *pc, const char *why);
+
+/* Closes the connection and stops reconnecting until pgconn_start. Safe
+ * inside on_lost. */
+void pgconn_stop(struct pgconn *pc);
+
+bool pgconn_is_streaming(const struct pgconn *pc);
 bool pgconn_is_ready(const struct pgconn *pc); /* connected and set up */
 bool pgconn_is_busy(const struct pgconn *pc);  /* a query is running */
 const char *pgconn_name(const struct pgconn *pc);

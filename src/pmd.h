@@ -1,7 +1,9 @@
 /*
- * pmd: permessage-deflate (RFC 7692), server side, sans-I/O.
+ * pmd: permessage-deflate (RFC 7692), server side, sans-I/O: the data
+ * side (§7.2), i.e. compressed frames, the shared-context window model
+ * and inflating. The handshake's negotiation (§7.1) is pmdneg's.
  *
- * In standalone mode (pmd_negotiate, today's daemon) pgpush always agrees
+ * In standalone mode (pmdneg_negotiate, today's daemon) pgpush always agrees
  * to server_no_context_takeover and client_no_context_takeover. Each
  * message is then a DEFLATE stream on its own, in both directions, so:
  *  - a snapshot is compressed once (pmd_frame) into a ready-to-send frame,
@@ -13,7 +15,7 @@
  *    back-references into an earlier message gets PMD_ERR_CORRUPT, never
  *    wrong bytes.
  *
- * In shared mode (pmd_negotiate_mode, issue 14) the server keeps its
+ * In shared mode (pmdneg_negotiate_mode, issue 14) the server keeps its
  * context when the client allows it. A broadcast is then deflated once per
  * group of clients whose windows end with the same payload, with that
  * payload as the dictionary (pmd_frame_with_dict). The server tracks what
@@ -36,7 +38,7 @@
  *    pmd_inflater_free. A new inflater is 128 bytes.
  *  - pmd_inflate's output: at most max_out bytes, owned by the caller.
  *
- * Turning compression off is up to the caller: don't call pmd_negotiate
+ * Turning compression off is up to the caller: don't call pmdneg_negotiate
  * (so no Sec-WebSocket-Extensions goes out), and send only plain frames.
  *
  * Not thread-safe: the deflate stream is process-wide, like the event loop.
@@ -50,112 +52,8 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "pmdneg.h"
 #include "ws.h"
-
-/* Room for the longest response pmd_negotiate writes, NUL included. */
-#define PMD_RESPONSE_MAX 128
-
-/*
- * How the daemon compresses what it sends (--permessage-deflate):
- *  - PMD_MODE_OFF: never negotiated, every frame plain.
- *  - PMD_MODE_STANDALONE: server_no_context_takeover; each message is a
- *    DEFLATE stream of its own, compressed once for every client.
- *  - PMD_MODE_SHARED: server context takeover when the client allows it;
- *    a broadcast is deflated once per group of clients that hold the same
- *    previous payload, with that payload as the dictionary (see "shared
- *    context" below and docs/design.md). Clients that insist on
- *    server_no_context_takeover get standalone frames.
- * "on" means PMD_MODE_DEFAULT. It stays standalone until the broadcast path
- * is wired for shared frames (issue 14).
- */
-enum pmd_mode {
-	PMD_MODE_OFF = 0,
-	PMD_MODE_STANDALONE = 1,
-	PMD_MODE_SHARED = 2,
-};
-#define PMD_MODE_DEFAULT PMD_MODE_STANDALONE
-
-/* Parses "off", "standalone", "shared" or "on" (the default) into *out.
- * Returns 0, or -1 for anything else (*out untouched). */
-int pmd_mode_parse(const char *s, enum pmd_mode *out) __attribute__((warn_unused_result));
-
-/* "off", "standalone" or "shared". */
-const char *pmd_mode_name(enum pmd_mode mode);
-
-/* The agreed parameters (RFC 7692 §7.1) of an accepted offer. */
-struct pmd_params {
-	/* true in standalone mode, and in shared mode when the client's offer
-	 * carried server_no_context_takeover (§7.1.1.1: then the response must
-	 * carry it too). */
-	bool server_no_context_takeover;
-	bool client_no_context_takeover; /* always true: no inflate state */
-	/* The server's window: 2^N bytes. 15 unless the client's offer set
-	 * server_max_window_bits (only accepted below 15 in shared mode).
-	 * Every frame sent to this client must be built for this window. */
-	int server_max_window_bits;
-	int client_max_window_bits;      /* 15: we never ask a client for less */
-	/* Shared-context frames (pmd_frame_with_dict with a dictionary) may go
-	 * to this client: shared mode and !server_no_context_takeover. When
-	 * false, only frames without a dictionary may (pmd_frame, or
-	 * pmd_frame_with_dict with no dictionary at server_max_window_bits). */
-	bool shared;
-};
-
-enum pmd_negotiate_result {
-	PMD_NEG_MALFORMED = -1, /* not RFC 6455 §9.1 syntax: send no header */
-	PMD_NEG_DECLINED = 0,   /* no acceptable offer: send no header */
-	PMD_NEG_ACCEPTED = 1,   /* send "Sec-WebSocket-Extensions: <response>" */
-};
-
-/*
- * Reads the value of a client's Sec-WebSocket-Extensions header (header_value,
- * len bytes, need not be NUL-terminated). It may hold several extensions and
- * several permessage-deflate offers, in the client's order of preference.
- * Picks the first permessage-deflate offer that is valid (RFC 7692 §7.1:
- * known parameters only, none repeated, values in range) and that we support.
- * Offers that need server_max_window_bits < 15 are declined, because
- * pmd_frame's shared frames use a 32 KB window.
- *
- * On PMD_NEG_ACCEPTED, response holds the NUL-terminated value of the header
- * to answer with, e.g. "permessage-deflate; server_no_context_takeover;
- * client_no_context_takeover", and *out holds the agreed parameters.
- * Otherwise response is left empty ("") and the handshake must carry no
- * Sec-WebSocket-Extensions header (RFC 6455 §9.1). A response is never
- * written for an extension or a parameter the client did not offer, except
- * the two *_no_context_takeover parameters, which a server may always add
- * (RFC 7692 §7.1.1.1 and §7.1.1.2). Clients such as the ws library abort
- * the handshake when they see anything else.
- *
- * Extension and parameter names must match exactly (lower case). With
- * several Sec-WebSocket-Extensions lines, pass their values joined by ", "
- * (RFC 9110 §5.3), or only the first: negotiating on a subset of the offers
- * is always safe. response_len must be at least PMD_RESPONSE_MAX; with less
- * the offer is declined.
- */
-enum pmd_negotiate_result pmd_negotiate(const char *header_value, size_t len,
-					struct pmd_params *out, char *response,
-					size_t response_len)
-	__attribute__((warn_unused_result));
-
-/*
- * pmd_negotiate for a given mode. PMD_MODE_STANDALONE is pmd_negotiate
- * exactly. PMD_MODE_OFF declines every offer. PMD_MODE_SHARED differs from
- * standalone in two ways:
- *  - server_no_context_takeover is answered only when the client's offer
- *    carried it (the response must then repeat it, §7.1.1.1). Otherwise the
- *    response is "permessage-deflate; client_no_context_takeover" and
- *    out->shared is true.
- *  - server_max_window_bits=N is accepted for every valid N (8 to 15) and
- *    echoed: the client's inflater may then keep only 2^N bytes, so frames
- *    for it are built with pmd_frame_with_dict(..., window_bits = N, ...).
- * client_no_context_takeover is always answered, as in standalone mode: the
- * daemon inflates what clients send with one shared inflater (see
- * respond() in pmd.c for why).
- */
-enum pmd_negotiate_result pmd_negotiate_mode(enum pmd_mode mode, const char *header_value,
-					     size_t len, struct pmd_params *out,
-					     char *response, size_t response_len)
-	__attribute__((warn_unused_result));
 
 /*
  * Compresses the concatenation of parts once and builds one complete,
@@ -167,7 +65,7 @@ enum pmd_negotiate_result pmd_negotiate_mode(enum pmd_mode mode, const char *hea
  *
  * No state carries over from one call to the next (deflateReset), so the
  * frame is valid for every client with server_no_context_takeover and a
- * window of 15 bits, which is every client pmd_negotiate accepted. The
+ * window of 15 bits, which is every client pmdneg_negotiate accepted. The
  * frame's bytes depend only on the parts and the level.
  *
  * op must be WS_OP_TEXT or WS_OP_BINARY, because control frames are never
@@ -235,7 +133,7 @@ struct pmd_window {
 	size_t suffix;       /* only its last suffix bytes are known there; 0: all */
 	uint8_t window_bits; /* the client's server_max_window_bits */
 	bool deflate;        /* permessage-deflate negotiated at all */
-	bool shared;         /* pmd_params.shared */
+	bool shared;         /* pmdneg_params.shared */
 };
 
 /* What to send one client for the next message. */
@@ -253,7 +151,7 @@ struct pmd_group_key {
 };
 
 /* A fresh record for a client that negotiated params (or none: NULL). */
-void pmd_window_init(struct pmd_window *w, const struct pmd_params *params);
+void pmd_window_init(struct pmd_window *w, const struct pmdneg_params *params);
 
 /*
  * The rule. held says whether the server still has the payload of

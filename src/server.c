@@ -315,26 +315,55 @@ static void serve_file(struct server *s, struct conn *c, const struct http_reque
 }
 
 
-/* CORS (polling) and the Origin allowlist (both transports). */
+/* The Origin policy (both transports) and CORS (polling). A request
+ * without an Origin is not from a browser's page: allowed. A browser's
+ * Origin must name the Host it sent (the same origin), or be listed in
+ * --allowed-origin; anything else is refused (engine.c answers 403, or
+ * 400 "Forbidden" to an upgrade), so a page of another site can neither
+ * open a WebSocket nor read a polling response (cross-site WebSocket
+ * hijacking). CORS names the allowed origin, never "*" unless asked for
+ * ("*" in --allowed-origin, or cors_any: the protocol test server). */
 static void check_origin(struct server *s, struct conn *c, const struct http_request *req)
 {
 	const struct http_header *origin = http_find_header(req, "Origin");
+	const struct http_header *host;
+	enum config_origin listed;
+	const char *list = s->cfg->allowed_origin && *s->cfg->allowed_origin ? s->cfg->allowed_origin : NULL;
 
 	free(c->cors);
 	c->cors = NULL;
+	c->origin_refused = false;
 	if (!origin)
 		return;
-	if (!config_origin_allowed(s->cfg, origin->value, origin->value_len)) {
+	if (s->cors_any) {
+		c->cors = strdup("Access-Control-Allow-Origin: *\r\n");
+		return;
+	}
+	host = http_find_header(req, "Host");
+	listed = config_origin_allowed(s->cfg, origin->value, origin->value_len);
+	if (listed == CONFIG_ORIGIN_ANY &&
+	    !(host && config_origin_matches_host(origin->value, origin->value_len, host->value,
+						 host->value_len))) {
+		c->cors = strdup("Access-Control-Allow-Origin: *\r\nVary: Origin\r\n");
+		return;
+	}
+	if (listed == CONFIG_ORIGIN_NO &&
+	    !(host && config_origin_matches_host(origin->value, origin->value_len, host->value,
+						 host->value_len))) {
+		int olen = (int)(origin->value_len > 100 ? 100 : origin->value_len);
 		struct log_ctx lc = { c->peer, c->id };
 
-		log_msg_ctx(LOG_INFO, &lc, "origin refused origin=%.*s",
-			    (int)(origin->value_len > 100 ? 100 : origin->value_len), origin->value);
+		log_msg_ctx(LOG_WARN, &lc, "origin refused: Origin %.*s does not match Host %.*s%s; "
+			    "allow it with --allowed-origin %s%s%.*s",
+			    olen, origin->value,
+			    host ? (int)(host->value_len > 100 ? 100 : host->value_len) : 6,
+			    host ? host->value : "(none)",
+			    list ? " and is not listed" : "", list ? list : "", list ? "," : "",
+			    olen, origin->value);
 		c->origin_refused = true;
 		return;
 	}
-	if (s->cors_any || !s->cfg->allowed_origin) {
-		c->cors = strdup("Access-Control-Allow-Origin: *\r\n");
-	} else if (origin->value_len < 200) {
+	if (origin->value_len < 200) {
 		char buf[320];
 
 		snprintf(buf, sizeof(buf),
@@ -382,6 +411,13 @@ static int route_body_start(struct conn *c, const struct http_request *req)
 	if (!util_strieq(req->method, req->method_len, "POST") || !(e = engine_for(s, req)))
 		return 0;
 	check_origin(s, c, req);
+	if (c->origin_refused) {
+		/* Answered now (403), so a refused page's POST never reaches a
+		 * session and its body is not read. */
+		conn_set_handlers(c, NULL, NULL);
+		engine_handle_request(e, c, req, 0, NULL, 0);
+		return -1;
+	}
 	return engine_post_begin(e, c, req);
 }
 

@@ -157,9 +157,58 @@ static void conn_free(struct conn *c)
 	free(c);
 }
 
+static int cmp_backlog(const void *a, const void *b)
+{
+	size_t x = (*(struct conn *const *)a)->out_bytes, y = (*(struct conn *const *)b)->out_bytes;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The global budget (--max-total-pending-bytes): drops the conns with the
+ * largest backlog first until all of them together are under it. Runs only
+ * when over: the broadcast path pays one addition (out_total), no heap to
+ * keep ordered on every write. One scan of the open conns and a sort of
+ * those with a backlog, rare (an attack or overload) and bounded by
+ * --max-clients. Returns true when it dropped any. */
+static bool enforce_budget(struct conn_ctx *ctx)
+{
+	size_t budget = (size_t)ctx->cfg->max_total_pending_bytes, n = 0, before = ctx->out_total;
+	size_t largest = 0, dropped = 0;
+	struct conn **v = ctx->nconns ? malloc(ctx->nconns * sizeof(*v)) : NULL;
+	struct list_node *node, *tmp;
+
+	if (!v)
+		return false; /* out of memory: the per-client caps still hold */
+	LIST_FOR_EACH_SAFE(node, tmp, &ctx->live) {
+		struct conn *c = LIST_ENTRY(node, struct conn, link);
+
+		if (c->out_bytes && n < ctx->nconns)
+			v[n++] = c;
+	}
+	qsort(v, n, sizeof(*v), cmp_backlog);
+	for (size_t i = 0; i < n && ctx->out_total > budget; i++) {
+		if (!largest)
+			largest = v[i]->out_bytes;
+		log_debug("client dropped peer=%s: pending=%zu bytes, the most while all clients hold "
+			  "%zu (--max-total-pending-bytes %zu)", v[i]->peer, v[i]->out_bytes,
+			  ctx->out_total, budget);
+		conn_close(v[i], "over the total pending budget");
+		dropped++;
+	}
+	free(v);
+	if (dropped) {
+		ctx->budget_drops += dropped;
+		log_warn("unsent output of all clients %zu bytes, over --max-total-pending-bytes %zu: "
+			 "dropped %zu client%s with the largest backlog (the largest %zu bytes), now %zu",
+			 before, budget, dropped, dropped == 1 ? "" : "s", largest, ctx->out_total);
+	}
+	return dropped > 0;
+}
+
 /* Deferred work, in rounds until a round does nothing: the layers above
- * (polling responses, closed sessions), then owners of conns that went
- * away, then the closed conns' memory. Each step may close more. */
+ * (polling responses, closed sessions), the total pending budget, then
+ * owners of conns that went away, then the closed conns' memory. Each
+ * step may close more. */
 void conn_ctx_run(struct conn_ctx *ctx)
 {
 	bool progress;
@@ -168,6 +217,8 @@ void conn_ctx_run(struct conn_ctx *ctx)
 		struct list_node *n;
 
 		progress = ctx->deferred && ctx->deferred(ctx->deferred_ud);
+		if (ctx->out_total > ctx->cfg->max_total_pending_bytes && enforce_budget(ctx))
+			progress = true;
 		while (ctx->gone) {
 			struct conn *c = ctx->gone;
 			const struct conn_handlers *h = c->h;
@@ -256,6 +307,8 @@ void conn_close(struct conn *c, const char *why)
 	ev_timer_stop(loop, &c->timer);
 	ev_timer_stop(loop, &c->ctimer);
 	stream_end(c);
+	c->ctx->out_total -= c->out_bytes; /* its queue is freed with it */
+	c->out_bytes = 0;
 	c->io->close(c);
 	c->state = CONN_CLOSED;
 	list_unlink(&c->link);
@@ -324,6 +377,7 @@ static void outq_remove(struct conn *c, unsigned i)
 	struct conn_out *e = outq_at(c, i);
 
 	c->out_bytes -= e->end - e->off;
+	c->ctx->out_total -= e->end - e->off;
 	buf_unref(e->b);
 	for (; i + 1 < c->outq_len; i++)
 		*outq_at(c, i) = *outq_at(c, i + 1);
@@ -388,6 +442,9 @@ static int push(struct conn *c, struct buf *b, size_t off, size_t len, bool repl
 	e->end = (uint32_t)(off + len);
 	e->replaceable = replaceable;
 	c->out_bytes += len;
+	c->ctx->out_total += len;
+	if (c->ctx->out_total > c->ctx->cfg->max_total_pending_bytes)
+		conn_ctx_defer(c->ctx); /* the reaper drops the largest backlogs */
 	return 0;
 }
 
@@ -493,6 +550,7 @@ void conn_flush(struct conn *c)
 			return;
 		}
 		c->out_bytes -= (size_t)w;
+		c->ctx->out_total -= (size_t)w;
 		progress = progress || w > 0;
 		while (w > 0) {
 			struct conn_out *e = outq_at(c, 0);

@@ -112,6 +112,11 @@ struct conn_ctx {
 	bool (*deferred)(void *ud);
 	void *deferred_ud;
 	struct pmd_inflater *inflater; /* shared: no client context takeover */
+	/* The sum of every open conn's out_bytes: kept by the same additions
+	 * and subtractions as out_bytes. Over --max-total-pending-bytes, the
+	 * reaper drops the conns with the most until it is under again. */
+	size_t out_total;
+	unsigned long long budget_drops; /* conns dropped for it */
 };
 
 #define CONN_OUTQ_MAX 256    /* entries (an ack is 3); beyond it the client is not reading */
@@ -205,7 +210,11 @@ void conn_set_handlers(struct conn *c, const struct conn_handlers *h, void *owne
 /* Queues a reference to b; replaceable: a newer replaceable entry may
  * replace it while it is unsent (latest wins). Returns 0, or -1 when the
  * client is over its caps (--max-pending-bytes, CONN_OUTQ_MAX): the conn
- * is then closed. */
+ * is then closed. When all clients' unsent bytes together go over
+ * --max-total-pending-bytes, the next run of the reaper (once every conn
+ * of this turn of the loop has written what it could) drops the clients
+ * with the largest backlog first until they are under it again. A shared
+ * buffer counts once per conn that holds it, as out_bytes does. */
 int conn_push(struct conn *c, struct buf *b, bool replaceable);
 
 /* conn_push of the bytes [off, off + len) of b only (a document inside a

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pmd.h"
+#include "pmdneg.h"
 #include "util.h"
 #include "ws.h"
 
@@ -403,7 +404,7 @@ int websocket_accept(struct conn *c, const struct http_request *req, size_t head
 	};
 	const struct config *cfg = c->ctx->cfg;
 	char accept[WS_ACCEPT_LEN + 1];
-	char ext[PMD_RESPONSE_MAX + 32];
+	char ext[PMDNEG_RESPONSE_MAX + 32];
 	char resp[512];
 	const char *key;
 	size_t key_len;
@@ -426,18 +427,18 @@ int websocket_accept(struct conn *c, const struct http_request *req, size_t head
 	c->proto = &websocket_proto; /* from now on, freeing the conn frees ctx */
 	c->is_websocket = true;
 	wslay_event_config_set_max_recv_msg_length(c->ws.ctx, cfg->max_payload);
-	/* permessage-deflate (RFC 7692): accepted only as pmd_negotiate words
+	/* permessage-deflate (RFC 7692): accepted only as pmdneg_negotiate words
 	 * it, without context takeover either way, so that the same compressed
 	 * frame serves every client and no client costs a compressor. An offer
 	 * we do not take is declined by not answering it. */
 	ext[0] = '\0';
 	if (cfg->permessage_deflate) {
 		const struct http_header *h = http_find_header(req, "Sec-WebSocket-Extensions");
-		struct pmd_params params;
-		char response[PMD_RESPONSE_MAX];
+		struct pmdneg_params params;
+		char response[PMDNEG_RESPONSE_MAX];
 
-		if (h && pmd_negotiate(h->value, h->value_len, &params, response,
-				       sizeof(response)) == PMD_NEG_ACCEPTED) {
+		if (h && pmdneg_negotiate(h->value, h->value_len, &params, response,
+					  sizeof(response)) == PMDNEG_ACCEPTED) {
 			c->ws.deflate = true;
 			wslay_event_config_set_allowed_rsv_bits(c->ws.ctx, WSLAY_RSV1_BIT);
 			snprintf(ext, sizeof(ext), "Sec-WebSocket-Extensions: %s\r\n", response);

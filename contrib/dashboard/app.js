@@ -408,6 +408,9 @@ import { createDashboardClient } from './pgpush-client.js';
 
   /** Draw one dashboard document, whatever its version. */
   function draw(doc) {
+    // A store's screen (the demo's 'store' dashboard) says which store.
+    var store = num(doc.storeId);
+    if (store !== null) $('subtitle').textContent = 'Store ' + fmt0.format(store) + ' · live from PostgreSQL through pgpushd';
     renderSummary(doc.summary);
     renderRecent(doc.recentSales);
     renderByDay(doc.salesByDay);
@@ -507,8 +510,48 @@ import { createDashboardClient } from './pgpush-client.js';
     'io server disconnect': 'the server closed the session',
   };
 
-  var client = createDashboardClient(location.origin /* the daemon serves the page */, {
+  // The demo's role switch. ./quickstart demo writes demo-tokens.json into
+  // the directory it serves: tokens for a few audiences, signed with a
+  // throwaway secret. A DEMO ONLY: a real page gets its token from the
+  // application that logged the user in (pgpush-client's getToken), never
+  // from a public file. The copy in contrib/dashboard lists none (so that
+  // the request never 404s): then, or without the file, the page connects
+  // without a token, as before.
+  function loadDemoTokens() {
+    if (typeof fetch !== 'function') return Promise.resolve(null);
+    return fetch('/demo-tokens.json', { cache: 'no-store' })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .catch(function () { return null; });
+  }
+
+  function chooseAudience(demo) {
+    var list = demo && Array.isArray(demo.audiences) ? demo.audiences.filter(function (a) {
+      return a && typeof a.id === 'string' && typeof a.token === 'string';
+    }) : [];
+    if (!list.length) return null;
+    var wanted = params.get('as');
+    var chosen = list.filter(function (a) { return a.id === wanted; })[0] || list[0];
+    var select = $('role-select');
+    list.forEach(function (a) {
+      select.append(el('option', { value: a.id, selected: a === chosen }, str(a.label || a.id)));
+    });
+    select.addEventListener('change', function () {
+      params.set('as', select.value);
+      location.search = params.toString();   // a new page, a new connection
+    });
+    $('role-switch').hidden = false;
+    return chosen;
+  }
+
+  loadDemoTokens().then(function (demo) { connect(chooseAudience(demo)); });
+
+  function connect(audience) {
+  // A named dashboard is a Socket.IO namespace: /store serves 'store'.
+  var ns = audience && typeof audience.namespace === 'string' && /^\/[a-z0-9_-]{1,63}$/.test(audience.namespace)
+    ? audience.namespace : '';
+  var client = createDashboardClient(location.origin /* the daemon serves the page */ + ns, {
     io: window.io,
+    token: audience ? audience.token : undefined,
     // The reference frontend's options, which are the client's defaults:
     // websocket only, 5 reconnection attempts 1 s apart.
   });
@@ -575,4 +618,5 @@ import { createDashboardClient } from './pgpush-client.js';
     setStatus('connecting');
     client.refresh();
   });
+  }
 })();

@@ -8,7 +8,7 @@
  * database (tests/unit/data, 29 KB), and a model dashboard shaped like
  * docs/protocol.md with 36 products (tests/unit/dashboard_model.h). For
  * scale, it also times what json-c alone takes to parse the same two
- * documents, and jsonpatch_apply. Then the bytes on the wire, as frames
+ * documents, and jsonvalue_apply. Then the bytes on the wire, as frames
  * of 42["dashboardDataUpdate",<doc>] against
  * 42["dashboardDataPatch",{"from":..,"to":..,"patch":<patch>}] (the event
  * issue 10 adds), plain and compressed as the daemon compresses a snapshot
@@ -28,6 +28,7 @@
 #include <json-c/json.h>
 
 #include "jsonpatch.h"
+#include "jsonvalue.h"
 #include "pmd.h"
 
 #include "../unit/dashboard_model.h"
@@ -136,7 +137,7 @@ static void bench(const char *name, const char *a, size_t alen, const char *b, s
 		tj[r] = (cpu_us() - t0) / n;
 		t0 = cpu_us();
 		for (size_t i = 0; i < n; i++) {
-			if (jsonpatch_apply(a, alen, p.text, p.len, &out, &out_len) != 0)
+			if (jsonvalue_apply(a, alen, p.text, p.len, &out, &out_len) != 0)
 				exit(1);
 			free(out);
 		}

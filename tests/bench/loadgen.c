@@ -3,7 +3,8 @@
  * benchmark suite (tests/bench/run.mjs). Not part of `make check`.
  *
  *   loadgen --port P [--host 127.0.0.1] -n N [--concurrency 500]
- *           [--tag-key KEY] [--per-ip 20000] [--deflate] [--max-seconds 1800] [--tls]
+ *           [--tag-key KEY] [--per-ip 20000] [--deflate] [--max-seconds 1800]
+ *           [--auth-file PATH] [--tls]
  *
  * --tls: every client speaks TLS first (OpenSSL, non-blocking, no
  * certificate check: the benchmark measures, it does not authenticate);
@@ -15,6 +16,10 @@
  * 40{"sid":...}) and records, for every 42["dashboardDataUpdate",{...}] it
  * receives, the CLOCK_REALTIME time (µs) at which the whole message had
  * arrived, per snapshot version.
+ *
+ * With --auth-file, client i joins with the CONNECT payload on line
+ * i % L of the file (L lines, each a JSON object such as {"token":"..."}):
+ * "40{...}". Tokens for many audiences, one file.
  *
  * When N is larger than --per-ip, client i binds its source address to
  * 127.0.0.(2 + i / per_ip) (IP_BIND_ADDRESS_NO_PORT, so the port is picked
@@ -132,6 +137,8 @@ static const char *tag_key;
 static char tag_pat[80];
 static bool want_deflate;
 static SSL_CTX *tls_ctx;     /* --tls */
+static char **auth_lines;     /* --auth-file: "40" + one CONNECT payload per line */
+static size_t n_auth;
 static double connect_timeout = 15, max_seconds = 1800;
 static int next_start, inflight, joined, failed_final, closed_count;
 static uint64_t total_msgs, total_updates, total_errors_ev, total_bytes, conn_errors;
@@ -623,7 +630,7 @@ static void on_message(struct client *c, int64_t t)
 	case '0': /* Engine.IO open */
 		if (!c->sent_connect) {
 			c->sent_connect = true;
-			ws_text(c, "40");
+			ws_text(c, n_auth ? auth_lines[(size_t)c->idx % n_auth] : "40");
 		}
 		break;
 	case '2': /* ping */
@@ -1149,12 +1156,47 @@ static void on_life(struct ev_loop *l, ev_timer *w, int revents)
 	quit();
 }
 
+/* --auth-file: one CONNECT payload (a JSON object) per non-empty line. */
+static void load_auth(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+
+	if (!f) {
+		fprintf(stderr, "loadgen: %s: %s\n", path, strerror(errno));
+		exit(2);
+	}
+	while ((len = getline(&line, &cap, f)) > 0) {
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (len == 0)
+			continue;
+		if (line[0] != '{') {
+			fprintf(stderr, "loadgen: %s: every line must be a JSON object\n", path);
+			exit(2);
+		}
+		auth_lines = xrealloc(auth_lines, (n_auth + 1) * sizeof(*auth_lines));
+		auth_lines[n_auth] = xrealloc(NULL, (size_t)len + 3);
+		memcpy(auth_lines[n_auth], "40", 2);
+		memcpy(auth_lines[n_auth] + 2, line, (size_t)len + 1);
+		n_auth++;
+	}
+	free(line);
+	fclose(f);
+	if (n_auth == 0) {
+		fprintf(stderr, "loadgen: %s: no CONNECT payload\n", path);
+		exit(2);
+	}
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
 		"usage: loadgen --port P [--host 127.0.0.1] [-n N] [--concurrency 500] [--tag-key KEY]\n"
 		"               [--per-ip 20000] [--attempts 3] [--deflate] [--connect-timeout S]\n"
-		"               [--max-seconds S] [--tls]\n");
+		"               [--max-seconds S] [--auth-file PATH] [--tls]\n");
 	exit(2);
 }
 
@@ -1201,6 +1243,8 @@ int main(int argc, char **argv)
 			connect_timeout = atof(v);
 		else if (!strcmp(a, "--max-seconds"))
 			max_seconds = atof(v);
+		else if (!strcmp(a, "--auth-file"))
+			load_auth(v);
 		else
 			usage();
 		i++;

@@ -6,8 +6,9 @@
 //       [--sizes 1k,10k,50k] [--clients 1,100,1000,10000] [--samples 10]
 //       [--mem-clients 1000,10000] [--concurrency 100] [--storm-seconds 20]
 //       [--storm-clients 1000] [--storm-writers 8] [--storm-idle-seconds 10]
-//       [--insert-seconds 5] [--tls-clients 1000] [--perf DIR] [--durable] [--out FILE]
-//       [--max-minutes 90] [--baseline FILE]
+//       [--insert-seconds 5] [--tls-clients 1000] [--writers 1,8,32] [--perf DIR] [--durable] [--out FILE]
+//       [--max-minutes 90] [--baseline FILE] [--aud-clients 1000]
+//       [--audiences 1,10,100]
 //
 // Scenarios (--scenarios, comma-separated; default all, in this order):
 //   query    time of SELECT pgpush.dashboard() on the demo data (median of 20)
@@ -29,6 +30,24 @@
 //            idle client (loadgen --tls; pgpushd --tls-cert, the reference
 //            server's --tls-cert: Node's https server), certificates from a
 //            throwaway CA (tests/lib/testca.mjs)
+//   audiences (pgpushd only; not in the default list) --aud-clients clients
+//            (1,000) with tokens (HS256) spread over each --audiences count
+//            of roles (1, 10, 100) on the main namespace, against the same
+//            clients without authentication: dashboard queries per sale
+//            (/healthz), commit -> last client (median over --samples
+//            sales of the per-sale maximum), RSS per audience (one client
+//            each first) and per client on top of that
+//   changesrc  (not in the default list; issue 13) pgbench INSERT throughput
+//            with 1, 8 and 32 writers under no doorbell, the NOTIFY doorbell
+//            (pgpushd --change-source notify running) and the logical source
+//            (pgpushd --change-source logical attached and streaming), each
+//            --insert-seconds; the walsender's CPU; then commit -> first
+//            client p50 for notify and logical (--samples commits, one
+//            client). Starts the cluster with wal_level=logical. Durability
+//            is the cluster's: run it with and without --durable. Cells are
+//            interleaved, --rounds times (default 3), medians reported;
+//            --writers 1,8,32, --modes none,notify,logical and
+//            --daemon-args '...' (extra pgpushd options) narrow it.
 // --quick: a 1-2 minute smoke run of every scenario (smaller counts).
 // --durable: PostgreSQL with fsync and synchronous_commit on (default: off,
 // like the integration tests).
@@ -46,6 +65,7 @@
 // PGPUSHD_BASELINE (the same as --baseline).
 
 import { spawn, execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -74,11 +94,17 @@ const opt = {
   stormWriters: 8,
   stormIdleSeconds: 10,
   insertSeconds: 5,
+  writers: [1, 8, 32],
+  modes: ['none', 'notify', 'logical'],
+  rounds: 3,
+  daemonArgs: [],
   perf: null,
   durable: false,
   maxMinutes: 90,
   concurrency: 100,
   baseline: process.env.PGPUSHD_BASELINE || null,
+  audClients: 1000,
+  audiences: [1, 10, 100],
 };
 const list = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
 const size = (s) => { const m = /^(\d+(?:\.\d+)?)([kK])?$/.exec(s); if (!m) throw new Error(`bad size ${s}`); return Math.round(Number(m[1]) * (m[2] ? 1000 : 1)); };
@@ -88,6 +114,10 @@ for (let i = 0; i < argv.length; i++) {
   switch (a) {
     case '--quick': opt.quick = true; break;
     case '--scenarios': opt.scenarios = list(v()); break;
+    case '--writers': opt.writers = list(v()).map(Number); break;
+    case '--modes': opt.modes = list(v()); break;
+    case '--rounds': opt.rounds = Number(v()); break;
+    case '--daemon-args': opt.daemonArgs = v().split(/\s+/).filter(Boolean); break;
     case '--sizes': opt.sizes = list(v()).map(size); break;
     case '--clients': opt.clients = list(v()).map(size); break;
     case '--mem-clients': opt.memClients = list(v()).map(size); break;
@@ -105,6 +135,8 @@ for (let i = 0; i < argv.length; i++) {
     case '--durable': opt.durable = true; break;
     case '--max-minutes': opt.maxMinutes = Number(v()); break;
     case '--baseline': opt.baseline = path.resolve(v()); break;
+    case '--aud-clients': opt.audClients = size(v()); break;
+    case '--audiences': opt.audiences = list(v()).map(Number); break;
     case '-h': case '--help':
       console.log(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1).filter((l, i, a) => a.slice(0, i + 1).every((x) => x.startsWith('//'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
       process.exit(0);
@@ -123,6 +155,7 @@ if (opt.quick) {
   if (!argv.includes('--storm-idle-seconds')) opt.stormIdleSeconds = 3;
   if (!argv.includes('--insert-seconds')) opt.insertSeconds = 2;
   if (!argv.includes('--tls-clients')) opt.tlsClients = 200;
+  if (!argv.includes('--aud-clients')) opt.audClients = 200;
 }
 if (opt.baseline && !argv.includes('--servers')) opt.servers = ['baseline', ...opt.servers];
 for (const s of opt.servers) if (!['pgpushd', 'node', 'baseline'].includes(s)) throw new Error(`unknown server ${s}`);
@@ -292,10 +325,11 @@ async function startServer(kind, { query, logLevel = 'warn', extra = [], tls = n
 // ------------------------------------------------------------- loadgen ----
 
 /** Spawn the C load generator; resolves after its "connected" line. */
-async function startLoadgen(port, n, { tagKey, deflate = false, tls = false, concurrency = opt.concurrency, timeoutMs } = {}) {
+async function startLoadgen(port, n, { tagKey, deflate = false, tls = false, concurrency = opt.concurrency, timeoutMs, authFile } = {}) {
   const args = ['--port', String(port), '-n', String(n), '--concurrency', String(concurrency),
     '--per-ip', '20000', '--max-seconds', String(opt.maxMinutes * 60)];
   if (tagKey) args.push('--tag-key', tagKey);
+  if (authFile) args.push('--auth-file', authFile);
   if (deflate) args.push('--deflate');
   if (tls) args.push('--tls');
   const proc = track(spawn(LOADGEN, args, { stdio: ['pipe', 'pipe', 'pipe'] }));
@@ -411,7 +445,7 @@ function pgbench(args, { timeoutMs } = {}) {
 
 // ------------------------------------------------------------- scenarios --
 
-const results = { machine: {}, options: opt, started: new Date().toISOString(), query: null, latency: [], memory: [], bytes: [], storm: [], insert: null, tls: [] };
+const results = { machine: {}, options: opt, started: new Date().toISOString(), query: null, latency: [], memory: [], bytes: [], storm: [], insert: null, audiences: [], tls: [] };
 
 function machineInfo() {
   const cpu = (() => { try { return /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))[1]; } catch { return os.cpus()[0]?.model; } })();
@@ -747,6 +781,107 @@ async function scenarioStorm() {
   await cleanupRows();
 }
 
+// Issue 9: the same 1,000 clients in 1, 10 and 100 audiences. Roles
+// bench_aud_1..100 read what pgpush.dashboard() reads (the same document
+// for all: the cost measured is the per-audience query and frame, not a
+// difference in content); tokens are HS256 with a secret of this run.
+async function scenarioAudiences() {
+  if (!opt.servers.includes('pgpushd')) return;
+  const maxA = Math.max(...opt.audiences);
+  await db.query(`DO $$ BEGIN
+    FOR i IN 1..${maxA} LOOP
+      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_aud_' || i) THEN
+        EXECUTE format('CREATE ROLE %I NOLOGIN', 'bench_aud_' || i);
+      END IF;
+      EXECUTE format('GRANT USAGE ON SCHEMA pgpush TO %I', 'bench_aud_' || i);
+      EXECUTE format('GRANT EXECUTE ON FUNCTION pgpush.dashboard() TO %I', 'bench_aud_' || i);
+      EXECUTE format('GRANT SELECT ON public.products, public.stock, public.sales TO %I', 'bench_aud_' || i);
+      EXECUTE format('GRANT %I TO %I', 'bench_aud_' || i, '${pg.daemonRole}');
+    END LOOP; END $$`);
+  const secret = crypto.randomBytes(32).toString('hex');
+  const secretFile = path.join(workDir, 'jwt.secret');
+  fs.writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
+  const b64u = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const token = (role) => {
+    const head = `${b64u({ alg: 'HS256', typ: 'JWT' })}.${b64u({ role, sub: `${role}-${crypto.randomUUID()}`, exp: Math.floor(Date.now() / 1000) + 86400 })}`;
+    return `${head}.${crypto.createHmac('sha256', secret).update(head).digest('base64url')}`;
+  };
+  const n = opt.audClients;
+  for (const a of [0, ...opt.audiences]) {
+    const what = a ? `${a} audience${a > 1 ? 's' : ''}` : 'no authentication';
+    log(`audiences: ${n} clients, ${what}, ${opt.samples} sales`);
+    let authFile;
+    const extra = [];
+    if (a) {
+      // One token per client (each its own sub, which the default dashboard
+      // does not declare, so it never splits an audience).
+      authFile = path.join(workDir, `auth-${a}.jsonl`);
+      fs.writeFileSync(authFile, Array.from({ length: n }, (_, i) => JSON.stringify({ token: token(`bench_aud_${(i % a) + 1}`) })).join('\n'));
+      extra.push('--jwt-secret-file', secretFile, '--max-audiences', String(a + 16));
+    }
+    let srv;
+    try {
+      srv = await startServer('pgpushd', { extra });
+    } catch (err) {
+      log(`  ${err.message}`);
+      results.audiences.push({ audiences: a, clients: n, samples: opt.samples, error: String(err.message || err) });
+      continue;
+    }
+    let seed;
+    try {
+      await sleep(1000);
+      const before = srv.rss();
+      // First one client per audience, so that every audience (its feed,
+      // document and frames) exists; then the n clients, whose RSS delta is
+      // what a client costs on top of its audience.
+      seed = await startLoadgen(srv.port, Math.max(1, a), { tagKey: 'id', authFile });
+      await sleep(1500);
+      const mid = srv.rss();
+      const lg = await startLoadgen(srv.port, n, { tagKey: 'id', authFile });
+      await sleep(n >= 1000 ? 3000 : 1000);
+      const after = srv.rss();
+      const q = (h) => (h ? (h.queries ?? h.counters?.queries ?? h.recomputes ?? null) : null);
+      const h0 = await srv.health();
+      const cpu0 = srv.cpu();
+      const waitMs = 30000;
+      let timeouts = 0;
+      for (let k = 0; k < opt.samples; k++) {
+        const sale = await insertSale();
+        lg.send(`ref ${sale.id} ${sale.t}`);
+        lg.send(`wait ${sale.id} ${waitMs}`);
+        const w = await lg.next((o) => o.ev === 'wait' && o.tag === sale.id, waitMs + 10000);
+        if (!w.ok) timeouts++;
+        await sleep(300);
+      }
+      const cpu1 = srv.cpu();
+      const h1 = await srv.health();
+      const rep = await lg.report();
+      const withRef = rep.versions.filter((v) => v.ref_us);
+      // Several audiences: one version per audience per sale; a sale's last
+      // client is the largest latency over all of them.
+      const lastPerSale = new Map();
+      for (const v of withRef) lastPerSale.set(v.tag ?? v.ref_us, Math.max(lastPerSale.get(v.tag ?? v.ref_us) ?? 0, v.lat_max_ms));
+      const q0 = q(h0), q1 = q(h1);
+      results.audiences.push({
+        audiences: a, clients: n, joined: lg.connected.joined, samples: opt.samples, timeouts,
+        queriesPerSale: q0 !== null && q1 !== null ? (q1 - q0) / opt.samples : null,
+        lastClientMedianMs: median([...lastPerSale.values()]),
+        latP50Ms: rep.summary.lat_p50_ms, latP99Ms: rep.summary.lat_p99_ms,
+        bytesPerClient: Math.round((after.rssKb - mid.rssKb) * 1024 / Math.max(1, lg.connected.joined)),
+        bytesPerAudience: Math.round((mid.rssKb - before.rssKb) * 1024 / Math.max(1, a)),
+        cpuMsPerSale: (cpu1 - cpu0) * 1000 / opt.samples,
+        serverAudiences: h1 && (h1.audiences ?? null),
+      });
+      const r = results.audiences.at(-1);
+      log(`  ${r.joined}/${n} joined; queries/sale ${r.queriesPerSale}; last client ${fmt(r.lastClientMedianMs)} ms; ${r.bytesPerClient} B/client, ${r.bytesPerAudience} B/audience${timeouts ? `; ${timeouts} waits timed out` : ''}`);
+      await lg.quit();
+    } finally {
+      if (seed) await seed.quit();
+      await srv.stop();
+    }
+  }
+}
+
 async function scenarioInsert() {
   const [{ lo, hi }] = (await db.query('SELECT min(id) AS lo, max(id) AS hi FROM products')).rows;
   const script = path.join(workDir, 'insert.sql');
@@ -770,6 +905,90 @@ async function scenarioInsert() {
   await observer.end();
   await cleanupRows();
   results.insert = r;
+}
+
+/** pid of the walsender serving a logical slot (pg_stat_replication), or null. */
+async function walsenderPid() {
+  const r = await db.query(`SELECT pid FROM pg_stat_replication WHERE application_name = 'pgpushd-changes'`);
+  return r.rows.length ? r.rows[0].pid : null;
+}
+
+async function scenarioChangeSource() {
+  const [{ lo, hi }] = (await db.query('SELECT min(id) AS lo, max(id) AS hi FROM products')).rows;
+  const script = path.join(workDir, 'changesrc.sql');
+  fs.writeFileSync(script, `\\set pid random(${lo}, ${hi})\nINSERT INTO sales (product_id, quantity, unit_price, customer_name, customer_email) VALUES (:pid, 1, 9.99, 'bench', 'bench@example.com');\n`);
+  await db.query(`ALTER ROLE ${pg.daemonRole} REPLICATION`);
+  const query = paddedQuery(opt.sizes[0]);
+  const r = { settings: results.machine.pgSettings, seconds: opt.insertSeconds, rounds: opt.rounds, runs: [], tps: {}, walsender: {}, latency: {} };
+  const start = async (mode) => {
+    // none: no trigger and no slot (the publication alone costs writers nothing).
+    await db.query(`SELECT pgpush.set_change_source($1)`, [mode === 'notify' ? 'notify' : 'logical']);
+    return mode === 'none' ? null : startServer('pgpushd', { query, extra: ['--change-source', mode, ...opt.daemonArgs] });
+  };
+  // Cells interleaved (every mode at a writer count, then again, --rounds
+  // times) and reported as medians: on a shared machine the load drifts
+  // between cells more than the modes differ.
+  for (let round = 1; round <= opt.rounds; round++) {
+    for (const clients of opt.writers) {
+      for (const mode of opt.modes) {
+        const srv = await start(mode);
+        try {
+          await cleanupRows();
+          const ws = mode === 'logical' ? await walsenderPid() : null;
+          const wsCpu0 = ws ? cpuSeconds(ws) : null;
+          const dCpu0 = srv ? srv.cpu() : null;
+          const h0 = srv ? await srv.health() : null;
+          const t0 = Date.now();
+          const b = await pgbench(['-n', '-c', String(clients), '-j', String(Math.min(2, clients)), '-T', String(opt.insertSeconds), '-f', script]);
+          const wall = (Date.now() - t0) / 1000;
+          const run = { round, mode, clients, tps: b.tps };
+          if (srv) {
+            const h1 = await srv.health();
+            run.recomputes = h1.recomputes - h0.recomputes;
+            run.daemonCpuPct = Math.round((srv.cpu() - dCpu0) / wall * 1000) / 10;
+          }
+          if (ws) run.walsenderCpuPct = Math.round((cpuSeconds(ws) - wsCpu0) / wall * 1000) / 10;
+          r.runs.push(run);
+          log(`changesrc: round ${round} ${mode} -c ${clients}: ${b.tps.toFixed(0)} tps` +
+            (srv ? `; pgpushd ${run.daemonCpuPct} % of a core, ${run.recomputes} recomputes` : '') +
+            (ws ? `; walsender ${run.walsenderCpuPct} % of a core` : ''));
+        } finally {
+          if (srv) await srv.stop();
+        }
+      }
+    }
+  }
+  for (const clients of opt.writers) {
+    for (const mode of opt.modes) {
+      const cell = r.runs.filter((x) => x.mode === mode && x.clients === clients);
+      if (cell.length) r.tps[`${mode}_c${clients}`] = median(cell.map((x) => x.tps));
+      if (mode === 'logical' && cell.length) r.walsender[`c${clients}`] = median(cell.map((x) => x.walsenderCpuPct));
+    }
+  }
+  for (const mode of opt.modes.filter((m) => m !== 'none')) {
+    if (r.latency[mode]) continue;
+    const srv = await start(mode);
+    try {
+      const lg = await startLoadgen(srv.port, 1, { tagKey: 'v' });
+      await sleep(300);
+      for (let k = 0; k < opt.samples; k++) {
+        const s = await insertSale();
+        lg.send(`ref ${s.id} ${s.t}`);
+        lg.send(`wait ${s.id} 5000`);
+        await lg.next((o) => o.ev === 'wait' && o.tag === s.id, 15000);
+        await sleep(100); // past --min-refresh-interval: every commit is measured alone
+      }
+      const rep = await lg.report();
+      r.latency[mode] = { first_p50_ms: rep.summary.first_p50_ms, p50_ms: rep.summary.lat_p50_ms, p99_ms: rep.summary.lat_p99_ms, samples: opt.samples };
+      log(`changesrc: ${mode}: commit -> first client p50 ${rep.summary.first_p50_ms} ms (p99 ${rep.summary.lat_p99_ms} ms)`);
+      await lg.quit();
+    } finally {
+      await srv.stop();
+    }
+  }
+  await db.query(`SELECT pgpush.set_change_source('notify')`);
+  await cleanupRows();
+  results.changesrc = r;
 }
 
 // ------------------------------------------------------------- table ------
@@ -899,6 +1118,19 @@ function table() {
     }
     L.push('');
   }
+  if (results.audiences.length) {
+    const base = results.audiences.find((r) => r.audiences === 0);
+    L.push(`7. Audiences: ${results.audiences[0].clients} clients, ${results.audiences[0].samples} sales; the first row without authentication (one document for all)`);
+    L.push('');
+    L.push('| audiences | joined | dashboard queries per sale | commit → last client, ms (median) | p50 / p99, ms | server CPU per sale, ms | memory per client, B | memory per audience, B | vs no authentication |');
+    L.push('|---:|---:|---:|---:|---|---:|---:|---:|---:|');
+    for (const r of results.audiences) {
+      if (r.error) { L.push(`| ${r.audiences} | – | – | – | – | – | – | – | failed: ${r.error.split('\n')[0].slice(0, 80)} |`); continue; }
+      const mem = base && base.bytesPerClient > 0 ? `${r.bytesPerClient >= base.bytesPerClient ? '+' : ''}${fmt((r.bytesPerClient / base.bytesPerClient - 1) * 100)} % memory, ${ratio(r.lastClientMedianMs, base.lastClientMedianMs)} latency` : '–';
+      L.push(`| ${r.audiences || 'none (no auth)'} | ${r.joined} | ${r.queriesPerSale ?? '–'} | ${fmt(r.lastClientMedianMs)} | ${fmt(r.latP50Ms)} / ${fmt(r.latP99Ms)} | ${fmt(r.cpuMsPerSale)} | ${r.bytesPerClient} | ${r.audiences ? r.bytesPerAudience : '–'} | ${r === base ? '' : mem} |`);
+    }
+    L.push('');
+  }
   if (results.insert) {
     const r = results.insert;
     L.push('6. INSERT throughput (pgbench, one row per transaction, tps)');
@@ -912,7 +1144,7 @@ function table() {
   }
   if (results.tls.length) {
     const t0 = results.tls[0];
-    L.push(`7. Direct TLS: ${t0.clients} clients, ${kb(t0.bytes)} snapshot, ${opt.samples} commits: commit → first / last client (medians over commits), p99 over all clients, server CPU per broadcast, RSS per idle client, handshakes/s (loadgen --tls)`);
+    L.push(`8. Direct TLS: ${t0.clients} clients, ${kb(t0.bytes)} snapshot, ${opt.samples} commits: commit → first / last client (medians over commits), p99 over all clients, server CPU per broadcast, RSS per idle client, handshakes/s (loadgen --tls)`);
     L.push('');
     L.push('| server | transport | first / last client, ms | p99, ms | CPU per broadcast, ms | B/client | handshakes/s |');
     L.push('|---|---|---|---:|---:|---:|---:|');
@@ -922,6 +1154,28 @@ function table() {
     }
     L.push('');
   }
+  if (results.changesrc) {
+    const r = results.changesrc;
+    const st = r.settings || {};
+    L.push(`7. INSERT throughput by change source (pgbench, one row per transaction, tps, median of ${r.rounds} interleaved rounds; fsync=${st.fsync}, synchronous_commit=${st.synchronous_commit}, wal_level=logical, ${r.seconds} s per cell)`);
+    L.push('');
+    L.push('| writers | no doorbell | NOTIFY doorbell | logical | logical ÷ none | notify ÷ none | walsender CPU |');
+    L.push('|---:|---:|---:|---:|---:|---:|---:|');
+    for (const c of opt.writers) {
+      const n = r.tps[`none_c${c}`], d = r.tps[`notify_c${c}`], l = r.tps[`logical_c${c}`];
+      const q = (a, b) => (a && b ? `${(a / b).toFixed(2)}×` : '–');
+      L.push(`| ${c} | ${fmt(n, 0)} | ${fmt(d, 0)} | ${fmt(l, 0)} | ${q(l, n)} | ${q(d, n)} | ${r.walsender[`c${c}`] !== undefined ? `${r.walsender[`c${c}`]} %` : '–'} |`);
+    }
+    L.push('');
+    if (r.latency.notify || r.latency.logical) {
+      L.push('| source | commit → first client p50 | p99 |');
+      L.push('|---|---:|---:|');
+      for (const m of ['notify', 'logical']) {
+        if (r.latency[m]) L.push(`| ${m} | ${r.latency[m].first_p50_ms} ms | ${r.latency[m].p99_ms} ms |`);
+      }
+      L.push('');
+    }
+  }
   return L.join('\n');
 }
 
@@ -930,6 +1184,7 @@ function table() {
 async function main() {
   log(`work directory ${workDir}`);
   const settings = opt.durable ? { fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on' } : {};
+  if (opt.scenarios.includes('changesrc')) Object.assign(settings, { wal_level: 'logical', max_wal_senders: 10, max_replication_slots: 10 });
   pg = await startCluster({ sql: ['sql/schema.sql', 'sql/install.sql', 'sql/demo-data.sql'], settings: { max_connections: 100, ...settings } });
   db = await pg.client();
   productIds = (await db.query('SELECT id FROM products ORDER BY id')).rows.map((r) => r.id);
@@ -939,8 +1194,8 @@ async function main() {
   results.pgpushd = binaryInfo(PGPUSHD);
   if (opt.baseline) results.baseline = { ...binaryInfo(opt.baseline), commit: process.env.PGPUSHD_BASELINE_COMMIT || null };
   results.machine.pgSettings = { fsync: opt.durable ? 'on' : 'off', synchronous_commit: opt.durable ? 'on' : 'off' };
-  const order = ['query', 'latency', 'memory', 'bytes', 'storm', 'insert', 'tls'];
-  const fns = { query: scenarioQuery, latency: scenarioLatency, memory: scenarioMemory, bytes: scenarioBytes, storm: scenarioStorm, insert: scenarioInsert, tls: scenarioTls };
+  const order = ['query', 'latency', 'memory', 'bytes', 'storm', 'insert', 'tls', 'audiences', 'changesrc'];
+  const fns = { query: scenarioQuery, latency: scenarioLatency, memory: scenarioMemory, bytes: scenarioBytes, storm: scenarioStorm, insert: scenarioInsert, tls: scenarioTls, audiences: scenarioAudiences, changesrc: scenarioChangeSource };
   for (const s of order) {
     if (!opt.scenarios.includes(s)) continue;
     results.loadavg = results.loadavg || {};

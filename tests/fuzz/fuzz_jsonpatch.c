@@ -11,13 +11,14 @@
  *    than the new document (one replace of it), and "full" means exactly
  *    "not shorter than the new document";
  *  - applying it to the old document succeeds and gives the new one
- *    (jsonpatch_equal: numbers by their text, strings by value, member
+ *    (jsonvalue_equal: numbers by their text, strings by value, member
  *    order ignored), and json-c, parsing both on its own, agrees;
  *  - a text diffed against itself gives no operation.
  */
 #include "autoconfig.h"
 
 #include "jsonpatch.h"
+#include "jsonvalue.h"
 #include "sio.h"
 #include "util.h"
 #include "fuzz.h"
@@ -83,14 +84,14 @@ static void check_pair(const char *a, size_t a_len, const char *b, size_t b_len)
 	/* [{"op":"replace","path":"","value":<b, compacted>}] */
 	FUZZ_CHECK(p.len <= b_len + 38);
 	FUZZ_CHECK((p.ops == 0) == (strcmp(p.text, "[]") == 0));
-	rc = jsonpatch_apply(a, a_len, p.text, p.len, &out, &out_len);
+	rc = jsonvalue_apply(a, a_len, p.text, p.len, &out, &out_len);
 	if (rc != 0)
 		fprintf(stderr, "apply: %s\npatch: %s\n", jsonpatch_error_message(rc), p.text);
 	FUZZ_CHECK(rc == 0);
-	if (!jsonpatch_equal(out, out_len, b, b_len))
+	if (!jsonvalue_equal(out, out_len, b, b_len))
 		fprintf(stderr, "patch: %s\ngot:   %.*s\n", p.text, (int)out_len, out);
-	FUZZ_CHECK(jsonpatch_equal(out, out_len, b, b_len));
-	FUZZ_CHECK(p.ops > 0 || jsonpatch_equal(a, a_len, b, b_len));
+	FUZZ_CHECK(jsonvalue_equal(out, out_len, b, b_len));
+	FUZZ_CHECK(p.ops > 0 || jsonvalue_equal(a, a_len, b, b_len));
 	check_json_c(out, out_len, b, b_len);
 	free(out);
 	jsonpatch_clear(&p);

@@ -1,6 +1,6 @@
 /*
  * Fuzz target: JWT verification (jwt_verify) and the audience projection
- * (jwt_project), with fixed keys: an HMAC secret (HS256/384/512), an
+ * (claims_project), with fixed keys: an HMAC secret (HS256/384/512), an
  * RSA-2048 public key (RS256) and a P-256 public key (ES256). The private
  * halves of the RSA and EC keys signed the seed corpus and are not kept.
  *
@@ -29,6 +29,7 @@
  */
 #include "autoconfig.h"
 
+#include "claims.h"
 #include "jwt.h"
 #include "sio.h"
 #include "fuzz.h"
@@ -219,8 +220,8 @@ static void check_projection(const struct jwt_claims *c)
 	json_object *o, *role;
 	const char *prev = NULL;
 
-	FUZZ_CHECK(jwt_project(c, declared, sizeof(declared) / sizeof(declared[0]), &a) == 0);
-	FUZZ_CHECK(jwt_project(c, declared, sizeof(declared) / sizeof(declared[0]), &b) == 0);
+	FUZZ_CHECK(claims_project(c, declared, sizeof(declared) / sizeof(declared[0]), &a) == 0);
+	FUZZ_CHECK(claims_project(c, declared, sizeof(declared) / sizeof(declared[0]), &b) == 0);
 	FUZZ_CHECK(a && b && strcmp(a, b) == 0);
 	FUZZ_CHECK(sio_json_strict(a, strlen(a)));
 	o = json_tokener_parse(a);

@@ -11,7 +11,9 @@
  *    a sid (pointing at the query's sid value) or a handshake: a GET with
  *    EIO=4; the transport flag says websocket; serving polling only ever
  *    changes a "Transport unknown" answer;
- *  - an allowed Origin is one of the configured list (or "*" is in it);
+ *  - an allowed Origin is one of the configured list (or "*" is in it),
+ *    and no list allows none; an Origin that matches the Host is http or
+ *    https, and then matches its own host[:port] as a Host;
  *  - ws_check_upgrade accepts only a GET on HTTP/1.1+ carrying
  *    Upgrade: websocket, Connection: upgrade, Sec-WebSocket-Version: 13 and
  *    a key inside the head that decodes to 16 bytes;
@@ -110,7 +112,19 @@ static void check_origin(const struct http_request *req)
 	cfg.allowed_origin = any;
 	FUZZ_CHECK(config_origin_allowed(&cfg, h->value, h->value_len));
 	cfg.allowed_origin = NULL;
-	FUZZ_CHECK(config_origin_allowed(&cfg, h->value, h->value_len));
+	FUZZ_CHECK(config_origin_allowed(&cfg, h->value, h->value_len) == CONFIG_ORIGIN_NO);
+	{
+		const struct http_header *host = http_find_header(req, "Host");
+
+		if (host && config_origin_matches_host(h->value, h->value_len, host->value,
+						       host->value_len)) {
+			size_t skip = strncasecmp(h->value, "https://", 8) == 0 ? 8 : 7;
+
+			FUZZ_CHECK(strncasecmp(h->value, "http://", 7) == 0 || skip == 8);
+			FUZZ_CHECK(config_origin_matches_host(h->value, h->value_len, h->value + skip,
+							      h->value_len - skip));
+		}
+	}
 }
 
 static void check_accept(const char *key, size_t key_len)

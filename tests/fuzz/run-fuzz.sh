@@ -15,8 +15,8 @@
 # Needs clang with libFuzzer and the sanitizer runtimes (Debian: clang and
 # libclang-rt-14-dev; installed with apt-get when missing and run as root),
 # pkg-config, and the headers of json-c and OpenSSL. The targets link only
-# the decoder modules of src/ (buf cidr config eio files http jsonpatch jwt
-# log pgoutput sio util ws),
+# the decoder modules of src/ (buf cidr claims config eio files http jose
+# jsonpatch jsontext jsonvalue jwt log pgoutput sio util ws),
 # so libev, wslay and libpq are not needed, nor is ./configure: the sources
 # include "autoconfig.h", and all these modules need from it is _GNU_SOURCE
 # and PACKAGE_VERSION, so a minimal one is written into the build directory
@@ -41,7 +41,7 @@ set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 fuzzsrc=$top/tests/fuzz
 all_targets="http eio sio ws_handshake files_path jwt pgoutput jsonpatch cidr"
-modules="buf cidr config eio files http jsonpatch jwt log pgoutput sio util ws"
+modules="buf cidr claims config eio files http jose jsonpatch jsontext jsonvalue jwt log pgoutput sio util ws"
 
 mode=run
 seconds=600

@@ -160,7 +160,9 @@ test('npm run dev: the Vite dev server proxies /socket.io (WebSocket) to pgpushd
   const port = await freePort();
   // vite itself (not through npm), so that the kill below reaches it.
   const vite = spawn(process.execPath, [path.join(APP, 'node_modules', 'vite', 'bin', 'vite.js'), '--port', String(port), '--strictPort', '--host', '127.0.0.1'],
-    { cwd: APP, env: { ...process.env, PGPUSHD_URL: daemon.url }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // NO_COLOR: with CI set (as CI sets it) Vite colours its banner, and escapes
+    // would split the 'Local:' it is waited for by.
+    { cwd: APP, env: { ...process.env, PGPUSHD_URL: daemon.url, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   vite.stdout.on('data', (d) => { out += d; });
   vite.stderr.on('data', (d) => { out += d; });

@@ -1,6 +1,6 @@
 // Shared-context permessage-deflate (issue 14) against real clients, before
 // the daemon's broadcast path is wired: tests/pmd-stream (tests/tools/
-// pmd-stream.c) negotiates the client's offer with pmd_negotiate_mode(shared)
+// pmd-stream.c) negotiates the client's offer with pmdneg_negotiate_mode(shared)
 // and writes the frames one client would get: one-sale dashboards (29 KB)
 // deflated with the previous one as the dictionary (pmd_frame_with_dict),
 // latest-wins skips, plain pings, acks recorded as a suffix of the snapshot,

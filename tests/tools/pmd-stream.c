@@ -5,7 +5,7 @@
  *
  *   pmd-stream '<Sec-WebSocket-Extensions offer>' <messages> <seed>
  *
- * Negotiates the offer with pmd_negotiate_mode(PMD_MODE_SHARED), then
+ * Negotiates the offer with pmdneg_negotiate_mode(PMDNEG_MODE_SHARED), then
  * writes to stdout:
  *   "RESP <response>\n" (or "DECLINED\n": then every frame is plain),
  *   then per message: a 4-byte big-endian length and the complete server
@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "pmd.h"
+#include "pmdneg.h"
 #include "ws.h"
 
 #include "../unit/dashboard_doc.h"
@@ -47,8 +48,8 @@ struct held {
 
 int main(int argc, char **argv)
 {
-	struct pmd_params params;
-	char resp[PMD_RESPONSE_MAX];
+	struct pmdneg_params params;
+	char resp[PMDNEG_RESPONSE_MAX];
 	struct pmd_window w;
 	struct held cur = { 0 }, prev = { 0 };
 	uint64_t next_id = 0;
@@ -61,8 +62,8 @@ int main(int argc, char **argv)
 		return 2;
 	n = strtol(argv[2], NULL, 10);
 	rng = strtoul(argv[3], NULL, 10);
-	deflate = pmd_negotiate_mode(PMD_MODE_SHARED, argv[1], strlen(argv[1]), &params, resp,
-				     sizeof(resp)) == PMD_NEG_ACCEPTED;
+	deflate = pmdneg_negotiate_mode(PMDNEG_MODE_SHARED, argv[1], strlen(argv[1]), &params, resp,
+				     sizeof(resp)) == PMDNEG_ACCEPTED;
 	if (deflate)
 		printf("RESP %s\n", resp);
 	else

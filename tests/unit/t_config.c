@@ -208,6 +208,22 @@ int main(void)
 	is_int(cfg.max_headers, 64, "default max headers");
 	config_free(&cfg);
 
+	is_int(run(&cfg, NULL, err, NULL, NULL, NULL), CONFIG_OK, "change source defaults");
+	ok(!cfg.logical && !cfg.fallback_notify, "default --change-source notify, no fallback");
+	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, "--change-source=logical", "--change-source-fallback", "notify"),
+	       CONFIG_OK, "--change-source logical with the notify fallback");
+	ok(cfg.logical && cfg.fallback_notify, "logical, falling back to notify");
+	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, "--change-source", "carrier-pigeon", NULL), CONFIG_ERROR,
+	       "an unknown change source");
+	ok(strstr(err, "--change-source") && strstr(err, "notify or logical"), "says what is allowed: %s", err);
+	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, "--change-source-fallback", "logical", NULL), CONFIG_ERROR,
+	       "an unknown fallback");
+	ok(strstr(err, "--change-source-fallback") != NULL, "names the option: %s", err);
+	config_free(&cfg);
+
 	is_int(run(&cfg, fake_env, err, NULL, NULL, NULL), CONFIG_OK, "environment");
 	is_str(cfg.db, "postgresql://from-env/db", "DATABASE_URL");
 	is_str(cfg.channel, "envchan", "PGPUSH_CHANNEL");
@@ -318,8 +334,45 @@ int main(void)
 	}
 
 	is_int(run(&cfg, NULL, err, NULL, NULL, NULL), CONFIG_OK, "default origins");
-	ok(config_origin_allowed(&cfg, "http://any", 10), "any origin by default");
+	is_int(config_origin_allowed(&cfg, "http://any", 10), CONFIG_ORIGIN_NO,
+	       "no origin is listed by default (same origin only)");
+	is_int(cfg.max_total_pending_bytes, 256u << 20, "default --max-total-pending-bytes 256 MiB");
 	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, "--allowed-origin", "*", NULL), CONFIG_OK, "--allowed-origin *");
+	is_int(config_origin_allowed(&cfg, "http://any", 10), CONFIG_ORIGIN_ANY, "* allows any origin");
+	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, "--allowed-origin", "*,http://a.example", NULL), CONFIG_OK, "* and a list");
+	is_int(config_origin_allowed(&cfg, "HTTP://A.example", 16), CONFIG_ORIGIN_LISTED,
+	       "a listed origin is told from *, case-insensitively");
+	config_free(&cfg);
+
+#define SAME(o, h) config_origin_matches_host(o, strlen(o), h, strlen(h))
+	ok(SAME("http://localhost:3000", "localhost:3000"), "same host and port");
+	ok(SAME("http://LocalHost:3000", "localhost:3000"), "hosts compared case-insensitively");
+	ok(SAME("http://example.com", "example.com"), "no port: http's 80 on both sides");
+	ok(SAME("http://example.com", "example.com:80"), "Host with :80 and an http Origin without");
+	ok(SAME("http://example.com:80", "example.com"), "Origin with :80 and a Host without");
+	ok(SAME("https://example.com", "example.com"), "https behind a proxy: the Host has no port");
+	ok(SAME("https://example.com", "example.com:443"), "https and :443");
+	ok(!SAME("https://example.com", "example.com:80"), "https is not port 80");
+	ok(!SAME("http://example.com", "example.com:443"), "http is not port 443");
+	ok(SAME("http://[::1]:3000", "[::1]:3000"), "IPv6 literal");
+	ok(SAME("http://127.0.0.1:3000", " 127.0.0.1:3000 "), "spaces around the Host");
+	ok(!SAME("http://localhost:5173", "localhost:3000"), "another port is another origin");
+	ok(!SAME("http://evil.example", "localhost:3000"), "another host");
+	ok(!SAME("http://localhost.evil.example:3000", "localhost:3000"), "a longer host");
+	ok(!SAME("http://localhost", "localhost.evil"), "a shorter host");
+	ok(!SAME("null", "localhost:3000"), "Origin null never matches");
+	ok(!SAME("file://localhost:3000", "localhost:3000"), "other schemes never match");
+	ok(!SAME("ws://localhost:3000", "localhost:3000"), "browsers send http(s), never ws");
+	ok(!SAME("http://localhost:3000/", "localhost:3000"), "a path is not an origin");
+	ok(!SAME("http://user@localhost:3000", "localhost:3000"), "userinfo is not an origin");
+	ok(!SAME("http://localhost:3000", ""), "an empty Host matches nothing");
+	ok(!SAME("http://", ""), "an empty host matches nothing");
+	ok(!SAME("http://localhost:0", "localhost"), "port 0");
+	ok(!SAME("http://localhost:99999", "localhost:99999"), "port out of range");
+	ok(!SAME("http://a:1:2", "a:1:2"), "a bare IPv6 address");
+#undef SAME
 	test_file();
 	return done_testing();
 }

@@ -655,6 +655,99 @@ static void test_loopback(void)
 	ok(!server_peer_is_loopback("[::ffff:10.0.0.1]:5"), "::ffff:10.x is not");
 }
 
+/* The global budget (--max-total-pending-bytes): the clients with the
+ * largest unsent backlog are dropped first, once the turn of the loop is
+ * over (the reaper), until all of them together are under it. */
+static void test_total_budget(void)
+{
+	const char *args[] = { "--max-total-pending-bytes", "65536" };
+	struct fake *f[4];
+	struct conn *c[4];
+	struct buf *b40 = buf_new(40000), *b30 = buf_new(30000), *b20 = buf_new(20000),
+		   *b10 = buf_new(10000);
+
+	start(args, 2);
+	is_int(h_cfg.max_total_pending_bytes, 65536, "--max-total-pending-bytes");
+	for (int i = 0; i < 4; i++) {
+		c[i] = h_ws(&f[i], EIO_PATH "/?EIO=4&transport=websocket");
+		h_ws_text_next(f[i]);
+	}
+	ok(c[0] && c[1] && c[2] && c[3], "four WebSocket clients");
+	is_int(h_srv.cx.out_total, 0, "nothing pending");
+	f[0]->blocked = f[1]->blocked = f[2]->blocked = true; /* c[3] reads */
+	conn_send(c[0], b40, false);
+	conn_send(c[1], b20, false);
+	conn_send(c[2], b10, false);
+	conn_send(c[3], b30, false);
+	is_int(h_srv.cx.out_total, 70000, "the total counts what each client has not taken");
+	conn_send(c[3], b30, false);
+	is_int(h_srv.cx.out_total, 70000, "a client that reads adds nothing");
+	ok(!f[0]->closed, "over the budget, nobody is dropped within the turn of the loop");
+	h_settle();
+	ok(f[0]->closed, "then the client with the largest backlog is dropped");
+	ok(!f[1]->closed && !f[2]->closed && !f[3]->closed, "and only it: the rest is under the budget");
+	is_int(h_srv.cx.out_total, 30000, "its bytes leave the total");
+	is_int(h_srv.cx.budget_drops, 1, "counted");
+	conn_send(c[1], b30, false);  /* 50000 */
+	conn_send(c[2], b20, false);  /* 30000 */
+	conn_send(c[3], b40, false);  /* taken */
+	h_settle();
+	ok(f[1]->closed && !f[2]->closed, "over again: the larger of the two goes, 50000 bytes");
+	ok(!f[3]->closed, "the client that reads stays");
+	is_int(h_srv.cx.out_total, 30000, "under the budget");
+	f[2]->blocked = false;
+	conn_flush(c[2]);
+	is_int(h_srv.cx.out_total, 0, "a client that reads again empties its share");
+	buf_unref(b40);
+	buf_unref(b30);
+	buf_unref(b20);
+	buf_unref(b10);
+	stop();
+}
+
+/* The Origin policy of pgpushd (not the protocol test server's cors_any):
+ * the same origin, no Origin, or a listed one; anything else refused. */
+static void test_origin(void)
+{
+	const char *args[] = { "--allowed-origin", "http://localhost:5173" };
+	struct fake *f;
+	struct h_resp r;
+
+	start(NULL, 0);
+	h_srv.cors_any = false;
+	h_request(&f, "GET", EIO_PATH "/?EIO=4&transport=polling", "Origin: http://evil.example\r\n", NULL);
+	r = h_response(f);
+	is_int(r.status, 403, "another site's Origin: 403 on the polling handshake");
+	h_request(&f, "GET", EIO_PATH "/?EIO=4&transport=websocket",
+		  H_WS_HEADERS "Origin: http://evil.example\r\n", NULL);
+	r = h_response(f);
+	ok(r.status == 400 && strstr(r.body, "Forbidden"), "and a refused upgrade (400 Forbidden)");
+	h_request(&f, "GET", EIO_PATH "/?EIO=4&transport=polling", "Origin: http://t\r\n", NULL);
+	r = h_response(f);
+	is_int(r.status, 200, "the same origin (Host: t) is allowed");
+	ok(strstr(r.head, "Access-Control-Allow-Origin: http://t\r\n") && strstr(r.head, "Vary: Origin"),
+	   "CORS names it, with Vary: Origin");
+	ok(!strstr(r.head, "Access-Control-Allow-Origin: *"), "never *");
+	h_request(&f, "GET", EIO_PATH "/?EIO=4&transport=polling", NULL, NULL);
+	r = h_response(f);
+	ok(r.status == 200 && !strstr(r.head, "Access-Control-Allow-Origin"), "no Origin: allowed, no CORS");
+	h_request(&f, "GET", EIO_PATH "/?EIO=4&transport=polling", "Origin: http://localhost:5173\r\n", NULL);
+	is_int(h_response(f).status, 403, "a dev server is another origin");
+	stop();
+
+	start(args, 2);
+	h_srv.cors_any = false;
+	h_request(&f, "GET", EIO_PATH "/?EIO=4&transport=polling", "Origin: http://localhost:5173\r\n", NULL);
+	r = h_response(f);
+	ok(r.status == 200 && strstr(r.head, "Access-Control-Allow-Origin: http://localhost:5173\r\n"),
+	   "--allowed-origin http://localhost:5173 allows it, named in CORS");
+	h_request(&f, "GET", EIO_PATH "/?EIO=4&transport=polling", "Origin: http://t\r\n", NULL);
+	is_int(h_response(f).status, 200, "and the same origin still");
+	h_request(&f, "GET", EIO_PATH "/?EIO=4&transport=polling", "Origin: http://evil.example\r\n", NULL);
+	is_int(h_response(f).status, 403, "others stay refused");
+	stop();
+}
+
 int main(void)
 {
 	test_lifecycle_and_polling();
@@ -668,5 +761,7 @@ int main(void)
 	test_send_timeout();
 	test_stream();
 	test_loopback();
+	test_total_budget();
+	test_origin();
 	return done_testing();
 }

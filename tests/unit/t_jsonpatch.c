@@ -13,6 +13,7 @@
 #include "autoconfig.h"
 
 #include "jsonpatch.h"
+#include "jsonvalue.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -42,8 +43,8 @@ static size_t check(const char *a, const char *b, const char *want, const char *
 	if (want)
 		is_str(p.text, want, "%s: patch", name);
 	ok(p.len == strlen(p.text), "%s: length", name);
-	rc = jsonpatch_apply(a, strlen(a), p.text, p.len, &out, &out_len);
-	if (!ok(rc == 0 && jsonpatch_equal(out, out_len, b, strlen(b)), "%s: applies", name))
+	rc = jsonvalue_apply(a, strlen(a), p.text, p.len, &out, &out_len);
+	if (!ok(rc == 0 && jsonvalue_equal(out, out_len, b, strlen(b)), "%s: applies", name))
 		printf("#   rc %d (%s)\n#   patch %s\n#   got   %s\n#   want  %s\n", rc,
 		       jsonpatch_error_message(rc), p.text, rc == 0 ? out : "-", b);
 	ops = p.ops;
@@ -115,8 +116,8 @@ static void test_scalars_and_types(void)
 	      "[{\"op\":\"replace\",\"path\":\"/a\",\"value\":-0}]", "-0 kept");
 	check("{\"a\":0," PAD "}", "{\"a\":-0.0e+00," PAD "}",
 	      "[{\"op\":\"replace\",\"path\":\"/a\",\"value\":-0.0e+00}]", "negative zero kept");
-	ok(!jsonpatch_equal("1234.5", 6, "1234.50", 7), "1234.5 and 1234.50 differ");
-	ok(jsonpatch_equal("\"\\u0041\\/\"", 10, "\"A/\"", 4), "strings compare by value");
+	ok(!jsonvalue_equal("1234.5", 6, "1234.50", 7), "1234.5 and 1234.50 differ");
+	ok(jsonvalue_equal("\"\\u0041\\/\"", 10, "\"A/\"", 4), "strings compare by value");
 	check("{\"a\":\"\\u0041\"," PAD "}", "{\"a\":\"A\"," PAD "}", NULL, "escape to plain");
 	check("{\"a\":{\"b\":1}," PAD "}", "{\"a\":[\"b\",1]," PAD "}",
 	      "[{\"op\":\"replace\",\"path\":\"/a\",\"value\":[\"b\",1]}]", "object to array");
@@ -235,11 +236,11 @@ static void apply_is(const char *doc, const char *patch, const char *want, int w
 {
 	char *out = NULL;
 	size_t len = 0;
-	int rc = jsonpatch_apply(doc, strlen(doc), patch, strlen(patch), &out, &len);
+	int rc = jsonvalue_apply(doc, strlen(doc), patch, strlen(patch), &out, &len);
 
 	if (want_rc) {
 		is_int(rc, want_rc, "apply %s: fails", name);
-	} else if (!ok(rc == 0 && jsonpatch_equal(out, len, want, strlen(want)), "apply %s", name)) {
+	} else if (!ok(rc == 0 && jsonvalue_equal(out, len, want, strlen(want)), "apply %s", name)) {
 		printf("#   rc %d, got %s\n", rc, rc == 0 ? out : "-");
 	}
 	free(out);
@@ -323,7 +324,7 @@ static void test_apply(void)
 		size_t len;
 		const char *doc = "{ \"k\" : [ 1.50 , \"\\u00e9\" ] }";
 
-		if (ok(jsonpatch_apply(doc, strlen(doc), "[]", 2, &out, &len) == 0,
+		if (ok(jsonvalue_apply(doc, strlen(doc), "[]", 2, &out, &len) == 0,
 		       "apply writes compact JSON")) {
 			is_str(out, "{\"k\":[1.50,\"\\u00e9\"]}", "scalars keep their text");
 			free(out);
@@ -563,14 +564,14 @@ static bool roundtrip(const char *a, size_t alen, const char *b, size_t blen, si
 		printf("#   diff failed:\n#   a %s\n#   b %s\n", a, b);
 		return false;
 	}
-	good = jsonpatch_apply(a, alen, p.text, p.len, &out, &out_len) == 0;
+	good = jsonvalue_apply(a, alen, p.text, p.len, &out, &out_len) == 0;
 	if (good) {
-		good = jsonpatch_equal(out, out_len, b, blen);
+		good = jsonvalue_equal(out, out_len, b, blen);
 		free(out);
 	}
 	/* the patch itself is valid JSON, and no op means no change */
-	good = good && jsonpatch_equal(p.text, p.len, p.text, p.len) &&
-	       (p.ops > 0 || jsonpatch_equal(a, alen, b, blen));
+	good = good && jsonvalue_equal(p.text, p.len, p.text, p.len) &&
+	       (p.ops > 0 || jsonvalue_equal(a, alen, b, blen));
 	if (!good)
 		printf("#   a %s\n#   b %s\n#   patch %s\n", a, b, p.text);
 	if (patch_len)

@@ -2,6 +2,7 @@
  * 512, RS256 (a fresh RSA-2048 key), ES256 (a fresh P-256 key). Table-driven. */
 #include "autoconfig.h"
 
+#include "claims.h"
 #include "jwt.h"
 #include "sio.h"
 #include "tap.h"
@@ -703,7 +704,7 @@ static char *project(const struct jwt_key *key, const char *pl, const struct jwt
 	if (jwt_verify(key, tok, strlen(tok), pol, NOW, &cl) != JWT_OK) {
 		printf("#   does not verify: %s\n", pl);
 	} else {
-		if (jwt_project(&cl, declared, n, &json) != 0)
+		if (claims_project(&cl, declared, n, &json) != 0)
 			json = NULL;
 		jwt_claims_clear(&cl);
 	}

@@ -8,6 +8,7 @@
 #include <zlib.h>
 
 #include "pmd.h"
+#include "pmdneg.h"
 #include "tap.h"
 
 /* ---- negotiation ---- */
@@ -97,14 +98,14 @@ static const struct {
 
 static void test_negotiation(void)
 {
-	char resp[PMD_RESPONSE_MAX];
-	struct pmd_params p;
+	char resp[PMDNEG_RESPONSE_MAX];
+	struct pmdneg_params p;
 	int r;
 
 	for (size_t i = 0; i < sizeof(neg) / sizeof(neg[0]); i++) {
 		memset(&p, 0, sizeof(p));
 		memset(resp, 'x', sizeof(resp));
-		r = pmd_negotiate(neg[i].offer, strlen(neg[i].offer), &p, resp, sizeof(resp));
+		r = pmdneg_negotiate(neg[i].offer, strlen(neg[i].offer), &p, resp, sizeof(resp));
 		is_int(r, neg[i].want, "negotiate %s: \"%s\"", neg[i].name, neg[i].offer);
 		if (neg[i].want == 1) {
 			is_str(resp, neg[i].response, "  response for %s", neg[i].name);
@@ -117,33 +118,33 @@ static void test_negotiation(void)
 	}
 
 	/* An embedded NUL ends nothing: the length counts. */
-	r = pmd_negotiate("permessage-deflate\0, foo", 24, &p, resp, sizeof(resp));
+	r = pmdneg_negotiate("permessage-deflate\0, foo", 24, &p, resp, sizeof(resp));
 	is_int(r, -1, "embedded NUL is malformed");
 	/* Only len bytes are read. */
-	r = pmd_negotiate("permessage-deflate; foo", 18, &p, resp, sizeof(resp));
+	r = pmdneg_negotiate("permessage-deflate; foo", 18, &p, resp, sizeof(resp));
 	is_int(r, 1, "len bounds the value");
 	/* Too small a response buffer declines rather than truncates. */
-	r = pmd_negotiate("permessage-deflate", 18, &p, resp, 40);
+	r = pmdneg_negotiate("permessage-deflate", 18, &p, resp, 40);
 	is_int(r, 0, "small response buffer: declined");
 	is_str(resp, "", "  and nothing written");
 	{
 		/* The longest response, written into a buffer of exactly
-		 * PMD_RESPONSE_MAX bytes (the size callers use) followed by a
+		 * PMDNEG_RESPONSE_MAX bytes (the size callers use) followed by a
 		 * guard: accepted, complete, NUL-terminated, nothing past it. */
 		static const char longest[] = "permessage-deflate; server_no_context_takeover; "
 			"client_no_context_takeover; server_max_window_bits=15; client_max_window_bits=15";
-		char guarded[PMD_RESPONSE_MAX + 32];
+		char guarded[PMDNEG_RESPONSE_MAX + 32];
 		size_t n, past = 0;
 
 		memset(guarded, 'x', sizeof(guarded));
 		memset(&p, 0, sizeof(p));
-		r = pmd_negotiate(longest, strlen(longest), &p, guarded, PMD_RESPONSE_MAX);
-		is_int(r, 1, "the longest response: accepted into PMD_RESPONSE_MAX bytes");
-		n = strnlen(guarded, PMD_RESPONSE_MAX);
-		ok(n < PMD_RESPONSE_MAX, "  NUL-terminated within them (%zu bytes)", n);
-		ok(n < PMD_RESPONSE_MAX && strcmp(guarded, BASE "; server_max_window_bits=15") == 0,
+		r = pmdneg_negotiate(longest, strlen(longest), &p, guarded, PMDNEG_RESPONSE_MAX);
+		is_int(r, 1, "the longest response: accepted into PMDNEG_RESPONSE_MAX bytes");
+		n = strnlen(guarded, PMDNEG_RESPONSE_MAX);
+		ok(n < PMDNEG_RESPONSE_MAX, "  NUL-terminated within them (%zu bytes)", n);
+		ok(n < PMDNEG_RESPONSE_MAX && strcmp(guarded, BASE "; server_max_window_bits=15") == 0,
 		   "  complete: \"%.*s\"", (int)n, guarded);
-		for (size_t i = PMD_RESPONSE_MAX; i < sizeof(guarded); i++)
+		for (size_t i = PMDNEG_RESPONSE_MAX; i < sizeof(guarded); i++)
 			past += guarded[i] != 'x';
 		is_int(past, 0, "  nothing written past them");
 	}
@@ -199,15 +200,15 @@ static const struct {
 
 static void test_negotiation_modes(void)
 {
-	char resp[PMD_RESPONSE_MAX];
-	struct pmd_params p;
-	enum pmd_mode m = PMD_MODE_OFF;
+	char resp[PMDNEG_RESPONSE_MAX];
+	struct pmdneg_params p;
+	enum pmdneg_mode m = PMDNEG_MODE_OFF;
 	int r;
 
 	for (size_t i = 0; i < sizeof(neg_shared) / sizeof(neg_shared[0]); i++) {
 		memset(&p, 0, sizeof(p));
 		memset(resp, 'x', sizeof(resp));
-		r = pmd_negotiate_mode(PMD_MODE_SHARED, neg_shared[i].offer,
+		r = pmdneg_negotiate_mode(PMDNEG_MODE_SHARED, neg_shared[i].offer,
 				       strlen(neg_shared[i].offer), &p, resp, sizeof(resp));
 		is_int(r, neg_shared[i].want, "shared: negotiate %s: \"%s\"", neg_shared[i].name,
 		       neg_shared[i].offer);
@@ -223,34 +224,34 @@ static void test_negotiation_modes(void)
 			is_str(resp, "", "  no response");
 		}
 	}
-	/* Standalone mode is pmd_negotiate, parameter for parameter. */
+	/* Standalone mode is pmdneg_negotiate, parameter for parameter. */
 	for (size_t i = 0; i < sizeof(neg) / sizeof(neg[0]); i++) {
-		struct pmd_params q;
-		char resp2[PMD_RESPONSE_MAX];
+		struct pmdneg_params q;
+		char resp2[PMDNEG_RESPONSE_MAX];
 		int r2;
 
 		memset(&p, 0, sizeof(p));
 		memset(&q, 0, sizeof(q));
-		r = pmd_negotiate(neg[i].offer, strlen(neg[i].offer), &p, resp, sizeof(resp));
-		r2 = pmd_negotiate_mode(PMD_MODE_STANDALONE, neg[i].offer, strlen(neg[i].offer), &q,
+		r = pmdneg_negotiate(neg[i].offer, strlen(neg[i].offer), &p, resp, sizeof(resp));
+		r2 = pmdneg_negotiate_mode(PMDNEG_MODE_STANDALONE, neg[i].offer, strlen(neg[i].offer), &q,
 					resp2, sizeof(resp2));
 		ok(r == r2 && strcmp(resp, resp2) == 0 && memcmp(&p, &q, sizeof(p)) == 0 &&
-		   !q.shared, "standalone mode = pmd_negotiate: %s", neg[i].name);
+		   !q.shared, "standalone mode = pmdneg_negotiate: %s", neg[i].name);
 	}
 	/* Off declines everything. */
-	r = pmd_negotiate_mode(PMD_MODE_OFF, "permessage-deflate", 18, &p, resp, sizeof(resp));
+	r = pmdneg_negotiate_mode(PMDNEG_MODE_OFF, "permessage-deflate", 18, &p, resp, sizeof(resp));
 	is_int(r, 0, "off: declined");
 	is_str(resp, "", "  nothing written");
 	/* The option's values. */
-	ok(pmd_mode_parse("off", &m) == 0 && m == PMD_MODE_OFF, "mode \"off\"");
-	ok(pmd_mode_parse("standalone", &m) == 0 && m == PMD_MODE_STANDALONE, "mode \"standalone\"");
-	ok(pmd_mode_parse("shared", &m) == 0 && m == PMD_MODE_SHARED, "mode \"shared\"");
-	ok(pmd_mode_parse("on", &m) == 0 && m == PMD_MODE_DEFAULT, "mode \"on\" is the default (%s)",
-	   pmd_mode_name(m));
-	m = PMD_MODE_SHARED;
-	ok(pmd_mode_parse("yes", &m) < 0 && m == PMD_MODE_SHARED, "mode \"yes\" refused");
-	ok(pmd_mode_parse("Shared", &m) < 0, "mode names are lower case");
-	is_str(pmd_mode_name(PMD_MODE_SHARED), "shared", "pmd_mode_name");
+	ok(pmdneg_mode_parse("off", &m) == 0 && m == PMDNEG_MODE_OFF, "mode \"off\"");
+	ok(pmdneg_mode_parse("standalone", &m) == 0 && m == PMDNEG_MODE_STANDALONE, "mode \"standalone\"");
+	ok(pmdneg_mode_parse("shared", &m) == 0 && m == PMDNEG_MODE_SHARED, "mode \"shared\"");
+	ok(pmdneg_mode_parse("on", &m) == 0 && m == PMDNEG_MODE_DEFAULT, "mode \"on\" is the default (%s)",
+	   pmdneg_mode_name(m));
+	m = PMDNEG_MODE_SHARED;
+	ok(pmdneg_mode_parse("yes", &m) < 0 && m == PMDNEG_MODE_SHARED, "mode \"yes\" refused");
+	ok(pmdneg_mode_parse("Shared", &m) < 0, "mode names are lower case");
+	is_str(pmdneg_mode_name(PMDNEG_MODE_SHARED), "shared", "pmdneg_mode_name");
 }
 
 /* ---- helpers ---- */

@@ -27,6 +27,7 @@
 #include <zlib.h>
 
 #include "pmd.h"
+#include "pmdneg.h"
 #include "tap.h"
 
 #include "dashboard_doc.h"
@@ -58,7 +59,7 @@ struct client {
 	bool live;
 	z_stream zs;
 	int wbits;        /* the window it negotiated: its inflater keeps 2^wbits bytes */
-	bool takeover;    /* the server's context carries over (pmd_params.shared) */
+	bool takeover;    /* the server's context carries over (pmdneg_params.shared) */
 	bool deflate;     /* permessage-deflate negotiated */
 	struct pmd_window w;
 	unsigned slow;    /* percent of broadcasts it misses (latest-wins) */
@@ -393,8 +394,8 @@ static void join(struct sim *s, struct client *c)
 {
 	static const int wb[] = { 8, 9, 10, 12, 14, 15, 15, 15, 15, 15 };
 	char offer[128];
-	struct pmd_params params;
-	char resp[PMD_RESPONSE_MAX];
+	struct pmdneg_params params;
+	char resp[PMDNEG_RESPONSE_MAX];
 	int wbits = wb[rnd(10)];
 	bool refuse = rnd(5) == 0; /* offers server_no_context_takeover */
 	int n;
@@ -410,8 +411,8 @@ static void join(struct sim *s, struct client *c)
 		c->deflate = false;
 		pmd_window_init(&c->w, NULL);
 	} else {
-		if (pmd_negotiate_mode(PMD_MODE_SHARED, offer, strlen(offer), &params, resp,
-				       sizeof(resp)) != PMD_NEG_ACCEPTED ||
+		if (pmdneg_negotiate_mode(PMDNEG_MODE_SHARED, offer, strlen(offer), &params, resp,
+				       sizeof(resp)) != PMDNEG_ACCEPTED ||
 		    params.shared == refuse || params.server_max_window_bits != wbits)
 			exit(3);
 		pmd_window_init(&c->w, &params);
@@ -893,9 +894,9 @@ static void test_primitive(void)
 
 static void test_model(void)
 {
-	struct pmd_params shared = { .server_max_window_bits = 15, .shared = true,
+	struct pmdneg_params shared = { .server_max_window_bits = 15, .shared = true,
 				     .client_no_context_takeover = true };
-	struct pmd_params alone = { .server_max_window_bits = 12, .server_no_context_takeover = true,
+	struct pmdneg_params alone = { .server_max_window_bits = 12, .server_no_context_takeover = true,
 				    .client_no_context_takeover = true };
 	struct pmd_window w;
 	struct pmd_group_key k;
@@ -937,8 +938,8 @@ static void test_steady_state(void)
 {
 	struct sim s = { 0 };
 	struct client cl[10];
-	struct pmd_params params;
-	char resp[PMD_RESPONSE_MAX];
+	struct pmdneg_params params;
+	char resp[PMDNEG_RESPONSE_MAX];
 	size_t frames_before;
 
 	rng = 99;
@@ -946,8 +947,8 @@ static void test_steady_state(void)
 	s.level = PMD_LEVEL_DICT;
 	for (int i = 0; i < 10; i++) {
 		client_open(&cl[i], 15, true);
-		if (pmd_negotiate_mode(PMD_MODE_SHARED, "permessage-deflate; client_max_window_bits",
-				       42, &params, resp, sizeof(resp)) != PMD_NEG_ACCEPTED)
+		if (pmdneg_negotiate_mode(PMDNEG_MODE_SHARED, "permessage-deflate; client_max_window_bits",
+				       42, &params, resp, sizeof(resp)) != PMDNEG_ACCEPTED)
 			exit(1);
 		pmd_window_init(&cl[i].w, &params);
 	}

@@ -44,8 +44,10 @@ export interface RecentSale {
   quantity: number;
   /** quantity * unit price, 2 decimals. */
   amount: number;
-  customerName: string | null;
-  customerEmail: string | null;
+  /** Absent for a role that may not read sales.customer_name (docs/protocol.md, Authentication). */
+  customerName?: string | null;
+  /** Absent for a role that may not read sales.customer_email. */
+  customerEmail?: string | null;
   /** ISO 8601 time with milliseconds and UTC offset. */
   soldAt: string;
 }
