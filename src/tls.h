@@ -30,7 +30,12 @@
 
 struct tls_server;
 
-#define TLS_OUT_MAX (64u << 10) /* ciphertext held per conn before writes wait */
+/* Ciphertext held per conn before writes wait: at most this plus one
+ * record (16 KB + 22). It is real memory per slow client, outside the
+ * transport's --max-pending-bytes and the global unsent budget (which
+ * count references to shared buffers), so it stays small; the kernel's
+ * socket buffer does the rest. */
+#define TLS_OUT_MAX (16u << 10)
 
 /* Loads cert (PEM, the certificate then its chain) and key. NULL with a
  * one-line message in err. */
