@@ -518,14 +518,14 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv,
 	if (strcmp(cfg->change_source, "notify") != 0 && strcmp(cfg->change_source, "logical") != 0) {
 		snprintf(err, errlen, "invalid value '%s' for --change-source: expected notify or logical",
 			 cfg->change_source);
-		return CONFIG_ERROR;
+		goto out; /* frees the flag arrays */
 	}
 	cfg->logical = strcmp(cfg->change_source, "logical") == 0;
 	if (strcmp(cfg->change_source_fallback, "none") != 0 &&
 	    strcmp(cfg->change_source_fallback, "notify") != 0) {
 		snprintf(err, errlen, "invalid value '%s' for --change-source-fallback: expected none or notify",
 			 cfg->change_source_fallback);
-		return CONFIG_ERROR;
+		goto out; /* frees the flag arrays */
 	}
 	cfg->fallback_notify = strcmp(cfg->change_source_fallback, "notify") == 0;
 	if (cfg->db_file && cfg->db) {
