@@ -99,6 +99,10 @@ static const struct option_def options[] = {
 	  "comma-separated CIDR networks of reverse proxies whose X-Forwarded-For names the client (default: none)", true },
 	{ "max-total-pending-bytes", "PGPUSH_MAX_TOTAL_PENDING_BYTES", OPT_U64, OFF(max_total_pending_bytes), "268435456", 65536, 1099511627776,
 	  "unsent output of all clients together; beyond it the clients with the most are dropped first, bytes", true },
+	{ "tls-cert", "PGPUSH_TLS_CERT", OPT_STR, OFF(tls_cert), NULL, 0, 0,
+	  "serve TLS (https://, wss://) on --listen with this PEM certificate and its chain (re-read on SIGHUP)", true },
+	{ "tls-key", "PGPUSH_TLS_KEY", OPT_STR, OFF(tls_key), NULL, 0, 0,
+	  "the PEM private key of --tls-cert (re-read on SIGHUP)", true },
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -392,18 +396,31 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv,
 	if (strcmp(cfg->change_source, "notify") != 0 && strcmp(cfg->change_source, "logical") != 0) {
 		snprintf(err, errlen, "invalid value '%s' for --change-source: expected notify or logical",
 			 cfg->change_source);
-		return CONFIG_ERROR;
+		goto out; /* frees the flag arrays */
 	}
 	cfg->logical = strcmp(cfg->change_source, "logical") == 0;
 	if (strcmp(cfg->change_source_fallback, "none") != 0 &&
 	    strcmp(cfg->change_source_fallback, "notify") != 0) {
 		snprintf(err, errlen, "invalid value '%s' for --change-source-fallback: expected none or notify",
 			 cfg->change_source_fallback);
-		return CONFIG_ERROR;
+		goto out; /* frees the flag arrays */
 	}
 	cfg->fallback_notify = strcmp(cfg->change_source_fallback, "notify") == 0;
 	if (cfg->db_file && cfg->db) {
 		snprintf(err, errlen, "--db-file and --db (or $DATABASE_URL) both set: use one");
+		goto out;
+	}
+	/* An empty value (tls_cert = '' in the file) is no TLS. */
+	if (cfg->tls_cert && !*cfg->tls_cert) {
+		free(cfg->tls_cert);
+		cfg->tls_cert = NULL;
+	}
+	if (cfg->tls_key && !*cfg->tls_key) {
+		free(cfg->tls_key);
+		cfg->tls_key = NULL;
+	}
+	if (!cfg->tls_cert != !cfg->tls_key) {
+		snprintf(err, errlen, "--tls-cert and --tls-key go together: set both or neither");
 		goto out;
 	}
 	{

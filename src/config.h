@@ -58,6 +58,8 @@ struct config {
 	char *change_source_fallback; /* NULL, "none" or "notify" */
 	bool logical;            /* change_source is "logical" */
 	bool fallback_notify;    /* change_source_fallback is "notify" */
+	char *tls_cert;          /* PEM: the certificate, then its chain; NULL = no TLS */
+	char *tls_key;           /* PEM private key */
 };
 
 enum config_result {

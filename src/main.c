@@ -13,6 +13,7 @@
 #include "metrics.h"
 #include "sdnotify.h"
 #include "server.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -50,6 +51,23 @@ static void on_diff(void *ud, const char *name, bool live)
 		log_warn("reload: %s changed but needs a restart; keeping the running value", name);
 }
 
+/* The certificate files are read again on every reload, changed or not
+ * (a renewal keeps the paths): new handshakes get the new certificate,
+ * open connections keep theirs. Turning TLS on or off needs a restart. */
+static void reload_tls(void)
+{
+	if (!server.tls) {
+		if (cfg.tls_cert)
+			log_warn("reload: tls-cert set but the listener speaks plain HTTP; turning TLS on needs a restart");
+		return;
+	}
+	if (!cfg.tls_cert || !cfg.tls_key) {
+		log_warn("reload: tls-cert unset but the listener speaks TLS; turning TLS off needs a restart");
+		return;
+	}
+	(void)tls_reload(server.tls, cfg.tls_cert, cfg.tls_key);
+}
+
 /* SIGHUP: read the configuration again (file, environment, command line)
  * and apply what can change live; nothing is dropped. */
 static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
@@ -78,6 +96,7 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 	config_free(&next);
 	log_set_level(cfg.log_level);
 	log_set_format(cfg.log_format);
+	reload_tls();
 	log_info("reloaded the configuration%s%s", cfg.config ? " from " : "",
 		 cfg.config ? cfg.config : "");
 	sdnotify_ready(&sdn, "serving");

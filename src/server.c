@@ -366,19 +366,28 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		peer_format((struct sockaddr *)&ss, peer, sizeof(peer));
 		if (s->cx.nconns >= s->cfg->max_clients || s->shutting_down) {
-			/* Best effort, non-blocking: the socket buffer is empty. */
-			ssize_t r = send(fd, busy_response, sizeof(busy_response) - 1, MSG_NOSIGNAL);
+			/* Best effort, non-blocking: the socket buffer is empty.
+			 * (Over TLS a plain answer is noise: just the close.) */
+			if (!s->tls) {
+				ssize_t r = send(fd, busy_response, sizeof(busy_response) - 1,
+						 MSG_NOSIGNAL);
 
-			(void)r;
+				(void)r;
+			}
 			close(fd);
 			s->rejected++;
 			log_warn("connection refused peer=%s: %zu connections (max %llu)", peer,
 				 s->cx.nconns, (unsigned long long)s->cfg->max_clients);
 			continue;
 		}
-		c = conn_new(&s->cx, fd, peer, &conn_socket_io);
+		c = conn_new(&s->cx, fd, peer, s->tls ? &tls_conn_io : &conn_socket_io);
 		if (!c) {
 			close(fd);
+			log_error("out of memory accepting peer=%s", peer);
+			continue;
+		}
+		if (s->tls && tls_conn_start(s->tls, c) < 0) {
+			conn_close(c, "out of memory");
 			log_error("out of memory accepting peer=%s", peer);
 			continue;
 		}
@@ -507,6 +516,15 @@ int server_start(struct server *s, struct ev_loop *loop, const struct config *cf
 	 * is returned. */
 	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 #endif
+	if (cfg->tls_cert && cfg->tls_key) {
+		char err[512];
+
+		s->tls = tls_server_new(cfg->tls_cert, cfg->tls_key, err, sizeof(err));
+		if (!s->tls) {
+			log_error("%s", err);
+			return -1;
+		}
+	}
 	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (!config_split_listen(cfg->listen, host, &port))
 		return -1;
@@ -518,7 +536,7 @@ int server_start(struct server *s, struct ev_loop *loop, const struct config *cf
 	s->accept_w.data = s->accept_retry.data = s;
 	ev_io_start(loop, &s->accept_w);
 	ev_timer_start(loop, &s->beat);
-	log_info("listening on %s", s->bound);
+	log_info("listening on %s%s", s->bound, s->tls ? " (TLS)" : "");
 	return 0;
 }
 
@@ -563,5 +581,7 @@ void server_free(struct server *s)
 	}
 	if (s->spare_fd >= 0)
 		close(s->spare_fd);
+	tls_server_free(s->tls); /* after every conn: they hold its BIO method */
+	s->tls = NULL;
 	pmd_cleanup();
 }

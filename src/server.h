@@ -19,6 +19,7 @@
 #include "engine.h"
 #include "peer.h"
 #include "socketio.h"
+#include "tls.h"
 #include "transport.h"
 
 /* Health as the application sees it: fills a small JSON object into out
@@ -69,6 +70,7 @@ struct server {
 	struct socketio sio;
 	struct engine eio_eng;   /* /engine.io/ when has_engineio */
 	bool shutting_down;
+	struct tls_server *tls;  /* --tls-cert: every conn speaks TLS; else NULL */
 	char bound[80];          /* "127.0.0.1:3000" */
 	unsigned long accepted, rejected;
 };

@@ -515,8 +515,10 @@ void conn_flush(struct conn *c)
 	struct iovec iov[CONN_IOV_MAX];
 	bool progress = false;
 
-	if (c->paced)
+	if (c->paced) {
+		watch_write(c, false); /* the pace's end flushes (no spin meanwhile) */
 		return;
+	}
 
 	for (;;) {
 		unsigned n;
@@ -566,6 +568,20 @@ void conn_flush(struct conn *c)
 	}
 	if (c->state == CONN_CLOSED)
 		return;
+	if (c->io->flush) {
+		int r = c->io->flush(c);
+
+		if (r < 0) {
+			conn_close(c, "write error");
+			return;
+		}
+		if (r > 0) {
+			watch_write(c, true);
+			if (progress || !c->stalled)
+				stall(c);
+			return;
+		}
+	}
 	watch_write(c, false);
 	if (c->stalled) {
 		c->stalled = false;

@@ -65,6 +65,10 @@ struct conn_handlers {
 struct conn_io {
 	ssize_t (*read)(struct conn *c, void *buf, size_t len);
 	ssize_t (*writev)(struct conn *c, const struct iovec *iov, int n);
+	/* Optional: output the io holds below the queue (TLS records). Called
+	 * when the queue is empty: 0 all written, 1 waits for writability,
+	 * -1 an error. */
+	int (*flush)(struct conn *c);
 	void (*shutdown_write)(struct conn *c);
 	void (*close)(struct conn *c);
 	bool evented;  /* the descriptor is watched by the loop */
@@ -144,6 +148,7 @@ struct conn {
 	const struct conn_handlers *h;
 	void *owner;              /* the handlers' object */
 	int fd;
+	void *io_data;            /* the io's own state (tls), or NULL */
 	enum conn_state state;
 	char peer[64];            /* the client: the socket's peer, or X-Forwarded-For's */
 	char sock_peer[64];       /* the socket's peer (a trusted proxy's, when it differs) */

@@ -4,7 +4,11 @@
  *
  *   loadgen --port P [--host 127.0.0.1] -n N [--concurrency 500]
  *           [--tag-key KEY] [--per-ip 20000] [--deflate] [--max-seconds 1800]
- *           [--auth-file PATH]
+ *           [--auth-file PATH] [--tls]
+ *
+ * --tls: every client speaks TLS first (OpenSSL, non-blocking, no
+ * certificate check: the benchmark measures, it does not authenticate);
+ * the handshake time then includes the TLS handshake.
  *
  * It opens N WebSocket connections to /socket.io/?EIO=4&transport=websocket
  * (masked client frames, a minimal client of its own: no wslay), answers
@@ -59,6 +63,8 @@
 #include <sys/socket.h>
 
 #include <ev.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <zlib.h>
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
@@ -69,7 +75,7 @@
 #define SCRATCH (256u << 10)  /* one recv() */
 #define ZOUT (64u << 10)
 
-enum cstate { C_IDLE, C_CONNECTING, C_HTTP, C_WS, C_CLOSED };
+enum cstate { C_IDLE, C_CONNECTING, C_TLS, C_HTTP, C_WS, C_CLOSED };
 enum fstate { F_HDR, F_PAYLOAD };
 
 struct client {
@@ -108,6 +114,7 @@ struct client {
 	int64_t tag_since;   /* when last_tag first arrived */
 	uint64_t updates;
 	z_stream *z;
+	SSL *ssl;            /* --tls */
 };
 
 struct vrec {
@@ -129,6 +136,7 @@ static int port;
 static const char *tag_key;
 static char tag_pat[80];
 static bool want_deflate;
+static SSL_CTX *tls_ctx;     /* --tls */
 static char **auth_lines;     /* --auth-file: "40" + one CONNECT payload per line */
 static size_t n_auth;
 static double connect_timeout = 15, max_seconds = 1800;
@@ -196,6 +204,48 @@ static void set_events(struct client *c, int ev)
 		ev_io_start(loop, &c->io);
 }
 
+/* send() or SSL_write(): -1 with errno EAGAIN when it would block. */
+static ssize_t xsend(struct client *c, const void *data, size_t len)
+{
+	int r, e;
+
+	if (!c->ssl)
+		return send(c->fd, data, len, MSG_NOSIGNAL);
+	if (len == 0)
+		return 0;
+	ERR_clear_error();
+	r = SSL_write(c->ssl, data, len > INT32_MAX ? INT32_MAX : (int)len);
+	if (r > 0)
+		return r;
+	e = SSL_get_error(c->ssl, r);
+	ERR_clear_error();
+	errno = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
+	return -1;
+}
+
+/* recv() or SSL_read(): 0 at EOF, -1 with errno EAGAIN when nothing waits. */
+static ssize_t xrecv(struct client *c, void *buf, size_t len)
+{
+	int r, e;
+
+	if (!c->ssl)
+		return recv(c->fd, buf, len, 0);
+	ERR_clear_error();
+	r = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+	if (r > 0)
+		return r;
+	e = SSL_get_error(c->ssl, r);
+	ERR_clear_error();
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (e == SSL_ERROR_ZERO_RETURN)
+		return 0;
+	errno = ECONNRESET;
+	return -1;
+}
+
 static void client_send(struct client *c, const void *data, size_t len)
 {
 	ssize_t w = 0;
@@ -204,7 +254,7 @@ static void client_send(struct client *c, const void *data, size_t len)
 		return;
 	if (!c->out_len) {
 		do {
-			w = send(c->fd, data, len, MSG_NOSIGNAL);
+			w = xsend(c, data, len);
 		} while (w < 0 && errno == EINTR);
 		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
 			client_fail(c, "write error");
@@ -226,7 +276,7 @@ static void flush_out(struct client *c)
 	ssize_t w;
 
 	while (c->out_len) {
-		w = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL);
+		w = xsend(c, c->out, c->out_len);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -281,6 +331,8 @@ static void client_reset(struct client *c)
 		close(c->fd);
 	}
 	c->fd = -1;
+	SSL_free(c->ssl);
+	c->ssl = NULL;
 	free(c->out);
 	c->out = NULL;
 	c->out_len = 0;
@@ -829,7 +881,35 @@ static void on_io(struct ev_loop *l, ev_io *w, int revents)
 			client_fail(c, strerror(err));
 			return;
 		}
-		send_upgrade(c);
+		if (!tls_ctx) {
+			send_upgrade(c);
+			return;
+		}
+		c->ssl = SSL_new(tls_ctx);
+		if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) {
+			client_fail(c, "SSL_new");
+			return;
+		}
+		SSL_set_connect_state(c->ssl);
+		c->state = C_TLS;
+	}
+	if (c->state == C_TLS) {
+		int r, e;
+
+		ERR_clear_error();
+		r = SSL_do_handshake(c->ssl);
+		if (r == 1) {
+			send_upgrade(c);
+			return;
+		}
+		e = SSL_get_error(c->ssl, r);
+		ERR_clear_error();
+		if (e == SSL_ERROR_WANT_READ)
+			set_events(c, EV_READ);
+		else if (e == SSL_ERROR_WANT_WRITE)
+			set_events(c, EV_READ | EV_WRITE);
+		else
+			client_fail(c, "TLS handshake failed");
 		return;
 	}
 	if ((revents & EV_WRITE) && c->out_len) {
@@ -838,8 +918,9 @@ static void on_io(struct ev_loop *l, ev_io *w, int revents)
 			return;
 	}
 	if (revents & EV_READ) {
-		for (int rounds = 0; rounds < 4; rounds++) {
-			ssize_t r = recv(c->fd, scratch, SCRATCH, 0);
+		/* A TLS read is one record at most: more rounds for as much. */
+		for (int rounds = 0; rounds < (c->ssl ? 64 : 4); rounds++) {
+			ssize_t r = xrecv(c, scratch, SCRATCH);
 			int64_t t;
 
 			if (r < 0) {
@@ -858,7 +939,7 @@ static void on_io(struct ev_loop *l, ev_io *w, int revents)
 				http_input(c, scratch, (size_t)r, t);
 			else if (c->state == C_WS)
 				ws_input(c, scratch, (size_t)r, t);
-			if (c->state == C_CLOSED || (size_t)r < SCRATCH)
+			if (c->state == C_CLOSED || (!c->ssl && (size_t)r < SCRATCH))
 				return;
 		}
 	}
@@ -1115,7 +1196,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: loadgen --port P [--host 127.0.0.1] [-n N] [--concurrency 500] [--tag-key KEY]\n"
 		"               [--per-ip 20000] [--attempts 3] [--deflate] [--connect-timeout S]\n"
-		"               [--max-seconds S] [--auth-file PATH]\n");
+		"               [--max-seconds S] [--auth-file PATH] [--tls]\n");
 	exit(2);
 }
 
@@ -1129,6 +1210,17 @@ int main(int argc, char **argv)
 
 		if (!strcmp(a, "--deflate")) {
 			want_deflate = true;
+			continue;
+		}
+		if (!strcmp(a, "--tls")) {
+			tls_ctx = SSL_CTX_new(TLS_client_method());
+			if (!tls_ctx)
+				return 1;
+			SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
+			SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+						  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+						  SSL_MODE_RELEASE_BUFFERS);
+			SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
 			continue;
 		}
 		if (!v)

@@ -5,6 +5,10 @@
 //   node tests/bench/reference-server.mjs [--port 3000] [--host 127.0.0.1]
 //        [--db CONNINFO] [--query SQL] [--channel pgpush] [--refresh-interval 30]
 //        [--ping-interval 25000] [--ping-timeout 20000] [--deflate]
+//        [--tls-cert FILE --tls-key FILE]
+//
+// With --tls-cert and --tls-key it serves https:// and wss:// through Node's
+// https server (Node's TLS defaults), as pgpushd does with the same options.
 //
 // Environment: PORT, HOST, DATABASE_URL (or PG*), PGPUSH_QUERY, PGPUSH_CHANNEL,
 // PGPUSH_REFRESH_INTERVAL. Prints "listening on HOST:PORT" once it accepts.
@@ -21,7 +25,9 @@
 // Counters for the benchmark: GET /healthz (like pgpushd's), and SIGUSR2
 // prints one JSON line on stdout ({"ev":"stats", ..., rss, heapUsed}).
 
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +50,8 @@ function parseArgs(argv) {
     pingInterval: 25000,
     pingTimeout: 20000,
     deflate: false,
+    tlsCert: null,
+    tlsKey: null,
   };
   for (let i = 2; i < argv.length; i++) {
     const a = argv[i];
@@ -57,6 +65,8 @@ function parseArgs(argv) {
     else if (a === '--ping-interval') o.pingInterval = Number(v());
     else if (a === '--ping-timeout') o.pingTimeout = Number(v());
     else if (a === '--deflate') o.deflate = true;
+    else if (a === '--tls-cert') o.tlsCert = v();
+    else if (a === '--tls-key') o.tlsKey = v();
     else { console.error(`unknown option ${a}`); process.exit(2); }
   }
   return o;
@@ -96,7 +106,7 @@ const pool = new pg.Pool({ ...pgConfig(opts.db), max: 1, application_name: 'pgpu
 pool.on('error', () => { /* a dropped idle client; the next query reconnects */ });
 
 // /healthz: the same counters as pgpushd's, for the benchmark.
-const httpServer = http.createServer((req, res) => {
+const handler = (req, res) => {
   if (req.url === '/healthz') {
     const ok = !!(listener && snapshot);
     res.writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
@@ -110,7 +120,11 @@ const httpServer = http.createServer((req, res) => {
   }
   res.writeHead(404);
   res.end();
-});
+};
+const httpServer = opts.tlsCert
+  ? https.createServer({ cert: fs.readFileSync(opts.tlsCert), key: fs.readFileSync(opts.tlsKey),
+    ALPNProtocols: ['http/1.1'] }, handler)
+  : http.createServer(handler);
 
 const io = new Server(httpServer, {
   cors: { origin: '*' },

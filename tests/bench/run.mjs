@@ -6,7 +6,7 @@
 //       [--sizes 1k,10k,50k] [--clients 1,100,1000,10000] [--samples 10]
 //       [--mem-clients 1000,10000] [--concurrency 100] [--storm-seconds 20]
 //       [--storm-clients 1000] [--storm-writers 8] [--storm-idle-seconds 10]
-//       [--insert-seconds 5] [--writers 1,8,32] [--perf DIR] [--durable] [--out FILE]
+//       [--insert-seconds 5] [--tls-clients 1000] [--writers 1,8,32] [--perf DIR] [--durable] [--out FILE]
 //       [--max-minutes 90] [--baseline FILE] [--aud-clients 1000]
 //       [--audiences 1,10,100]
 //
@@ -24,6 +24,12 @@
 //            last commit to every client having the final state; then the
 //            same storm with no client (--storm-idle-seconds, 0 = skip)
 //   insert   pgbench INSERT throughput with and without the doorbell trigger
+//   tls      direct TLS against the clear port, each server in the same run:
+//            commit → first/last of --tls-clients (default 1000) clients at
+//            the second --sizes size, server CPU per broadcast, and RSS per
+//            idle client (loadgen --tls; pgpushd --tls-cert, the reference
+//            server's --tls-cert: Node's https server), certificates from a
+//            throwaway CA (tests/lib/testca.mjs)
 //   audiences (pgpushd only; not in the default list) --aud-clients clients
 //            (1,000) with tokens (HS256) spread over each --audiences count
 //            of roles (1, 10, 100) on the main namespace, against the same
@@ -62,18 +68,21 @@ import { spawn, execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { startCluster, freePort, repoRoot } from '../lib/pgcluster.mjs';
+import { makeCA } from '../lib/testca.mjs';
 
 // ------------------------------------------------------------- options ----
 
 const argv = process.argv.slice(2);
 const opt = {
   quick: false,
-  scenarios: ['query', 'latency', 'memory', 'bytes', 'storm', 'insert'],
+  scenarios: ['query', 'latency', 'memory', 'bytes', 'storm', 'insert', 'tls'],
+  tlsClients: 1000,
   sizes: [1000, 10000, 50000],
   clients: [1, 100, 1000, 10000],
   memClients: [1000, 10000],
@@ -120,6 +129,7 @@ for (let i = 0; i < argv.length; i++) {
     case '--storm-writers': opt.stormWriters = Number(v()); break;
     case '--storm-idle-seconds': opt.stormIdleSeconds = Number(v()); break;
     case '--insert-seconds': opt.insertSeconds = Number(v()); break;
+    case '--tls-clients': opt.tlsClients = size(v()); break;
     case '--concurrency': opt.concurrency = Number(v()); break;
     case '--perf': opt.perf = path.resolve(v()); break;
     case '--durable': opt.durable = true; break;
@@ -144,6 +154,7 @@ if (opt.quick) {
   if (!argv.includes('--storm-clients')) opt.stormClients = 200;
   if (!argv.includes('--storm-idle-seconds')) opt.stormIdleSeconds = 3;
   if (!argv.includes('--insert-seconds')) opt.insertSeconds = 2;
+  if (!argv.includes('--tls-clients')) opt.tlsClients = 200;
   if (!argv.includes('--aud-clients')) opt.audClients = 200;
 }
 if (opt.baseline && !argv.includes('--servers')) opt.servers = ['baseline', ...opt.servers];
@@ -208,9 +219,9 @@ function cpuSeconds(pid) {
     return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime + stime (fields 14, 15)
   } catch { return null; }
 }
-function httpJson(port, p, timeoutMs = 2000) {
+function httpJson(port, p, timeoutMs = 2000, tls = false) {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: p, timeout: timeoutMs, agent: false }, (res) => {
+    const req = (tls ? https : http).get({ host: '127.0.0.1', port, path: p, timeout: timeoutMs, agent: false, rejectUnauthorized: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c) => { body += c; });
@@ -267,7 +278,8 @@ function foreignCpu(before, after, wallSec) {
 // ------------------------------------------------------------- servers ----
 
 /** Start pgpushd or the Node reference; resolves once /healthz says ok. */
-async function startServer(kind, { query, logLevel = 'warn', extra = [] } = {}) {
+async function startServer(kind, { query, logLevel = 'warn', extra = [], tls = null } = {}) {
+  if (tls) extra = [...extra, '--tls-cert', tls.cert, '--tls-key', tls.key];
   const port = await freePort();
   const logFile = path.join(workDir, `${kind}-${port}.log`);
   const out = fs.openSync(logFile, 'a');
@@ -289,14 +301,14 @@ async function startServer(kind, { query, logLevel = 'warn', extra = [] } = {}) 
   const t0 = Date.now();
   for (;;) {
     if (exited) throw new Error(`${kind} exited (${JSON.stringify(exited)}) during start-up; see ${logFile}`);
-    const h = await httpJson(port, '/healthz', 1000);
+    const h = await httpJson(port, '/healthz', 1000, !!tls);
     if (h.status === 200) break;
     if (Date.now() - t0 > 20000) throw new Error(`${kind} not healthy after 20 s; see ${logFile}`);
     await sleep(100);
   }
   return {
     kind, port, pid: proc.pid, proc, logFile,
-    health: async () => (await httpJson(port, '/healthz', 5000)).json,
+    health: async () => (await httpJson(port, '/healthz', 5000, !!tls)).json,
     rss: () => procStatus(proc.pid),
     cpu: () => cpuSeconds(proc.pid),
     logText: () => fs.readFileSync(logFile, 'utf8'),
@@ -313,12 +325,13 @@ async function startServer(kind, { query, logLevel = 'warn', extra = [] } = {}) 
 // ------------------------------------------------------------- loadgen ----
 
 /** Spawn the C load generator; resolves after its "connected" line. */
-async function startLoadgen(port, n, { tagKey, deflate = false, concurrency = opt.concurrency, timeoutMs, authFile } = {}) {
+async function startLoadgen(port, n, { tagKey, deflate = false, tls = false, concurrency = opt.concurrency, timeoutMs, authFile } = {}) {
   const args = ['--port', String(port), '-n', String(n), '--concurrency', String(concurrency),
     '--per-ip', '20000', '--max-seconds', String(opt.maxMinutes * 60)];
   if (tagKey) args.push('--tag-key', tagKey);
   if (authFile) args.push('--auth-file', authFile);
   if (deflate) args.push('--deflate');
+  if (tls) args.push('--tls');
   const proc = track(spawn(LOADGEN, args, { stdio: ['pipe', 'pipe', 'pipe'] }));
   const errLines = [];
   readline.createInterface({ input: proc.stderr }).on('line', (l) => { if (errLines.length < 50) errLines.push(l); });
@@ -432,7 +445,7 @@ function pgbench(args, { timeoutMs } = {}) {
 
 // ------------------------------------------------------------- scenarios --
 
-const results = { machine: {}, options: opt, started: new Date().toISOString(), query: null, latency: [], memory: [], bytes: [], storm: [], insert: null, audiences: [] };
+const results = { machine: {}, options: opt, started: new Date().toISOString(), query: null, latency: [], memory: [], bytes: [], storm: [], insert: null, audiences: [], tls: [] };
 
 function machineInfo() {
   const cpu = (() => { try { return /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))[1]; } catch { return os.cpus()[0]?.model; } })();
@@ -541,6 +554,57 @@ async function scenarioLatency() {
       } finally {
         await srv.stop();
       }
+    }
+  }
+}
+
+/** Direct TLS against the clear port: latency, CPU and memory, per server. */
+async function scenarioTls() {
+  const ca = makeCA(path.join(workDir, 'ca'));
+  const cert = ca.issue('server', { serial: '1001' });
+  const bytes = opt.sizes[Math.min(1, opt.sizes.length - 1)];
+  const query = paddedQuery(bytes);
+  const n = opt.tlsClients;
+  for (const kind of opt.servers) {
+    for (const mode of ['clear', 'tls']) {
+      const tls = mode === 'tls' ? cert : null;
+      log(`tls: ${kind} ${mode}, ${n} clients, ${bytes} B snapshot, ${opt.samples} commits`);
+      const srv = await startServer(kind, { query, tls });
+      try {
+        await sleep(1000);
+        const before = srv.rss();
+        const lg = await startLoadgen(srv.port, n, { tagKey: 'v', tls: !!tls });
+        await sleep(n >= 1000 ? 3000 : 1500);
+        const after = srv.rss();
+        const cpu0 = srv.cpu();
+        const timeouts = [];
+        const waitMs = Math.min(60000, 5000 + n * (bytes / 1000) * 0.5);
+        for (let k = 0; k < opt.samples; k++) {
+          const s = await insertSale();
+          lg.send(`ref ${s.id} ${s.t}`);
+          lg.send(`wait ${s.id} ${Math.round(waitMs)}`);
+          const w = await lg.next((o) => o.ev === 'wait' && o.tag === s.id, waitMs + 10000);
+          if (!w.ok) timeouts.push(w);
+          await sleep(n >= 1000 ? 200 : 50);
+        }
+        const cpu1 = srv.cpu();
+        const rep = await lg.report();
+        const withRef = rep.versions.filter((v) => v.ref_us);
+        const st = await lg.stats();
+        results.tls.push({
+          server: kind, mode, clients: n, bytes, joined: lg.connected.joined, summary: rep.summary,
+          versions: withRef.length, timeouts: timeouts.length, closedClients: st.closed,
+          cpuSec: cpu1 - cpu0, rssBeforeKb: before.rssKb, rssAfterKb: after.rssKb,
+          bytesPerClient: Math.round((after.rssKb - before.rssKb) * 1024 / Math.max(1, lg.connected.joined)),
+          handshake: lg.connected,
+        });
+        const r = results.tls.at(-1);
+        log(`  last client p50 ${rep.summary.last_p50_ms} ms, p99 ${rep.summary.lat_p99_ms} ms; ${r.bytesPerClient} B/client; ${fmt(r.cpuSec * 1000 / Math.max(1, r.versions))} ms CPU/broadcast; ${lg.connected.rate} handshakes/s`);
+        await lg.quit();
+      } finally {
+        await srv.stop();
+      }
+      await sleep(1000);
     }
   }
 }
@@ -1078,6 +1142,18 @@ function table() {
     }
     L.push('');
   }
+  if (results.tls.length) {
+    const t0 = results.tls[0];
+    L.push(`8. Direct TLS: ${t0.clients} clients, ${kb(t0.bytes)} snapshot, ${opt.samples} commits: commit → first / last client (medians over commits), p99 over all clients, server CPU per broadcast, RSS per idle client, handshakes/s (loadgen --tls)`);
+    L.push('');
+    L.push('| server | transport | first / last client, ms | p99, ms | CPU per broadcast, ms | B/client | handshakes/s |');
+    L.push('|---|---|---|---:|---:|---:|---:|');
+    for (const r of results.tls) {
+      const sm = r.summary;
+      L.push(`| ${r.server} | ${r.mode === 'tls' ? 'wss:// (TLS)' : 'ws:// (clear)'} | ${fmt(sm.first_p50_ms)} / ${fmt(sm.last_p50_ms)}${r.joined < r.clients ? ` (${r.joined} joined)` : ''}${r.timeouts ? ` (${r.timeouts} timeouts)` : ''} | ${fmt(sm.lat_p99_ms)} | ${fmt(r.cpuSec * 1000 / Math.max(1, r.versions))} | ${r.bytesPerClient} | ${fmt(r.handshake.rate, 0)} |`);
+    }
+    L.push('');
+  }
   if (results.changesrc) {
     const r = results.changesrc;
     const st = r.settings || {};
@@ -1118,8 +1194,8 @@ async function main() {
   results.pgpushd = binaryInfo(PGPUSHD);
   if (opt.baseline) results.baseline = { ...binaryInfo(opt.baseline), commit: process.env.PGPUSHD_BASELINE_COMMIT || null };
   results.machine.pgSettings = { fsync: opt.durable ? 'on' : 'off', synchronous_commit: opt.durable ? 'on' : 'off' };
-  const order = ['query', 'latency', 'memory', 'bytes', 'storm', 'insert', 'audiences', 'changesrc'];
-  const fns = { query: scenarioQuery, latency: scenarioLatency, memory: scenarioMemory, bytes: scenarioBytes, storm: scenarioStorm, insert: scenarioInsert, audiences: scenarioAudiences, changesrc: scenarioChangeSource };
+  const order = ['query', 'latency', 'memory', 'bytes', 'storm', 'insert', 'tls', 'audiences', 'changesrc'];
+  const fns = { query: scenarioQuery, latency: scenarioLatency, memory: scenarioMemory, bytes: scenarioBytes, storm: scenarioStorm, insert: scenarioInsert, tls: scenarioTls, audiences: scenarioAudiences, changesrc: scenarioChangeSource };
   for (const s of order) {
     if (!opt.scenarios.includes(s)) continue;
     results.loadavg = results.loadavg || {};

@@ -268,6 +268,14 @@ int main(void)
 	config_free(&cfg);
 	is_int(run(&cfg, NULL, err, "stray", NULL, NULL), CONFIG_ERROR, "positional argument");
 	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, "--tls-cert", "/x.pem", NULL), CONFIG_ERROR, "--tls-cert without --tls-key");
+	ok(strstr(err, "--tls-key") != NULL, "says they go together: %s", err);
+	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, "--tls-key", "/x.key", NULL), CONFIG_ERROR, "--tls-key without --tls-cert");
+	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, "--tls-cert", "", NULL), CONFIG_OK, "an empty --tls-cert");
+	ok(cfg.tls_cert == NULL, "is no TLS");
+	config_free(&cfg);
 	is_int(run(&cfg, NULL, err, "--help", NULL, NULL), CONFIG_HELP, "--help");
 	config_free(&cfg);
 	is_int(run(&cfg, NULL, err, "--version", NULL, NULL), CONFIG_VERSION, "--version");
