@@ -19,6 +19,7 @@
 #define PUBLICATION "pgpush"
 #define BATCH_XIDS 256        /* transactions checked per visibility query */
 #define NAME_BYTES 64         /* NAMEDATALEN */
+#define PG_EPOCH_UNIX_US 946684800000000LL /* 2000-01-01 in Unix us */
 #define VISIBLE_RETRY 0.002   /* s before checking a batch not yet visible again */
 #define CHECK_SPACING 0.010   /* s between the starts of two checks: under a
                                  stream of commits, at most 100 queries/s
@@ -71,6 +72,7 @@ struct batch {
 	size_t nnames;
 	uint32_t xids[BATCH_XIDS];
 	size_t nxids;
+	int64_t first_commit_us; /* Unix us of its earliest commit; 0: none */
 };
 
 enum step { STEP_CHECK, STEP_SLOT, STEP_START, STEP_STREAM };
@@ -139,8 +141,11 @@ static void on_status(struct ev_loop *loop, ev_timer *w, int revents)
 	send_status(w->data, false);
 }
 
-static void batch_add(struct batch *b, uint32_t xid, const char *const *names, size_t n)
+static void batch_add(struct batch *b, uint32_t xid, const char *const *names, size_t n,
+		      int64_t commit_us)
 {
+	if (commit_us && (!b->first_commit_us || commit_us < b->first_commit_us))
+		b->first_commit_us = commit_us;
 	for (size_t k = 0; k < n; k++) {
 		bool seen = false;
 
@@ -163,8 +168,9 @@ static void report(struct changes *c, struct batch *b)
 	for (size_t i = 0; i < b->nnames; i++)
 		names[i] = b->names[i];
 	if (b->nxids)
-		c->cb->on_tables(c->ud, names, b->nnames);
+		c->cb->on_tables(c->ud, names, b->nnames, b->first_commit_us);
 	b->nnames = b->nxids = 0;
+	b->first_commit_us = 0;
 }
 
 static void start_check(struct changes *c)
@@ -184,6 +190,7 @@ static void start_check(struct changes *c)
 			return;
 		c->checking = c->next;
 		c->next.nnames = c->next.nxids = 0;
+		c->next.first_commit_us = 0;
 		c->check_since = ev_now(c->loop);
 	}
 	if (!pgconn_is_ready(c->vis) || pgconn_is_busy(c->vis) ||
@@ -403,7 +410,9 @@ static void on_copy(struct pgconn *pc, const char *buf, int len, void *ud)
 				names[i] = ev.tables[i]->relname;
 			log_debug("change commit xid=%lu lsn=%llX tables=%zu", (unsigned long)c->xid,
 				  (unsigned long long)ev.end_lsn, ev.ntables);
-			batch_add(&c->next, c->xid, names, n);
+			/* pgoutput's commit time counts from 2000-01-01. */
+			batch_add(&c->next, c->xid, names, n,
+				  ev.commit_time ? ev.commit_time + PG_EPOCH_UNIX_US : 0);
 			start_check(c);
 		}
 		if (ev_now(c->loop) - c->last_status >= STATUS_AFTER_COMMIT)

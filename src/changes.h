@@ -36,8 +36,9 @@
 struct changes;
 
 struct changes_callbacks {
-	/* One committed transaction changed these tables (bare names). */
-	void (*on_tables)(void *ud, const char *const *names, size_t n);
+	/* Committed transactions changed these tables (bare names); the
+	 * earliest of them committed at commit_unix_us (0: unknown). */
+	void (*on_tables)(void *ud, const char *const *names, size_t n, int64_t commit_unix_us);
 	/* The stream (re)started (first: the first time): what changed while
 	 * it was down is unknown, so recompute. Also after a fallback. */
 	void (*on_started)(void *ud, bool first);

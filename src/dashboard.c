@@ -223,6 +223,11 @@ static void publish(struct dashboard *d, struct hub_feed *f, const char *json, s
 	f->not_before = 0;
 	clear_error(d, f);
 	hub_feed_publish(d->hub, f, s);
+	if (f->running_change_us) {
+		metrics_observe(&pgpush_metrics, METRIC_COMMIT_SEND_DELAY, 0,
+				(double)(util_now_us() - f->running_change_us) / 1e6);
+		f->running_change_us = 0;
+	}
 	log_info("recompute done dashboard=%s role=%s reason=%s version=%lld bytes=%zu compressed=%zu query_ms=%.1f clients=%zu",
 		 f->dash->name, f->role ? f->role : "(own)", f->running_reason, (long long)s->version,
 		 s->doc_len, s->frame_z ? s->frame_z->len : 0, (ev_time() - f->started) * 1000.0,

@@ -52,6 +52,9 @@ struct dashboard {
 	const struct config *cfg;
 	struct hub *hub;
 	struct pgconn *listener;
+	/* While a change is being handed to the scheduler: when it was
+	 * committed (Unix us), for pgpush_commit_send_delay_seconds; 0 otherwise. */
+	int64_t change_us;
 	struct changes *changes; /* --change-source logical; NULL for notify */
 	struct qconn q[QCONN_MAX];
 	size_t nq;

@@ -94,6 +94,8 @@ struct hub_feed {
 	bool query_wait, version_wait, have_version;
 	unsigned pending;         /* DASHBOARD_REASON_* bits */
 	unsigned running_bits;    /* the running recompute's */
+	int64_t pending_change_us; /* Unix us of the earliest change waiting; 0: none */
+	int64_t running_change_us; /* the running recompute's; pgpush_commit_send_delay */
 	double pending_since;     /* monotonic s when its work was first seen waiting; 0: none */
 	char pending_tables[HUB_TABLES_MAX];
 	char running_reason[HUB_REASON_MAX];

@@ -172,21 +172,28 @@ static void on_notify(struct pgconn *pc, const char *channel, const char *payloa
 	}
 	/* NOTIFY needs no privilege: the payload is anyone's bytes. */
 	log_debug("notification channel=%s", channel);
+	/* NOTIFY is delivered when the writer commits: its arrival stands for
+	 * the commit time. */
+	d->change_us = util_now_us();
 	dashboard_tables_changed(d, &payload, 1);
+	d->change_us = 0;
 }
 
 /* --change-source logical: one committed transaction, as one notification
  * naming its tables. */
-static void on_change_tables(void *ud, const char *const *names, size_t n)
+static void on_change_tables(void *ud, const char *const *names, size_t n, int64_t commit_us)
 {
 	struct dashboard *d = ud;
 
 	d->notifications++;
 	metrics_inc(&pgpush_metrics, METRIC_NOTIFICATIONS, 0);
+	/* The stream carries the commit's own time. */
+	d->change_us = commit_us ? commit_us : util_now_us();
 	if (n == 0)
 		schedule_request_all(d, DASHBOARD_REASON_NOTIFY);
 	else
 		dashboard_tables_changed(d, names, n);
+	d->change_us = 0;
 }
 
 static void on_change_started(void *ud, bool first)

@@ -56,6 +56,8 @@ static void start(struct dashboard *d, struct qconn *q, struct hub_feed *f, doub
 	dashboard_format_reason(f->pending, f->pending_tables, f->running_reason,
 				sizeof(f->running_reason));
 	f->running_bits = f->pending;
+	f->running_change_us = f->pending_change_us;
+	f->pending_change_us = 0;
 	f->pending = 0;
 	f->pending_tables[0] = '\0';
 	f->started = ev_time();
@@ -152,6 +154,8 @@ static void run_pending(struct dashboard *d)
 void schedule_request(struct dashboard *d, struct hub_feed *f, unsigned bits, const char *table)
 {
 	f->pending |= bits;
+	if (d->change_us && (!f->pending_change_us || d->change_us < f->pending_change_us))
+		f->pending_change_us = d->change_us;
 	if (table)
 		add_table(f->pending_tables, table);
 	ev_prepare_start(d->loop, &d->kick);

@@ -19,6 +19,14 @@ int64_t util_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t util_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 void util_iso_time(int64_t ms, char out[UTIL_ISO_TIME_LEN])
 {
 	time_t secs = (time_t)(ms / 1000);

@@ -14,6 +14,8 @@
 
 /* Wall-clock time in milliseconds since the Unix epoch. */
 int64_t util_now_ms(void);
+/* The wall clock in microseconds since the Unix epoch (commit times). */
+int64_t util_now_us(void);
 
 /* Formats ms (Unix epoch) as "YYYY-MM-DDTHH:MM:SS.mmmZ" into out. */
 void util_iso_time(int64_t ms, char out[UTIL_ISO_TIME_LEN]);

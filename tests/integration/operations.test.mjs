@@ -107,6 +107,12 @@ test('counters move when a sale is inserted; clients are counted by transport', 
   assert.ok(ms !== null, `recomputes{notify} moved\n${after}`);
   assert.ok(sample(after, 'pgpush_notifications_total') > sample(before, 'pgpush_notifications_total'), 'notifications moved');
   assert.ok(sample(after, 'pgpush_query_duration_seconds_count') > sample(before, 'pgpush_query_duration_seconds_count'), 'query histogram moved');
+  // The sale's commit -> broadcast: one more observation, and a plausible one
+  // (under a second on loopback; the histogram's sum grows by the delay).
+  const n0 = sample(before, 'pgpush_commit_send_delay_seconds_count'), n1 = sample(after, 'pgpush_commit_send_delay_seconds_count');
+  assert.ok(n1 > n0, `commit -> send histogram moved (${n0} -> ${n1})`);
+  const dsum = sample(after, 'pgpush_commit_send_delay_seconds_sum') - sample(before, 'pgpush_commit_send_delay_seconds_sum');
+  assert.ok(dsum > 0 && dsum < (n1 - n0) * 1.0, `commit -> send delay ${dsum} s over ${n1 - n0} sales`);
   assert.equal(sample(after, 'pgpush_clients{transport="websocket"}'), 1);
   assert.equal(sample(after, 'pgpush_clients{transport="polling"}'), 1);
   // A request head over --max-header-bytes: 431, counted as a drop.
