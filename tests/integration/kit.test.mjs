@@ -20,7 +20,6 @@ import { validate, generateTypes } from '../../contrib/client/scripts/schema-too
 
 const require = createRequire(path.join(repoRoot, 'package.json'));
 const schema = JSON.parse(fs.readFileSync(path.join(repoRoot, 'docs', 'dashboard.schema.json'), 'utf8'));
-const NEEDS_SERVER = { todo: 'needs dashboardDataPatch on the server' };
 
 let pg, db, daemon, productId;
 const clients = new Set();
@@ -208,7 +207,7 @@ test('daemon gone for good: reconnecting, then disconnected after 5 attempts; re
 
 // ---------------------------------------------- needs the server side --
 
-test('a sale arrives as a dashboardDataPatch and yields the document the server holds', NEEDS_SERVER, async () => {
+test('a sale arrives as a dashboardDataPatch and yields the document the server holds', async () => {
   const c = client(daemon.url);
   await until(c, (x) => x.status === 'connected' && x.data !== null, 10000, 'connected with data');
   const base = c.stats.patches;
@@ -221,7 +220,7 @@ test('a sale arrives as a dashboardDataPatch and yields the document the server 
   c.close();
 });
 
-test('resume: reconnecting with since = the current version gets nothing but the CONNECT reply', NEEDS_SERVER, async () => {
+test('resume: reconnecting with since = the current version gets nothing but the CONNECT reply', async () => {
   const c = client(daemon.url);
   await until(c, (x) => x.status === 'connected' && x.data !== null, 10000, 'connected with data');
   const events = [];
@@ -235,7 +234,7 @@ test('resume: reconnecting with since = the current version gets nothing but the
   c.close();
 });
 
-test('resume: reconnecting with the previous version gets the patch', NEEDS_SERVER, async () => {
+test('resume: reconnecting with the previous version gets the patch', async () => {
   const c = client(daemon.url, { socketOptions: { reconnectionDelay: 1000 } });
   await until(c, (x) => x.status === 'connected' && x.data !== null, 10000, 'connected with data');
   c.socket.disconnect();
