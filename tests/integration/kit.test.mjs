@@ -2,10 +2,10 @@
 // very client module the npm package and the demo page use, with the
 // socket.io-client of the tests, a throwaway PostgreSQL and real sales.
 //
-// What needs dashboardDataPatch and resume on the server is written out and
-// marked todo (it runs, and counts once the server side lands); the patch
-// and resync logic itself is exercised against a scripted Socket.IO server
-// (the socket.io package) at the end of this file, until then.
+// Patches and resume run against the daemon; the client's side of the
+// patch and resync logic (gaps, failing patches) is also exercised against a
+// scripted Socket.IO server (the socket.io package) at the end of this file,
+// where the daemon would never send what the script does.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -205,7 +205,7 @@ test('daemon gone for good: reconnecting, then disconnected after 5 attempts; re
   c.close();
 });
 
-// ---------------------------------------------- needs the server side --
+// ------------------------------------------ patches and resume, live --
 
 test('a sale arrives as a dashboardDataPatch and yields the document the server holds', async () => {
   const c = client(daemon.url);
@@ -250,9 +250,9 @@ test('resume: reconnecting with the previous version gets the patch', async () =
 
 // ---------------------- patch and resync logic, scripted Socket.IO server --
 //
-// Until pgpushd sends patches, a socket.io server (the package the tests'
-// reference server uses) plays the script below: the same client code runs
-// unchanged; what it checks is the client's side of the protocol.
+// A socket.io server (the package the tests' reference server uses) plays
+// the script below: the same client code runs unchanged; what it checks is
+// the client's side of the protocol, including what pgpushd never sends.
 
 test('scripted server: patches apply, a gap or a bad patch resynchronises, since is sent on reconnect', async () => {
   const { Server } = require('socket.io');
