@@ -268,8 +268,6 @@ struct hub_dashboard *hub_add_dashboard(struct hub *h, const char *name)
 	return d;
 }
 
-/* Sending never changes the member list: a client dropped on the way is
- * only marked, and leaves from the reaper, after this returns. */
 /* f->snap's patch from f->prev, computed once; then prev goes. */
 static void feed_patch(struct hub *h, struct hub_feed *f)
 {
@@ -288,6 +286,8 @@ static void feed_patch(struct hub *h, struct hub_feed *f)
 	snapshot_unref(prev);
 }
 
+/* Sending never changes the member list: a client dropped on the way is
+ * only marked, and leaves from the reaper, after this returns. */
 void hub_feed_publish(struct hub *h, struct hub_feed *f, struct snapshot *snap)
 {
 	bool want = false;
