@@ -74,7 +74,7 @@ struct dashboard {
 	size_t n_attached;
 	bool listener_was_ready;/* a later LISTEN is a reconnect */
 
-	unsigned long recomputes, notifications, queries;
+	unsigned long recomputes, notifications, queries, unchanged;
 
 	/* /readyz: a NOTIFY on our own channel, seen coming back on the
 	 * listener, proves it alive (dashboard_ready). */

@@ -136,6 +136,12 @@ bool dashboard_health(void *ud, bool detailed, char *out, size_t outlen)
 							      : changes_fell_back(d->changes) ? "notify (fallback)"
 							      : "logical"));
 		json_object_object_add(o, "queries", json_object_new_int64((int64_t)d->queries));
+		json_object_object_add(o, "unchanged", json_object_new_int64((int64_t)d->unchanged));
+		json_object_object_add(o, "patches", json_object_new_int64((int64_t)h->patches));
+		json_object_object_add(o, "fullDocuments", json_object_new_int64((int64_t)h->fulls));
+		json_object_object_add(o, "resumed", json_object_new_int64((int64_t)h->resumed));
+		json_object_object_add(o, "diffs", json_object_new_int64((int64_t)h->diffs));
+		json_object_object_add(o, "diffMicroseconds", json_object_new_int64((int64_t)h->diff_us));
 		json_object_object_add(o, "audiences", json_object_new_int64((int64_t)h->nfeeds));
 		json_object_object_add(o, "dashboards", json_object_new_int64((int64_t)h->ndashboards));
 		json_object_object_add(o, "refused", json_object_new_int64((int64_t)h->refused));

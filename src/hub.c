@@ -132,6 +132,7 @@ static void feed_free(struct hub *h, struct hub_feed *f)
 	f->dash->nfeeds--;
 	h->nfeeds--;
 	snapshot_unref(f->snap);
+	snapshot_unref(f->prev);
 	buf_unref(f->error_frame);
 	free(f->error_json);
 	free(f->doc);
@@ -223,9 +224,27 @@ static bool take_request(struct hub *h, struct hub_member *m)
 	return true;
 }
 
-static void send_snapshot(struct socketio_socket *sock, struct snapshot *snap)
+/* The full document. Latest wins (a replaceable entry) for members that
+ * did not opt in to deltas; for those that did, never: a patch queued
+ * after it starts from its version, so replacing it would leave the patch
+ * without its base (docs/design.md, "Deltas and latest-wins"). */
+static void send_full(struct hub_member *m, struct snapshot *snap)
 {
-	session_send_frame(sock->session, snap->frame, snap->frame_z, true);
+	session_send_frame(m->sock->session, snap->frame, snap->frame_z, !m->deltas);
+	m->last = snap->version;
+}
+
+/* The patch from snap->patch_from to snap: never replaceable either (the
+ * next one starts where it ends). */
+static void send_patch(struct hub_member *m, struct snapshot *snap)
+{
+	session_send_frame(m->sock->session, snap->patch_frame, snap->patch_frame_z, false);
+	m->last = snap->version;
+}
+
+static bool patch_fits(const struct hub_member *m, const struct snapshot *snap)
+{
+	return m->deltas && snap->patch_frame && m->last == snap->patch_from;
 }
 
 struct hub_dashboard *hub_find_dashboard(struct hub *h, const char *name, size_t len)
@@ -250,16 +269,50 @@ struct hub_dashboard *hub_add_dashboard(struct hub *h, const char *name)
 	return d;
 }
 
+/* f->snap's patch from f->prev, computed once; then prev goes. */
+static void feed_patch(struct hub *h, struct hub_feed *f)
+{
+	struct snapshot *snap = f->snap, *prev = f->prev;
+
+	if (!prev)
+		return;
+	f->prev = NULL;
+	if (snapshot_attach_patch(snap, prev, f->dash->nsp) < 0) {
+		log_warn("no patch from version %lld to %lld (out of memory or too deep); "
+			 "sending the document", (long long)prev->version, (long long)snap->version);
+	} else {
+		h->diffs++;
+		h->diff_us += snap->diff_us;
+	}
+	snapshot_unref(prev);
+}
+
 /* Sending never changes the member list: a client dropped on the way is
  * only marked, and leaves from the reaper, after this returns. */
 void hub_feed_publish(struct hub *h, struct hub_feed *f, struct snapshot *snap)
 {
-	snapshot_ref(snap);
-	snapshot_unref(f->snap);
-	f->snap = snap;
+	bool want = false;
+
+	snapshot_unref(f->prev);
+	f->prev = f->snap;
+	f->snap = snapshot_ref(snap);
 	f->snap_doc_off = hub_doc_offset(snap);
-	for (size_t i = 0; i < f->count; i++)
-		send_snapshot(f->members[i].sock, snap);
+	/* The patch once per feed, and only when someone can use it. */
+	for (size_t i = 0; f->prev && i < f->count && !want; i++)
+		want = f->members[i].deltas && f->members[i].last == f->prev->version;
+	if (want)
+		feed_patch(h, f);
+	for (size_t i = 0; i < f->count; i++) {
+		struct hub_member *m = &f->members[i];
+
+		if (patch_fits(m, snap)) {
+			send_patch(m, snap);
+			h->patches++;
+		} else {
+			send_full(m, snap);
+			h->fulls++;
+		}
+	}
 }
 
 int hub_feed_set_error(struct hub *h, struct hub_feed *f, const char *json)
@@ -450,11 +503,10 @@ static struct hub_feed *find_feed(struct hub_dashboard *d, const char *key)
 	return NULL;
 }
 
-/* The token: auth.token when a string, else the handshake's Bearer. */
-static char *token_of(struct socketio_socket *sock, const char *auth, size_t auth_len)
+/* The CONNECT auth payload as an object, or NULL. */
+static json_object *auth_parse(const char *auth, size_t auth_len)
 {
-	json_object *o = NULL, *t = NULL;
-	char *tok = NULL;
+	json_object *o = NULL;
 
 	if (auth_len > 2 && auth_len <= JWT_MAX_TOKEN * 2) {
 		json_tokener *jt = json_tokener_new();
@@ -464,17 +516,57 @@ static char *token_of(struct socketio_socket *sock, const char *auth, size_t aut
 			json_tokener_free(jt);
 		}
 	}
-	if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, "token", &t) &&
-	    json_object_is_type(t, json_type_string))
+	if (o && !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		o = NULL;
+	}
+	return o;
+}
+
+/* The token: auth.token when a string, else the handshake's Bearer. */
+static char *token_of(struct socketio_socket *sock, json_object *o)
+{
+	json_object *t = NULL;
+	char *tok = NULL;
+
+	if (o && json_object_object_get_ex(o, "token", &t) && json_object_is_type(t, json_type_string))
 		tok = strdup(json_object_get_string(t));
-	json_object_put(o);
 	if (!tok && sock->session->bearer)
 		tok = strdup(sock->session->bearer);
 	return tok;
 }
 
+/* auth.deltas === true opts in; auth.since (a positive integer) is the
+ * version the client holds, kept as the member's last until on_connect
+ * decides what to send. */
+struct auth_opts {
+	bool deltas;
+	int64_t since;
+};
+
+static struct auth_opts opts_of(json_object *o)
+{
+	struct auth_opts a = { false, 0 };
+	json_object *v = NULL;
+
+	if (!o)
+		return a;
+	a.deltas = json_object_object_get_ex(o, "deltas", &v) &&
+		   json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
+	if (a.deltas && json_object_object_get_ex(o, "since", &v)) {
+		if (json_object_is_type(v, json_type_int))
+			a.since = json_object_get_int64(v);
+		else if (json_object_is_type(v, json_type_double) &&
+			 json_object_get_double(v) == (double)(int64_t)json_object_get_double(v))
+			a.since = (int64_t)json_object_get_double(v);
+		if (a.since < 0)
+			a.since = 0;
+	}
+	return a;
+}
+
 static const char *admit(struct hub *h, struct socketio_socket *sock, struct hub_feed *f,
-			 int64_t expires)
+			 int64_t expires, struct auth_opts opts)
 {
 	if (f->count == f->cap) {
 		size_t cap = f->cap ? f->cap * 2 : 16;
@@ -487,7 +579,7 @@ static const char *admit(struct hub *h, struct socketio_socket *sock, struct hub
 	}
 	f->members[f->count] = (struct hub_member){
 		.sock = sock, .tokens = HUB_REQUEST_BURST, .at = h->now(h->now_ud),
-		.expires = expires,
+		.expires = expires, .last = opts.since, .deltas = opts.deltas,
 	};
 	sock->app_group = f;
 	sock->app_data = (void *)(uintptr_t)++f->count;
@@ -506,6 +598,8 @@ static const char *app_authorize(void *ud, struct socketio_socket *sock, const c
 	char *tok, *key = NULL;
 	int64_t expires = 0;
 	bool is_new = false;
+	json_object *ao;
+	struct auth_opts opts;
 	int r;
 
 	if (!d) {
@@ -513,7 +607,10 @@ static const char *app_authorize(void *ud, struct socketio_socket *sock, const c
 		h->refused++;
 		return "dashboard_unknown";
 	}
+	ao = auth_parse(auth, auth_len);
+	opts = opts_of(ao);
 	if (!hub_auth_on(h)) {
+		json_object_put(ao);
 		f = d == h->def && h->main_feed ? h->main_feed : find_feed(d, "");
 		if (!f && (f = feed_new(h, d, "", NULL)))
 			is_new = true;
@@ -521,13 +618,14 @@ static const char *app_authorize(void *ud, struct socketio_socket *sock, const c
 			*message = "out of memory";
 			return "internal";
 		}
-		code = admit(h, sock, f, 0);
+		code = admit(h, sock, f, 0, opts);
 		if (!code && (is_new || f->count == 1) && h->hooks.feed_new)
 			h->hooks.feed_new(h->hooks_ud, f);
 		return code;
 	}
 	memset(&c, 0, sizeof(c));
-	tok = h->key ? token_of(sock, auth, auth_len) : NULL;
+	tok = h->key ? token_of(sock, ao) : NULL;
+	json_object_put(ao);
 	if (tok) {
 		r = jwt_verify(h->key, tok, strlen(tok), &h->policy, h->unix_now(), &c);
 		free(tok);
@@ -576,7 +674,7 @@ static const char *app_authorize(void *ud, struct socketio_socket *sock, const c
 		*message = "out of memory";
 		return "internal";
 	}
-	code = admit(h, sock, f, expires);
+	code = admit(h, sock, f, expires, opts);
 	if (code)
 		*message = "out of memory";
 	/* A new audience, or one that was left without members (its work
@@ -589,12 +687,22 @@ static const char *app_authorize(void *ud, struct socketio_socket *sock, const c
 static void app_on_connect(void *ud, struct socketio_socket *sock, const char *auth,
 			   size_t auth_len)
 {
+	struct hub *h = ud;
 	struct hub_feed *f = sock->app_group;
+	struct hub_member *m = member_of(sock);
 
-	if (!member_of(sock))
+	if (!m)
 		return;
-	if (f->snap)
-		send_snapshot(sock, f->snap);
+	/* Resume: m->last is the client's `since` (0 without one). */
+	if (m->deltas && f->prev && m->last == f->prev->version)
+		feed_patch(h, f);
+	if (f->snap && m->deltas && m->last == f->snap->version)
+		h->resumed++;
+	else if (f->snap && patch_fits(m, f->snap)) {
+		send_patch(m, f->snap);
+		h->patches++;
+	} else if (f->snap)
+		send_full(m, f->snap);
 	if (f->error_frame)
 		session_send_frame(sock->session, f->error_frame, NULL, false);
 }
@@ -641,11 +749,13 @@ static void app_on_event(void *ud, struct socketio_socket *sock, const struct so
 	}
 	if (!ev->has_id) {
 		if (f->snap)
-			send_snapshot(sock, f->snap);
+			send_full(m, f->snap);
 		else if (f->error_frame)
 			session_send_frame(sock->session, f->error_frame, NULL, false);
 		return;
 	}
+	if (f->snap)
+		m->last = f->snap->version;   /* the ack carries it, in order */
 	if (f->snap && f->snap_doc_off) {
 		/* The document inside the shared frame: a reference, not a copy. */
 		rc = socketio_ack_shared(sock, ev->id, f->snap->frame, f->snap_doc_off,

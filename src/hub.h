@@ -45,12 +45,15 @@
 
 struct hub_feed;
 
-/* One member: 32 bytes in its feed's array, no allocation of its own. */
+/* One member: 48 bytes in its feed's array, no allocation of its own. */
 struct hub_member {
 	struct socketio_socket *sock;
 	double tokens;            /* requests it may still make now */
 	double at;                /* when tokens was counted */
 	int64_t expires;          /* Unix s when the token stops verifying; 0: never */
+	int64_t last;             /* the version last queued to it (document,
+				   * patch, ack, or its `since` on resume); 0: none */
+	bool deltas;              /* opted in to dashboardDataPatch (auth.deltas) */
 };
 
 /* One dashboard: the default one (name "", the main namespace) or one of
@@ -86,6 +89,9 @@ struct hub_feed {
 	double empty_since;       /* monotonic s, when count fell to 0 */
 	struct snapshot *snap;    /* current, or NULL before the first */
 	size_t snap_doc_off;      /* hub_doc_offset(snap), found once */
+	struct snapshot *prev;    /* the one before snap, until snap's patch is
+				   * computed (lazily: when a member that opted
+				   * in needs it, at publish or on a resume) */
 	struct buf *error_frame;  /* 42["dashboardDataError",...] while in error */
 	char *error_json;         /* its payload, for acks */
 
@@ -131,6 +137,11 @@ struct hub {
 	size_t ndashboards;       /* registered (not counting the default) */
 	unsigned long limited;    /* requests ignored over the rate */
 	unsigned long refused;    /* namespace CONNECTs refused */
+	unsigned long patches;    /* patch frames queued to members */
+	unsigned long fulls;      /* full documents queued by publish */
+	unsigned long resumed;    /* CONNECTs with since = the current version */
+	unsigned long diffs;      /* patches computed */
+	double diff_us;           /* their CPU time, summed */
 
 	/* Authentication: off when key and anon_role are both NULL. */
 	const struct jwt_key *key;
@@ -183,7 +194,10 @@ int hub_dashboard_set(struct hub_dashboard *d, const char *sql, char **tables, s
 		      char **claims, size_t nclaims);
 
 /* Makes s f's current (taking a new reference) and sends it to f's
- * members. */
+ * members: when f had a document and a member opted in to deltas, the
+ * patch from it is computed once (snapshot_attach_patch); a member that
+ * opted in and whose last version is the previous one gets the patch,
+ * every other one the full document. */
 void hub_feed_publish(struct hub *h, struct hub_feed *f, struct snapshot *s);
 
 /* Sets (json != NULL) or clears the error state of f; a new error is sent

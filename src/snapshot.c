@@ -1,11 +1,13 @@
 #include "autoconfig.h"
 
 #include "snapshot.h"
+#include "jsonpatch.h"
 #include "pmd.h"
 #include "util.h"
 #include "ws.h"
 
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,6 +149,8 @@ int snapshot_new_nsp(const char *json, size_t len, int64_t version, int64_t gene
 		return SNAPSHOT_ERR_NOMEM;
 	}
 	s->refs = 1;
+	s->zlevel = -1;
+	s->body_off = (size_t)head_len;
 	s->version = version;
 	s->generated_ms = generated_ms;
 	s->doc_len = (size_t)head_len + body_len;
@@ -180,6 +184,7 @@ int snapshot_deflate(struct snapshot *s, int level)
 
 	if (!z)
 		return -1;
+	s->zlevel = level;
 	if (z->len < s->frame->len) {
 		buf_unref(s->frame_z);
 		s->frame_z = z;
@@ -189,10 +194,85 @@ int snapshot_deflate(struct snapshot *s, int level)
 	return 0;
 }
 
+bool snapshot_same_document(const struct snapshot *a, const struct snapshot *b)
+{
+	size_t la = a->doc_len - a->body_off, lb = b->doc_len - b->body_off;
+
+	return la == lb && memcmp(a->doc + a->body_off, b->doc + b->body_off, la) == 0;
+}
+
+static double cpu_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* A plain frame's compressed twin, kept only when smaller. */
+static struct buf *deflate_frame(const struct buf *frame, int level)
+{
+	uint8_t l = frame->data[1] & 0x7f;
+	size_t hlen = l < 126 ? 2 : l == 126 ? 4 : 10;
+	struct ws_part payload = { frame->data + hlen, frame->len - hlen };
+	struct buf *z = pmd_frame(WS_OP_TEXT, &payload, 1, level);
+
+	if (z && z->len >= frame->len) {
+		buf_unref(z);
+		z = NULL;
+	}
+	return z;
+}
+
+int snapshot_attach_patch(struct snapshot *s, const struct snapshot *prev, const char *nsp)
+{
+	struct jsonpatch p = { 0 };
+	char head[96];
+	struct buf *frame;
+	double t0 = cpu_us();
+	int n;
+
+	s->patch_from = prev->version;
+	if (jsonpatch_diff(prev->doc, prev->doc_len, s->doc, s->doc_len, &p) < 0)
+		return -1;
+	s->diff_us = cpu_us() - t0;
+	s->patch_ops = p.ops;
+	if (p.full) {
+		s->patch_full = true;
+		jsonpatch_clear(&p);
+		return 0;
+	}
+	n = snprintf(head, sizeof(head), "{\"from\":%lld,\"to\":%lld,\"patch\":",
+		     (long long)prev->version, (long long)s->version);
+	{
+		char *json = malloc((size_t)n + p.len + 2);
+
+		if (!json) {
+			jsonpatch_clear(&p);
+			return -1;
+		}
+		memcpy(json, head, (size_t)n);
+		memcpy(json + n, p.text, p.len);
+		json[(size_t)n + p.len] = '}';
+		frame = snapshot_event_frame_nsp(nsp, "dashboardDataPatch", json, (size_t)n + p.len + 1);
+		free(json);
+	}
+	s->patch_len = p.len;
+	jsonpatch_clear(&p);
+	if (!frame)
+		return -1;
+	s->patch_frame = frame;
+	if (s->zlevel >= 0)
+		s->patch_frame_z = deflate_frame(frame, s->zlevel);
+	return 0;
+}
+
 void snapshot_unref(struct snapshot *s)
 {
 	if (!s || --s->refs > 0)
 		return;
+	buf_unref(s->patch_frame_z);
+	buf_unref(s->patch_frame);
 	buf_unref(s->frame_z);
 	buf_unref(s->frame);
 	free(s->doc);

@@ -8,6 +8,7 @@
 #ifndef PGPUSH_SNAPSHOT_H
 #define PGPUSH_SNAPSHOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,23 @@ struct snapshot {
 	size_t doc_len;
 	struct buf *frame;  /* WebSocket text frame, shared by all clients */
 	struct buf *frame_z;/* the same, permessage-deflate compressed, or NULL */
+	size_t body_off;    /* where the DBA's own members start in doc (after
+			     * version, generatedAt, reason): unchanged
+			     * documents compare from here */
+	int zlevel;         /* snapshot_deflate's level; -1: not compressed */
+
+	/* The delta from the feed's previous document (hub_feed_publish,
+	 * snapshot_attach_patch): 42["dashboardDataPatch",{from,to,patch}],
+	 * built once, plain and compressed, shared by every opted-in member
+	 * whose last version is patch_from. NULL: no previous document, or the
+	 * patch was not smaller than the document (patch_full). */
+	int64_t patch_from;
+	struct buf *patch_frame;
+	struct buf *patch_frame_z;
+	size_t patch_len;   /* the patch array's bytes; 0 without one */
+	size_t patch_ops;
+	bool patch_full;
+	double diff_us;     /* the diff's CPU time */
 };
 
 enum snapshot_error {
@@ -46,6 +64,18 @@ int snapshot_new_nsp(const char *json, size_t len, int64_t version, int64_t gene
  * the plain frame. Returns 0, or -1 when out of memory (frame_z stays NULL
  * and clients get the plain frame). */
 int snapshot_deflate(struct snapshot *s, int level);
+
+/* Whether a and b carry the same DBA document (byte for byte after the
+ * whitespace between tokens went), whatever their version, generatedAt
+ * and reason. */
+bool snapshot_same_document(const struct snapshot *a, const struct snapshot *b);
+
+/* Diffs prev's document into s's (jsonpatch_diff, both as clients hold
+ * them: version, generatedAt and reason included) and builds s's patch
+ * frames for namespace nsp, compressed at s->zlevel when s was. Returns 0
+ * (patch_full set when the patch is not smaller: no frame), or -1 when
+ * out of memory or the diff failed (no frame: members get the document). */
+int snapshot_attach_patch(struct snapshot *s, const struct snapshot *prev, const char *nsp);
 
 static inline struct snapshot *snapshot_ref(struct snapshot *s)
 {

@@ -15,7 +15,9 @@
  * Engine.IO pings ("2" -> "3"), joins the main namespace ("40", waits for
  * 40{"sid":...}) and records, for every 42["dashboardDataUpdate",{...}] it
  * receives, the CLOCK_REALTIME time (µs) at which the whole message had
- * arrived, per snapshot version.
+ * arrived, per snapshot version. A 42["dashboardDataPatch",{"from":F,
+ * "to":T,...}] (clients that opted in with {"deltas":true} in --auth-file)
+ * counts as version T (updates count both; "patches" in stats the latter).
  *
  * With --auth-file, client i joins with the CONNECT payload on line
  * i % L of the file (L lines, each a JSON object such as {"token":"..."}):
@@ -141,7 +143,7 @@ static char **auth_lines;     /* --auth-file: "40" + one CONNECT payload per lin
 static size_t n_auth;
 static double connect_timeout = 15, max_seconds = 1800;
 static int next_start, inflight, joined, failed_final, closed_count;
-static uint64_t total_msgs, total_updates, total_errors_ev, total_bytes, conn_errors;
+static uint64_t total_msgs, total_updates, total_patches, total_errors_ev, total_bytes, conn_errors;
 static double t_first_start, t_last_join;
 static bool connected_reported;
 static double *hs_ms; /* handshake time per joined client */
@@ -584,12 +586,13 @@ static bool parse_int_after(const char *s, size_t len, const char *pat, int64_t 
 	return false;
 }
 
-static void on_update(struct client *c, int64_t t)
+static void on_update(struct client *c, int64_t t, bool patch)
 {
 	int64_t version = -1, tag;
 	struct vrec *v;
 
-	parse_int_after(c->pfx, c->pfx_len, "\"version\"", &version);
+	/* A dashboardDataPatch {"from":F,"to":T,...} stands for version T. */
+	parse_int_after(c->pfx, c->pfx_len, patch ? "\"to\"" : "\"version\"", &version);
 	if (!tag_key || !parse_int_after(c->pfx, c->pfx_len, tag_pat, &tag))
 		tag = tag_key ? -1 : version;
 	v = vrec_get(version, tag);
@@ -652,7 +655,11 @@ static void on_message(struct client *c, int64_t t)
 			}
 		} else if (n >= 2 && m[1] == '2') {
 			if (n >= 24 && memcmp(m + 2, "[\"dashboardDataUpdate\"", 22) == 0)
-				on_update(c, t);
+				on_update(c, t, false);
+			else if (n >= 23 && memcmp(m + 2, "[\"dashboardDataPatch\"", 21) == 0) {
+				total_patches++;
+				on_update(c, t, true);
+			}
 			else if (n >= 23 && memcmp(m + 2, "[\"dashboardDataError\"", 21) == 0)
 				total_errors_ev++;
 		} else if (n >= 2 && m[1] == '4') {
@@ -1054,10 +1061,10 @@ static void cmd_report(void)
 static void cmd_stats(void)
 {
 	printf("{\"ev\":\"stats\",\"n\":%d,\"joined\":%d,\"closed\":%d,\"failed\":%d,\"conn_errors\":%" PRIu64
-	       ",\"msgs\":%" PRIu64 ",\"updates\":%" PRIu64 ",\"error_events\":%" PRIu64
-	       ",\"bytes\":%" PRIu64 ",\"versions\":%zu}\n",
+	       ",\"msgs\":%" PRIu64 ",\"updates\":%" PRIu64 ",\"patches\":%" PRIu64
+	       ",\"error_events\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"versions\":%zu}\n",
 	       nclients, joined, closed_count, failed_final, conn_errors, total_msgs, total_updates,
-	       total_errors_ev, total_bytes, nvrecs);
+	       total_patches, total_errors_ev, total_bytes, nvrecs);
 }
 
 static void quit(void)

@@ -8,7 +8,7 @@
 //       [--storm-clients 1000] [--storm-writers 8] [--storm-idle-seconds 10]
 //       [--insert-seconds 5] [--tls-clients 1000] [--writers 1,8,32] [--perf DIR] [--durable] [--out FILE]
 //       [--max-minutes 90] [--baseline FILE] [--aud-clients 1000]
-//       [--audiences 1,10,100]
+//       [--audiences 1,10,100] [--delta-clients 1000,10000]
 //
 // Scenarios (--scenarios, comma-separated; default all, in this order):
 //   query    time of SELECT pgpush.dashboard() on the demo data (median of 20)
@@ -48,6 +48,14 @@
 //            interleaved, --rounds times (default 3), medians reported;
 //            --writers 1,8,32, --modes none,notify,logical and
 //            --daemon-args '...' (extra pgpushd options) narrow it.
+//   deltas   (pgpushd only; not in the default list) one demo sale as the
+//            full dashboardDataUpdate against the dashboardDataPatch that
+//            clients opting in ({deltas: true} in the CONNECT) get: bytes per
+//            client per sale, raw and with permessage-deflate; the diff's CPU
+//            time (/healthz diffMicroseconds / diffs) against the query time
+//            (the daemon's log); commit -> last client for each
+//            --delta-clients count (1,000 and 10,000), full documents and
+//            patches in the same run (median over --samples sales)
 // --quick: a 1-2 minute smoke run of every scenario (smaller counts).
 // --durable: PostgreSQL with fsync and synchronous_commit on (default: off,
 // like the integration tests).
@@ -88,6 +96,7 @@ const opt = {
   memClients: [1000, 10000],
   samples: 10,
   servers: ['pgpushd', 'node'],
+  deltaClients: [1000, 10000],
   out: null,
   stormSeconds: 20,
   stormClients: 1000,
@@ -137,6 +146,7 @@ for (let i = 0; i < argv.length; i++) {
     case '--baseline': opt.baseline = path.resolve(v()); break;
     case '--aud-clients': opt.audClients = size(v()); break;
     case '--audiences': opt.audiences = list(v()).map(Number); break;
+    case '--delta-clients': opt.deltaClients = list(v()).map(size); break;
     case '-h': case '--help':
       console.log(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1).filter((l, i, a) => a.slice(0, i + 1).every((x) => x.startsWith('//'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
       process.exit(0);
@@ -156,6 +166,7 @@ if (opt.quick) {
   if (!argv.includes('--insert-seconds')) opt.insertSeconds = 2;
   if (!argv.includes('--tls-clients')) opt.tlsClients = 200;
   if (!argv.includes('--aud-clients')) opt.audClients = 200;
+  if (!argv.includes('--delta-clients')) opt.deltaClients = [200];
 }
 if (opt.baseline && !argv.includes('--servers')) opt.servers = ['baseline', ...opt.servers];
 for (const s of opt.servers) if (!['pgpushd', 'node', 'baseline'].includes(s)) throw new Error(`unknown server ${s}`);
@@ -445,7 +456,7 @@ function pgbench(args, { timeoutMs } = {}) {
 
 // ------------------------------------------------------------- scenarios --
 
-const results = { machine: {}, options: opt, started: new Date().toISOString(), query: null, latency: [], memory: [], bytes: [], storm: [], insert: null, audiences: [], tls: [] };
+const results = { machine: {}, options: opt, started: new Date().toISOString(), query: null, latency: [], memory: [], bytes: [], storm: [], insert: null, audiences: [], tls: [], deltas: null };
 
 function machineInfo() {
   const cpu = (() => { try { return /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))[1]; } catch { return os.cpus()[0]?.model; } })();
@@ -882,6 +893,103 @@ async function scenarioAudiences() {
   }
 }
 
+// The version a sale produced: /healthz's snapshotVersion once it moved
+// (no --tag-key: the loadgen tags each message with its version, a patch
+// with its "to").
+async function nextVersion(srv, after, timeoutMs = 10000) {
+  const t0 = Date.now();
+  for (;;) {
+    const h = await srv.health();
+    if (h && h.snapshotVersion > after) return h.snapshotVersion;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`no version after ${after} within ${timeoutMs} ms`);
+    await sleep(5);
+  }
+}
+
+async function scenarioDeltas() {
+  if (!opt.servers.includes('pgpushd')) return;
+  const authFile = path.join(workDir, 'auth-deltas.jsonl');
+  fs.writeFileSync(authFile, '{"deltas":true}\n');
+  const out = { bytes: {}, fanout: [] };
+  results.deltas = out;
+  // Bytes: two clients per mode, one sale each; the record of the sale's
+  // version has its payload (inflated) and wire bytes.
+  const srv = await startServer('pgpushd', { logLevel: 'info' });
+  try {
+    await sleep(500);
+    const h0 = await srv.health();
+    for (const mode of ['full', 'patch']) {
+      for (const deflate of [false, true]) {
+        const lg = await startLoadgen(srv.port, 2, { deflate, authFile: mode === 'patch' ? authFile : undefined });
+        await sleep(300);
+        const v0 = (await srv.health()).snapshotVersion;
+        await insertSale('bench deltas');
+        const ver = await nextVersion(srv, v0);
+        lg.send(`wait ${ver} 10000`);
+        const w = await lg.next((o) => o.ev === 'wait', 20000);
+        const rep = await lg.report();
+        const st = await lg.stats();
+        const v = rep.versions.find((x) => x.version === ver);
+        out.bytes[`${mode}${deflate ? 'Deflate' : 'Raw'}`] = v ? { payload: v.payload_bytes, wire: v.wire_bytes, compressed: v.compressed, patches: st.patches, ok: w.ok } : null;
+        await lg.quit();
+      }
+    }
+    const h1 = await srv.health();
+    out.diffs = h1.diffs - h0.diffs;
+    out.diffUsMean = out.diffs ? (h1.diffMicroseconds - h0.diffMicroseconds) / out.diffs : null;
+    const lines = srv.logText().split('\n').filter((l) => /recompute done .*diff_us=/.test(l) && !/patch=0 /.test(l));
+    out.diffUs = lines.map((l) => Number(/diff_us=(\d+)/.exec(l)[1]));
+    out.queryMs = lines.map((l) => Number(/query_ms=([\d.]+)/.exec(l)[1]));
+    out.docBytes = Number((/bytes=(\d+)/.exec(lines.at(-1) || '') || [])[1]) || null;
+    const b = out.bytes;
+    log(`deltas: bytes per client per sale: full ${b.fullRaw?.wire} raw / ${b.fullDeflate?.wire} deflate; patch ${b.patchRaw?.wire} raw / ${b.patchDeflate?.wire} deflate; diff ${fmt(out.diffUsMean, 0)} µs (query ${fmt(median(out.queryMs), 1)} ms)`);
+  } finally {
+    await srv.stop();
+  }
+  // Fan-out: n clients, full documents against patches, one server each.
+  for (const n of opt.deltaClients) {
+    for (const mode of ['full', 'patch']) {
+      const s = await startServer('pgpushd');
+      let lg;
+      try {
+        await sleep(500);
+        lg = await startLoadgen(s.port, n, { authFile: mode === 'patch' ? authFile : undefined });
+        await sleep(n >= 1000 ? 2000 : 500);
+        const waitMs = 30000;
+        let timeouts = 0;
+        const cpu0 = s.cpu();
+        for (let k = 0; k < opt.samples; k++) {
+          const v0 = (await s.health()).snapshotVersion;
+          const sale = await insertSale('bench fanout');
+          const ver = await nextVersion(s, v0);
+          lg.send(`ref ${ver} ${sale.t}`);
+          lg.send(`wait ${ver} ${waitMs}`);
+          const w = await lg.next((o) => o.ev === 'wait' && o.tag === ver, waitMs + 10000);
+          if (!w.ok) timeouts++;
+          await sleep(300);
+        }
+        const cpu1 = s.cpu();
+        const rep = await lg.report();
+        const st = await lg.stats();
+        const withRef = rep.versions.filter((v) => v.ref_us);
+        const r = {
+          clients: n, mode, joined: lg.connected.joined, samples: opt.samples, timeouts,
+          lastClientMedianMs: median(withRef.map((v) => v.lat_max_ms)),
+          latP50Ms: rep.summary.lat_p50_ms, latP99Ms: rep.summary.lat_p99_ms,
+          cpuMsPerSale: (cpu1 - cpu0) * 1000 / opt.samples,
+          bytesPerSale: withRef.length ? Math.round(median(withRef.map((v) => v.wire_bytes))) : null,
+          patches: st.patches, updates: st.updates,
+        };
+        out.fanout.push(r);
+        log(`deltas: ${n} clients, ${mode}: ${r.joined} joined; last client ${fmt(r.lastClientMedianMs)} ms (median of ${opt.samples}); p50 ${fmt(r.latP50Ms)} ms; CPU ${fmt(r.cpuMsPerSale)} ms/sale; ${r.patches} patches received${timeouts ? `; ${timeouts} waits timed out` : ''}`);
+      } finally {
+        if (lg) await lg.quit();
+        await s.stop();
+      }
+    }
+  }
+}
+
 async function scenarioInsert() {
   const [{ lo, hi }] = (await db.query('SELECT min(id) AS lo, max(id) AS hi FROM products')).rows;
   const script = path.join(workDir, 'insert.sql');
@@ -1131,6 +1239,27 @@ function table() {
     }
     L.push('');
   }
+  if (results.deltas) {
+    const d = results.deltas;
+    const b = d.bytes;
+    const cell = (x) => (x ? `${x.wire}${x.compressed ? '' : x === b.fullDeflate || x === b.patchDeflate ? ' (not compressed)' : ''}` : '–');
+    const pct = (p, f) => (p && f ? `${fmt(p.wire / f.wire * 100)} %` : '–');
+    L.push(`8. Deltas: one demo sale (${d.docBytes} B document), bytes per client (WebSocket frame, header included)`);
+    L.push('');
+    L.push('| | full dashboardDataUpdate | dashboardDataPatch | patch / full |');
+    L.push('|---|---:|---:|---:|');
+    L.push(`| raw | ${cell(b.fullRaw)} | ${cell(b.patchRaw)} | ${pct(b.patchRaw, b.fullRaw)} |`);
+    L.push(`| permessage-deflate | ${cell(b.fullDeflate)} | ${cell(b.patchDeflate)} | ${pct(b.patchDeflate, b.fullDeflate)} |`);
+    L.push('');
+    L.push(`Diff CPU time: ${fmt(d.diffUsMean, 0)} µs per patch (${d.diffs} patches; per recompute ${d.diffUs.join(', ')} µs) against the query's ${d.queryMs.map((x) => fmt(x, 1)).join(', ')} ms.`);
+    L.push('');
+    if (d.fanout.length) {
+      L.push('| clients | sent | joined | commit → last client, ms (median) | p50 / p99, ms | server CPU per sale, ms | frame per client, B |');
+      L.push('|---:|---|---:|---:|---|---:|---:|');
+      for (const r of d.fanout) L.push(`| ${r.clients} | ${r.mode === 'patch' ? `patches (${r.patches} received)` : 'full documents'} | ${r.joined} | ${fmt(r.lastClientMedianMs)} | ${fmt(r.latP50Ms)} / ${fmt(r.latP99Ms)} | ${fmt(r.cpuMsPerSale)} | ${r.bytesPerSale ?? '–'} |`);
+      L.push('');
+    }
+  }
   if (results.insert) {
     const r = results.insert;
     L.push('6. INSERT throughput (pgbench, one row per transaction, tps)');
@@ -1194,8 +1323,8 @@ async function main() {
   results.pgpushd = binaryInfo(PGPUSHD);
   if (opt.baseline) results.baseline = { ...binaryInfo(opt.baseline), commit: process.env.PGPUSHD_BASELINE_COMMIT || null };
   results.machine.pgSettings = { fsync: opt.durable ? 'on' : 'off', synchronous_commit: opt.durable ? 'on' : 'off' };
-  const order = ['query', 'latency', 'memory', 'bytes', 'storm', 'insert', 'tls', 'audiences', 'changesrc'];
-  const fns = { query: scenarioQuery, latency: scenarioLatency, memory: scenarioMemory, bytes: scenarioBytes, storm: scenarioStorm, insert: scenarioInsert, tls: scenarioTls, audiences: scenarioAudiences, changesrc: scenarioChangeSource };
+  const order = ['query', 'latency', 'memory', 'bytes', 'storm', 'insert', 'tls', 'audiences', 'changesrc', 'deltas'];
+  const fns = { query: scenarioQuery, latency: scenarioLatency, memory: scenarioMemory, bytes: scenarioBytes, storm: scenarioStorm, insert: scenarioInsert, tls: scenarioTls, audiences: scenarioAudiences, changesrc: scenarioChangeSource, deltas: scenarioDeltas };
   for (const s of order) {
     if (!opt.scenarios.includes(s)) continue;
     results.loadavg = results.loadavg || {};

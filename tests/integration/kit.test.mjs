@@ -2,10 +2,10 @@
 // very client module the npm package and the demo page use, with the
 // socket.io-client of the tests, a throwaway PostgreSQL and real sales.
 //
-// What needs dashboardDataPatch and resume on the server is written out and
-// marked todo (it runs, and counts once the server side lands); the patch
-// and resync logic itself is exercised against a scripted Socket.IO server
-// (the socket.io package) at the end of this file, until then.
+// Patches and resume run against the daemon; the client's side of the
+// patch and resync logic (gaps, failing patches) is also exercised against a
+// scripted Socket.IO server (the socket.io package) at the end of this file,
+// where the daemon would never send what the script does.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -20,7 +20,6 @@ import { validate, generateTypes } from '../../contrib/client/scripts/schema-too
 
 const require = createRequire(path.join(repoRoot, 'package.json'));
 const schema = JSON.parse(fs.readFileSync(path.join(repoRoot, 'docs', 'dashboard.schema.json'), 'utf8'));
-const NEEDS_SERVER = { todo: 'needs dashboardDataPatch on the server' };
 
 let pg, db, daemon, productId;
 const clients = new Set();
@@ -206,9 +205,9 @@ test('daemon gone for good: reconnecting, then disconnected after 5 attempts; re
   c.close();
 });
 
-// ---------------------------------------------- needs the server side --
+// ------------------------------------------ patches and resume, live --
 
-test('a sale arrives as a dashboardDataPatch and yields the document the server holds', NEEDS_SERVER, async () => {
+test('a sale arrives as a dashboardDataPatch and yields the document the server holds', async () => {
   const c = client(daemon.url);
   await until(c, (x) => x.status === 'connected' && x.data !== null, 10000, 'connected with data');
   const base = c.stats.patches;
@@ -221,7 +220,7 @@ test('a sale arrives as a dashboardDataPatch and yields the document the server 
   c.close();
 });
 
-test('resume: reconnecting with since = the current version gets nothing but the CONNECT reply', NEEDS_SERVER, async () => {
+test('resume: reconnecting with since = the current version gets nothing but the CONNECT reply', async () => {
   const c = client(daemon.url);
   await until(c, (x) => x.status === 'connected' && x.data !== null, 10000, 'connected with data');
   const events = [];
@@ -235,7 +234,7 @@ test('resume: reconnecting with since = the current version gets nothing but the
   c.close();
 });
 
-test('resume: reconnecting with the previous version gets the patch', NEEDS_SERVER, async () => {
+test('resume: reconnecting with the previous version gets the patch', async () => {
   const c = client(daemon.url, { socketOptions: { reconnectionDelay: 1000 } });
   await until(c, (x) => x.status === 'connected' && x.data !== null, 10000, 'connected with data');
   c.socket.disconnect();
@@ -251,9 +250,9 @@ test('resume: reconnecting with the previous version gets the patch', NEEDS_SERV
 
 // ---------------------- patch and resync logic, scripted Socket.IO server --
 //
-// Until pgpushd sends patches, a socket.io server (the package the tests'
-// reference server uses) plays the script below: the same client code runs
-// unchanged; what it checks is the client's side of the protocol.
+// A socket.io server (the package the tests' reference server uses) plays
+// the script below: the same client code runs unchanged; what it checks is
+// the client's side of the protocol, including what pgpushd never sends.
 
 test('scripted server: patches apply, a gap or a bad patch resynchronises, since is sent on reconnect', async () => {
   const { Server } = require('socket.io');

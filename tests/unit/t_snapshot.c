@@ -5,6 +5,8 @@
 #include "config.h"
 #include "dashboard.h"
 #include "hub.h"
+#include "jsonpatch.h"
+#include "jsonvalue.h"
 #include "snapshot.h"
 #include "tap.h"
 
@@ -64,6 +66,57 @@ static void test_health(void)
 	hub_free(&hub);
 	config_free(&cfg);
 	ev_loop_destroy(loop);
+}
+
+/* Unchanged documents and the patch frames (issue 10). */
+static void test_deltas(void)
+{
+	struct snapshot *a = NULL, *b = NULL, *c = NULL, *big1 = NULL, *big2 = NULL;
+	char *pad1 = malloc(4200), *pad2 = malloc(4200);
+	char *applied = NULL;
+	size_t applied_len = 0;
+	const char *p;
+
+	is_int(snapshot_new("{\"n\": 1, \"s\": [1, 2]}", 21, 10, 0, "startup", &a), 0, "a");
+	is_int(snapshot_new("{\"n\":1,\"s\":[1,2]}", 17, 11, 5, "timer", &b), 0, "b: same tokens, other whitespace");
+	is_int(snapshot_new("{\"n\":2,\"s\":[1,2]}", 17, 12, 5, "notify:t", &c), 0, "c: n changed");
+	ok(snapshot_same_document(a, b), "version, generatedAt, reason and whitespace aside, a and b are the same");
+	ok(!snapshot_same_document(a, c), "a and c differ");
+	is_int(snapshot_attach_patch(c, b, "/"), 0, "a patch for a tiny document");
+	ok(c->patch_full && !c->patch_frame, "not smaller than the document: no frame, the document goes");
+
+	/* A document with room: the patch is a frame of its own. */
+	snprintf(pad1, 4200, "{\"pad\":\"%04000d\",\"n\":1,\"rows\":[{\"id\":1},{\"id\":2}]}", 0);
+	snprintf(pad2, 4200, "{\"pad\":\"%04000d\",\"n\":2,\"rows\":[{\"id\":3},{\"id\":1}]}", 0);
+	is_int(snapshot_new(pad1, strlen(pad1), 20, 0, "startup", &big1), 0, "big1");
+	is_int(snapshot_new_nsp(pad2, strlen(pad2), 21, 1000, "notify:t", "/ops", &big2), 0, "big2 on /ops");
+	is_int(snapshot_deflate(big2, 1), 0, "big2 compressed");
+	is_int(snapshot_attach_patch(big2, big1, "/ops"), 0, "patch attached");
+	ok(!big2->patch_full && big2->patch_frame && big2->patch_frame_z, "plain and compressed patch frames");
+	is_int(big2->patch_from, 20, "from the previous version");
+	ok(big2->patch_frame && big2->patch_frame->len < 1000, "far smaller than the 4 KB document: %zu bytes",
+	   big2->patch_frame ? big2->patch_frame->len : 0);
+	if (big2->patch_frame) {
+		const struct buf *f = big2->patch_frame;
+		size_t hlen = (f->data[1] & 0x7f) < 126 ? 2 : 4;
+		const char *want = "42/ops,[\"dashboardDataPatch\",{\"from\":20,\"to\":21,\"patch\":[";
+
+		ok(memcmp(f->data + hlen, want, strlen(want)) == 0, "framed in the namespace with from and to");
+		p = (const char *)f->data + hlen + strlen(want) - 1;
+		/* The patch array runs to the "}]" that closes the frame. */
+		is_int(jsonvalue_apply(big1->doc, big1->doc_len, p, f->len - hlen - strlen(want) + 1 - 2,
+				       &applied, &applied_len), 0, "the patch applies to the previous document");
+		ok(applied && jsonvalue_equal(applied, applied_len, big2->doc, big2->doc_len),
+		   "and yields the new one, version, generatedAt and reason included");
+		free(applied);
+	}
+	snapshot_unref(a);
+	snapshot_unref(b);
+	snapshot_unref(c);
+	snapshot_unref(big1);
+	snapshot_unref(big2);
+	free(pad1);
+	free(pad2);
 }
 
 int main(void)
@@ -138,6 +191,7 @@ int main(void)
 		big[63] = '\0';
 		ok(dashboard_name_ok(big), "63 bytes fine");
 	}
+	test_deltas();
 	test_health();
 	return done_testing();
 }
