@@ -143,7 +143,7 @@ test('live updates through the logical source; a killed walsender reconnects and
     await pg.psql(`CREATE TABLE late (id int PRIMARY KEY); SELECT pgpush.attach('late')`);
     let m = d.mark();
     await pg.psql('INSERT INTO late VALUES (1)');
-    await d.waitForLog(/recompute done .*reason=notify/, 5000, { since: m });
+    await d.waitForLog(/recompute done.*reason=notify/, 5000, { since: m });
     await pg.psql(`SELECT pgpush.detach('late')`);
     await sleep(200);
     m = d.mark();
@@ -157,7 +157,7 @@ test('live updates through the logical source; a killed walsender reconnects and
     assert.equal(killed, 't');
     await d.waitForLog(/change stream unavailable/, 5000, { since: mark });
     await d.waitForLog(/change stream started/, 10000, { since: mark });
-    await d.waitForLog(/recompute done .*reason=reconnect/, 10000, { since: mark });
+    await d.waitForLog(/recompute done.*reason=reconnect/, 10000, { since: mark });
     const n = s.rec.updates.length;
     const sale2 = await insertSale(db, 1);
     await waitForUpdate(s, (x) => x.recentSales.some((r) => r.id === sale2.id), 5000, { since: n });
@@ -184,7 +184,7 @@ test('a million-row transaction gives one recompute, and memory stays flat', asy
     const rss = () => Number(fs.readFileSync(`/proc/${d.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]);
     // A small transaction first, so that what the stream needs once is there.
     await pg.psql(`INSERT INTO bulk VALUES (0, 'x')`);
-    await d.waitForLog(/recompute done .*reason=notify:bulk/, 5000);
+    await d.waitForLog(/recompute done.*reason=notify:bulk/, 5000);
     const before = rss();
     const h0 = await health(d);
     // The loop keeps serving while the stream delivers a million Insert
@@ -202,7 +202,7 @@ test('a million-row transaction gives one recompute, and memory stays flat', asy
     await pg.psql(`INSERT INTO bulk SELECT i, 'row ' || i FROM generate_series(1, 1000000) i`);
     // Its recompute (the confirmation to the server can come first: the
     // recompute waits for the visibility check).
-    await d.waitForLog(/recompute done .*reason=notify:bulk/, 60000, { since: mark });
+    await d.waitForLog(/recompute done.*reason=notify:bulk/, 60000, { since: mark });
     // Wait for the stream to catch up with the commit, then settle.
     const lsn = (await pg.psql('SELECT pg_current_wal_lsn()')).trim();
     let caughtUp = false;
@@ -247,7 +247,7 @@ test('a role without REPLICATION gets the clear error; --change-source-fallback 
   const f = await startDaemon({ db: conninfo, args: [...LOGICAL, '--change-source-fallback', 'notify'] });
   try {
     await f.waitForLog(/falling back to the doorbell/, 10000);
-    await f.waitForLog(/recompute done .*reason=startup/, 10000);
+    await f.waitForLog(/recompute done.*reason=startup/, 10000);
     assert.equal((await health(f)).changeSource, 'notify (fallback)');
   } finally {
     await f.stopClean();
