@@ -104,12 +104,9 @@ static void watch(struct pgconn *pc, int events)
 	pc->io_events = events;
 }
 
-static void lost(struct pgconn *pc, const char *why)
+/* Stops the watchers and closes the connection; waiting for nothing. */
+static void disconnect(struct pgconn *pc)
 {
-	double delay;
-	bool was_busy = pc->state == PGC_BUSY;
-
-	set_error(pc, why);
 	ev_io_stop(pc->loop, &pc->io);
 	ev_timer_stop(pc->loop, &pc->timer);
 	ev_idle_stop(pc->loop, &pc->more);
@@ -122,6 +119,15 @@ static void lost(struct pgconn *pc, const char *why)
 		pc->pg = NULL;
 	}
 	pc->state = PGC_WAITING;
+}
+
+static void lost(struct pgconn *pc, const char *why)
+{
+	double delay;
+	bool was_busy = pc->state == PGC_BUSY;
+
+	set_error(pc, why);
+	disconnect(pc);
 	/* Exponential backoff with jitter: many daemons restarting together
 	 * must not reconnect in lockstep. */
 	delay = PGCONN_BACKOFF_MIN * (double)(1u << (pc->failures < 10 ? pc->failures : 10));
@@ -516,18 +522,7 @@ void pgconn_drop(struct pgconn *pc, const char *why)
 
 void pgconn_stop(struct pgconn *pc)
 {
-	ev_io_stop(pc->loop, &pc->io);
-	ev_timer_stop(pc->loop, &pc->timer);
-	ev_idle_stop(pc->loop, &pc->more);
-	if (pc->kept) {
-		PQclear(pc->kept);
-		pc->kept = NULL;
-	}
-	if (pc->pg) {
-		PQfinish(pc->pg);
-		pc->pg = NULL;
-	}
-	pc->state = PGC_WAITING;
+	disconnect(pc);
 }
 
 void pgconn_set_replication(struct pgconn *pc)
@@ -576,13 +571,7 @@ void pgconn_free(struct pgconn *pc)
 {
 	if (!pc)
 		return;
-	ev_io_stop(pc->loop, &pc->io);
-	ev_timer_stop(pc->loop, &pc->timer);
-	ev_idle_stop(pc->loop, &pc->more);
-	if (pc->kept)
-		PQclear(pc->kept);
-	if (pc->pg)
-		PQfinish(pc->pg);
+	disconnect(pc);
 	free(pc->conninfo);
 	free(pc->name);
 	free(pc->listen_channel);
