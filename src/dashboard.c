@@ -437,6 +437,10 @@ void dashboard_free(struct dashboard *d)
 		d->hub->hooks.feed_new = NULL;
 		d->hub->hooks_ud = NULL;
 	}
+	/* Feeds outlive the dashboard (the hub frees them): none may stay
+	 * linked into its version-draw queue. */
+	for (struct list_node *n; (n = list_pop_front(&d->vqueue));)
+		LIST_ENTRY(n, struct hub_feed, vlink)->in_vqueue = false;
 	free(d);
 }
 

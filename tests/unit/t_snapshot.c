@@ -4,6 +4,7 @@
 
 #include "config.h"
 #include "dashboard.h"
+#include "dashboard_int.h"
 #include "hub.h"
 #include "jsonpatch.h"
 #include "jsonvalue.h"
@@ -63,6 +64,33 @@ static void test_health(void)
 	dashboard_health(d, false, out, sizeof(out));
 	is_str(out, "{\"status\":\"unavailable\"}", "not detailed: the status only");
 	dashboard_free(d);
+	hub_free(&hub);
+	config_free(&cfg);
+	ev_loop_destroy(loop);
+}
+
+/* Shutdown frees the dashboard, then the hub. A feed still waiting for a
+ * version draw (a recompute in flight at SIGTERM) must not stay linked into
+ * the freed dashboard's queue: freeing it would write into freed memory
+ * (what the ASan pass of ./quickstart test caught). */
+static void test_free_with_draw_queued(void)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct config cfg;
+	struct hub hub;
+	struct dashboard *d;
+	char err[256], prog[] = "pgpushd", flag[] = "--db", arg[] = "host=/nonexistent port=1";
+	char *argv[] = { prog, flag, arg, NULL };
+	struct hub_feed *f;
+
+	if (config_parse(&cfg, 3, argv, NULL, NULL, err, sizeof(err)) != CONFIG_OK || hub_init(&hub) < 0)
+		abort();
+	d = dashboard_new(loop, &cfg, &hub);
+	f = hub.main_feed;
+	list_push_back(&d->vqueue, &f->vlink);
+	f->in_vqueue = true;
+	dashboard_free(d);
+	ok(!f->in_vqueue && !list_linked(&f->vlink), "the dashboard unlinks the feeds of its draw queue");
 	hub_free(&hub);
 	config_free(&cfg);
 	ev_loop_destroy(loop);
@@ -193,5 +221,6 @@ int main(void)
 	}
 	test_deltas();
 	test_health();
+	test_free_with_draw_queued();
 	return done_testing();
 }
