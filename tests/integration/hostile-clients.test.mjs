@@ -298,6 +298,26 @@ async function rawWs(sc) {
   return ws;
 }
 
+/**
+ * The daemon's side of each TCP connection from 127.0.0.1 to port, by the
+ * client's port: { state, txq } from /proc/net/tcp (state 1 is ESTABLISHED;
+ * a socket the daemon closed with bytes unsent is FIN_WAIT1, 4, or gone).
+ * What the kernel says does not depend on a log line that a busy second
+ * may suppress.
+ */
+function daemonSockets(port) {
+  const out = new Map();
+  for (const line of fs.readFileSync('/proc/net/tcp', 'latin1').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 5) continue;
+    const local = parseInt(f[1].split(':')[1], 16), remote = parseInt(f[2].split(':')[1], 16);
+    if (local !== port) continue;
+    const [txq, rxq] = f[4].split(':').map((x) => parseInt(x, 16));
+    out.set(remote, { state: parseInt(f[3], 16), txq, rxq });
+  }
+  return out;
+}
+
 /** "client disconnected ... sid=SID" (the info line of a session's end). */
 const goneRe = (sid) => new RegExp(`client disconnected .*sid=${sid.replace(/[^\w-]/g, '\\$&')}\\b`);
 
@@ -387,8 +407,16 @@ test('unread responses: polling GETs and WebSocket clients that stop reading are
     }
     const tStall = now();
     const closedRe = (port) => new RegExp(`connection closed peer=127\\.0\\.0\\.1:${port}\\b`);
-    const allGone = () => gets.every((g) => sc.d.grep(closedRe(g.port), mark).length) &&
-      wss.every((w) => sc.d.grep(goneRe(w.sid), mark).length);
+    // Dropped: the daemon's side of the connection is no longer
+    // ESTABLISHED (closed, or FIN_WAIT1 with the unsent rest), or the log
+    // says so.
+    const open = (p, socks) => (socks.get(p) || { state: 0 }).state === 1;
+    const getGone = (g, socks) => !open(g.port, socks) || sc.d.grep(closedRe(g.port), mark).length > 0;
+    const wsGone = (w, socks) => !open(w.port, socks) || sc.d.grep(goneRe(w.sid), mark).length > 0;
+    const allGone = () => {
+      const socks = daemonSockets(sc.d.port);
+      return gets.every((g) => getGone(g, socks)) && wss.every((w) => wsGone(w, socks));
+    };
     let pinned = 0;
     const { lat } = await during(sc, async () => {
       await sleep(500);
@@ -402,14 +430,21 @@ test('unread responses: polling GETs and WebSocket clients that stop reading are
     await sleep(SANITIZED ? 1000 : 300);
     const peak = sampler.stop();
     const rss1 = rssKb(sc.pid), fds1 = fdCount(sc.pid);
-    const getsGone = gets.filter((g) => sc.d.grep(closedRe(g.port), mark).length).length;
-    const wssGone = wss.filter((w) => sc.d.grep(goneRe(w.sid), mark).length).length;
+    const socks = daemonSockets(sc.d.port);
+    const getsGone = gets.filter((g) => getGone(g, socks)).length;
+    const wssGone = wss.filter((w) => wsGone(w, socks)).length;
+    // What a reader still open looked like (the kernel's queues), for a
+    // failure to explain itself.
+    const left = [...gets.filter((g) => !getGone(g, socks)).map((g) => ['GET', g.port]),
+      ...wss.filter((w) => !wsGone(w, socks)).map((w) => ['WebSocket', w.port])]
+      .map(([k, p]) => `${k} :${p} ${JSON.stringify(socks.get(p))} log: ${sc.d.grep(new RegExp(`:${p}\\b`), mark).slice(-3).join(' | ') || '-'}`);
     const suppressed = sc.d.grep(/lines suppressed/, mark).length;
     console.log(`unread responses: ${N} polling GETs and ${N} WebSocket clients stopped reading 6 MB documents; ` +
       `after ${tWait} ms (send timeout assumed: ${SEND_TIMEOUT_MS} ms, --send-timeout ${HELP.includes('--send-timeout=') ? 'passed' : 'unknown to this daemon'}): ` +
       `${getsGone}/${N} GETs and ${wssGone}/${N} WebSockets dropped; daemon RSS ${mb(rss0)} -> ${mb(pinned)} pinned, peak ` +
       `${mb(peak)} -> ${mb(rss1)} MB after; fds ${fds0} -> ${fds1}${suppressed ? ' (log lines were suppressed)' : ''}; ` +
-      `daemon: ${sc.d.grep(/client not reading|send timeout|output overflow/, mark).slice(0, 3).join(' | ') || '-'}`);
+      `daemon: ${sc.d.grep(/client not reading|send timeout|output overflow/, mark).slice(0, 3).join(' | ') || '-'}` +
+      (left.length ? `; still open: ${left.join('; ')}` : ''));
     await t.test('the good client stays connected and on time', () => goodClientHeld(sc, base, lat, 'unread responses'));
     await t.test(`every stalled reader is dropped once it takes no byte for the send timeout (${SEND_TIMEOUT_MS} ms), and its memory returned`,
       () => {
