@@ -26,6 +26,21 @@ int jsonvalue_apply(const char *doc, size_t doc_len, const char *patch, size_t p
 		    char **out, size_t *out_len)
 	__attribute__((warn_unused_result));
 
+/* Caps for jsonvalue_apply_limited; SIZE_MAX: none. */
+struct jsonvalue_limits {
+	size_t steps; /* element steps: members compared, elements moved, nodes made */
+	size_t nodes; /* values made: the document's, the patch's, and copies */
+	size_t text;  /* bytes of scalar text and member names in those values */
+	size_t ops;   /* operations in the patch */
+	size_t out;   /* bytes of the resulting document */
+};
+
+/* jsonvalue_apply within lim: past any cap, JSONPATCH_ERR_SIZE (and
+ * nothing returned). */
+int jsonvalue_apply_limited(const char *doc, size_t doc_len, const char *patch, size_t patch_len,
+			    const struct jsonvalue_limits *lim, char **out, size_t *out_len)
+	__attribute__((warn_unused_result));
+
 /* True when a and b are both valid JSON and hold the same value: member
  * order ignored, duplicate members resolved as JSON.parse does, strings
  * compared by value, numbers and literals by their exact text (1.50 is not
