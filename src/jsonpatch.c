@@ -554,6 +554,8 @@ int jsonpatch_apply(const char *doc, size_t doc_len, const char *patch, size_t p
 	lim.text = doc_len + patch_len + JSONPATCH_MAX_DOC;
 	lim.ops = JSONPATCH_MAX_OPS;
 	lim.out = JSONPATCH_MAX_DOC;
+	/* What the parser takes, so that the result can be read again. */
+	lim.depth = JSONPATCH_MAX_DEPTH;
 	return jsonvalue_apply_limited(doc, doc_len, patch, patch_len, &lim, out, out_len);
 }
 

@@ -69,7 +69,8 @@ enum jsonpatch_error {
  * most JSONPATCH_WORK_PER_BYTE element steps (a member compared, an
  * element moved, a value made) per input byte plus JSONPATCH_WORK_BASE,
  * and at most JSONPATCH_COPY_NODES values and JSONPATCH_MAX_DOC bytes of
- * text beyond those of the inputs (what "copy" may add). */
+ * text beyond those of the inputs (what "copy" may add). A result nests
+ * at most JSONPATCH_MAX_DEPTH containers (JSONPATCH_ERR_DEPTH). */
 #define JSONPATCH_MAX_DOC (64u << 20)
 #define JSONPATCH_MAX_OPS (1u << 20)
 #define JSONPATCH_WORK_PER_BYTE 64u

@@ -213,10 +213,13 @@ static struct tn *tn_copy(const struct tn *t, struct work *w)
 	return c;
 }
 
+/* Nesting of containers: 0 for a scalar, 1 for [] or {"a":1}. */
 static size_t tn_depth(const struct tn *t)
 {
 	size_t d = 0;
 
+	if (t->type != JSONTEXT_OBJ && t->type != JSONTEXT_ARR)
+		return 0;
 	for (size_t i = 0; i < t->n; i++) {
 		size_t k = tn_depth(t->kid[i]);
 
@@ -435,7 +438,7 @@ static int do_add(struct tn **root, const struct ptr *p, struct tn *v, struct wo
 	size_t at;
 	int rc = JSONPATCH_ERR_PATH;
 
-	if (p->ntok + tn_depth(v) > 2 * JSONTEXT_MAX_DEPTH) {
+	if (p->ntok + tn_depth(v) > w->max.depth) {
 		rc = JSONPATCH_ERR_DEPTH;
 		goto out_free;
 	}
@@ -514,6 +517,9 @@ static int apply_op(struct tn **root, const struct jsontext *pd, size_t op, stru
 		} else if (!path.ntok) {
 			tn_free(*root);
 			*root = v;
+		} else if (path.ntok + tn_depth(v) > w->max.depth) {
+			tn_free(v);
+			rc = JSONPATCH_ERR_DEPTH;
 		} else if ((rc = locate(*root, &path, &parent, &at, w)) == 0) {
 			v->key = parent->kid[at]->key;
 			v->klen = parent->kid[at]->klen;
@@ -572,7 +578,9 @@ out:
 int jsonvalue_apply(const char *doc, size_t doc_len, const char *patch, size_t patch_len,
 		    char **out, size_t *out_len)
 {
-	static const struct jsonvalue_limits none = { SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX };
+	static const struct jsonvalue_limits none = {
+		SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, 2 * JSONTEXT_MAX_DEPTH
+	};
 
 	return jsonvalue_apply_limited(doc, doc_len, patch, patch_len, &none, out, out_len);
 }
@@ -635,7 +643,7 @@ bool jsonvalue_equal(const char *a, size_t a_len, const char *b, size_t b_len)
 {
 	struct jsontext da, db;
 	struct tn *ta = NULL, *tb = NULL;
-	struct work w = { 0, 0, 0, { SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX } };
+	struct work w = { 0, 0, 0, { SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX } };
 	bool eq = false;
 
 	if (jsontext_parse(&da, a, a_len) < 0)

@@ -438,6 +438,41 @@ static void test_apply_caps(void)
 	is_int(rc, JSONPATCH_ERR_SIZE, "three make a result past 64 MiB: refused (%s)", jsonpatch_error_message(rc));
 	free(doc);
 
+	/* Nesting: the result stays readable (at most JSONPATCH_MAX_DEPTH
+	 * containers), whether by add, replace or copy. */
+	doc = xmalloc(2 * JSONPATCH_MAX_DEPTH + 1);
+	memset(doc, '[', JSONPATCH_MAX_DEPTH);
+	memset(doc + JSONPATCH_MAX_DEPTH, ']', JSONPATCH_MAX_DEPTH);
+	doc[2 * JSONPATCH_MAX_DEPTH] = '\0';
+	{
+		char deep[2 * JSONPATCH_MAX_DEPTH + 1], buf[2 * JSONPATCH_MAX_DEPTH + 128];
+		size_t dl = 0;
+
+		/* the innermost array */
+		for (int i = 0; i < JSONPATCH_MAX_DEPTH - 1; i++)
+			dl += (size_t)sprintf(deep + dl, "/0");
+		sprintf(buf, "[{\"op\":\"add\",\"path\":\"%s/-\",\"value\":1}]", deep);
+		rc = jsonpatch_apply(doc, strlen(doc), buf, strlen(buf), &out, &len);
+		ok(rc == 0, "a scalar into the deepest array: %s", jsonpatch_error_message(rc));
+		free(out);
+		out = NULL;
+		sprintf(buf, "[{\"op\":\"add\",\"path\":\"%s/-\",\"value\":[]}]", deep);
+		rc = jsonpatch_apply(doc, strlen(doc), buf, strlen(buf), &out, &len);
+		is_int(rc, JSONPATCH_ERR_DEPTH, "an array into it: one level too deep");
+		sprintf(buf, "[{\"op\":\"replace\",\"path\":\"%s\",\"value\":[[]]}]", deep);
+		rc = jsonpatch_apply(doc, strlen(doc), buf, strlen(buf), &out, &len);
+		is_int(rc, JSONPATCH_ERR_DEPTH, "replacing it by [[]]: too deep");
+		sprintf(buf, "[{\"op\":\"replace\",\"path\":\"%s\",\"value\":[1]}]", deep);
+		rc = jsonpatch_apply(doc, strlen(doc), buf, strlen(buf), &out, &len);
+		ok(rc == 0, "replacing it by [1]: fine");
+		free(out);
+		out = NULL;
+		p2 = "[{\"op\":\"copy\",\"from\":\"\",\"path\":\"/0\"}]";
+		rc = jsonpatch_apply(doc, strlen(doc), p2, strlen(p2), &out, &len);
+		is_int(rc, JSONPATCH_ERR_DEPTH, "a copy of the root into it: too deep");
+	}
+	free(doc);
+
 	/* An input past 64 MiB is refused before it is read. */
 	n = JSONPATCH_MAX_DOC + 1;
 	doc = xmalloc(n);
