@@ -66,8 +66,8 @@ enum jsonpatch_error {
 /* jsonpatch_apply's caps. A document, a patch and a result are at most
  * JSONPATCH_MAX_DOC bytes (the daemon's cap on a dashboard document), a
  * patch has at most JSONPATCH_MAX_OPS operations, and applying costs at
- * most JSONPATCH_WORK_PER_BYTE element steps (a member compared, an
- * element moved, a value made) per input byte plus JSONPATCH_WORK_BASE,
+ * most JSONPATCH_WORK_PER_BYTE element steps (a member compared, a value
+ * made, eight elements moved) per input byte plus JSONPATCH_WORK_BASE,
  * and at most JSONPATCH_COPY_NODES values and JSONPATCH_MAX_DOC bytes of
  * text beyond those of the inputs (what "copy" may add). A result nests
  * at most JSONPATCH_MAX_DEPTH containers (JSONPATCH_ERR_DEPTH). */
@@ -75,7 +75,7 @@ enum jsonpatch_error {
 #define JSONPATCH_MAX_OPS (1u << 20)
 #define JSONPATCH_WORK_PER_BYTE 64u
 #define JSONPATCH_WORK_BASE (16u << 20)
-#define JSONPATCH_COPY_NODES (1u << 20)
+#define JSONPATCH_COPY_NODES (1u << 18)
 
 struct jsonpatch {
 	char *text;   /* owned: the patch, compact JSON, NUL-terminated */
