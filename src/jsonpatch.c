@@ -2,7 +2,6 @@
 
 #include "jsonpatch.h"
 #include "jsontext.h"
-#include "jsonvalue.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -535,28 +534,6 @@ void jsonpatch_clear(struct jsonpatch *p)
 {
 	free(p->text);
 	memset(p, 0, sizeof(*p));
-}
-
-/* ---- apply ----------------------------------------------------------------- */
-
-int jsonpatch_apply(const char *doc, size_t doc_len, const char *patch, size_t patch_len,
-		    char **out, size_t *out_len)
-{
-	struct jsonvalue_limits lim;
-
-	if (doc_len > JSONPATCH_MAX_DOC || patch_len > JSONPATCH_MAX_DOC)
-		return JSONPATCH_ERR_SIZE;
-	/* Every value of the inputs takes at least one byte: the nodes and
-	 * text the inputs make stay within their lengths, and what is
-	 * beyond is what copies add. */
-	lim.steps = JSONPATCH_WORK_PER_BYTE * (doc_len + patch_len) + JSONPATCH_WORK_BASE;
-	lim.nodes = doc_len + patch_len + JSONPATCH_COPY_NODES;
-	lim.text = doc_len + patch_len + JSONPATCH_MAX_DOC;
-	lim.ops = JSONPATCH_MAX_OPS;
-	lim.out = JSONPATCH_MAX_DOC;
-	/* What the parser takes, so that the result can be read again. */
-	lim.depth = JSONPATCH_MAX_DEPTH;
-	return jsonvalue_apply_limited(doc, doc_len, patch, patch_len, &lim, out, out_len);
 }
 
 const char *jsonpatch_error_message(int err)
