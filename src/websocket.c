@@ -361,7 +361,7 @@ static int send_tail(struct conn *c, const char *head, size_t head_len, struct b
 	};
 	struct pmd_msg *snap = pmd_msg_find_frame(shared);
 	bool ends_alike = off + len + tail_len == shared->len &&
-			  memcmp(shared->data + off + len, tail, tail_len) == 0;
+			  (tail_len == 0 || memcmp(shared->data + off + len, tail, tail_len) == 0);
 	struct buf *b = ws_frame_build(WS_OP_TEXT, parts, 3);
 	struct pmd_msg *m;
 	int rc;
