@@ -1022,7 +1022,7 @@ async function scenarioDeltas() {
 const PMD_MODES = (() => {
   let help = '';
   try { help = execFileSync(PGPUSHD, ['--help'], { encoding: 'utf8' }); } catch (e) { help = String(e.stdout || ''); }
-  const shared = /permessage-deflate[^\n]*shared/.test(help);
+  const shared = /shared/.test((/--permessage-deflate[\s\S]*?(?=\n  --|$)/.exec(help) || [''])[0]);
   // Before the option took modes, "on" was the standalone mode.
   return shared ? { shared: ['--permessage-deflate', 'shared'], standalone: ['--permessage-deflate', 'standalone'] }
     : { standalone: ['--permessage-deflate', 'on'] };
