@@ -65,7 +65,8 @@
 //            takeover and inflates with one zlib stream per connection. Bytes
 //            per client per demo sale (frame bytes of every update received
 //            ÷ updates received, --pmd-sales sales, 2 clients); RSS per idle
-//            client (--pmd-mem-clients, 10,000), shared against standalone;
+//            client (--pmd-mem-clients, 10,000), shared against standalone
+//            (and once the Node reference, which keeps a deflate per client);
 //            server CPU per broadcast (/proc utime+stime over --samples
 //            sales) and commit -> last client (median of the per-sale
 //            maximum) at each --pmd-clients count (1,000 and 10,000), shared
@@ -1103,6 +1104,15 @@ async function scenarioPmd() {
         log(`  RSS ${r.rssBeforeKb} -> ${r.rssIdleKb} kB: ${r.bytesPerIdleClient} B/client (${r.joined} joined, ${r.failed} failed; ${r.handshakeRate} handshakes/s)`);
         await sleep(1000);
       }
+    }
+    // What context takeover costs a server with a deflate stream per
+    // client (ws): once, for scale.
+    const node = kinds.find((k) => k.server === 'node');
+    if (node) {
+      log(`pmd: memory, ${node.label}, ${n} idle clients`);
+      const r = await pmdFanout(node.server, node.extra, n, 0);
+      out.memory.push({ label: node.label, mode: node.mode, round: 0, ...r });
+      log(`  RSS ${r.rssBeforeKb} -> ${r.rssIdleKb} kB: ${r.bytesPerIdleClient} B/client (${r.joined} joined, ${r.failed} failed; ${r.handshakeRate} handshakes/s)`);
     }
   }
   for (const n of opt.pmdClients) {
