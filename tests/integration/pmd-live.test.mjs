@@ -218,6 +218,9 @@ test('demo dashboard, 100 sales: Chromium, socket.io-client and zlib decode ever
       deltas: await connectZlibWs(d.port, { offer: CTX_OFFER, auth: { deltas: true } }),
     };
     for (const c of Object.values(z)) await joined(c);
+    // Negative control: a client that drops its window after every message
+    // must fail, or the frames did not use the context.
+    const forgetful = await joined(await connectZlibWs(d.port, { offer: CTX_OFFER, forgetContext: true }));
     const sio = sioClient(d.url);
     await new Promise((res) => sio.on('dashboardDataUpdate', res));
 
@@ -322,6 +325,13 @@ test('demo dashboard, 100 sales: Chromium, socket.io-client and zlib decode ever
     assert.ok(wire('ctx') < 1500, `shared frames are small: ${wire('ctx')} B (standalone ${wire('alone')} B)`);
     assert.ok(wire('ctx') * 3 < wire('alone'), 'much smaller than standalone frames');
     assert.ok(wire('join33') < 1500, 'a client that joined late gets the small frames too');
+    let forgot = forgetful.error ? forgetful.error.message : null;
+    if (!forgot) {
+      try { verify('forgetful', forgetful.msgs, orc); } catch (err) { forgot = err.message.split('\n')[0]; }
+    }
+    console.log(`# negative control, an inflater without context: ${forgot}`);
+    assert.ok(forgot && !/closed/.test(forgot), 'a client that forgets its window cannot read the shared frames');
+    forgetful.close();
     for (const c of Object.values(z)) c.close();
     oracle.close();
     oracleD.close();

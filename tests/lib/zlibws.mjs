@@ -16,6 +16,10 @@
 // then fails even inside one message (zlib otherwise also accepts a
 // distance into the output of the same inflate() call).
 //
+// { forgetContext: true } is a broken client for negative controls: a new
+// inflater for every message, as if the server had agreed to
+// server_no_context_takeover. It must fail on frames that use the context.
+//
 // The client answers pings ("2" -> "3"), joins the main namespace with the
 // auth given, and records every message in order:
 //   { text, compressed, wire, t }   wire = bytes of its frames with headers
@@ -31,7 +35,7 @@ const TAIL = Buffer.from([0, 0, 0xff, 0xff]);
  * Resolves once the 101 arrived: { headers, extensions, windowBits, noContext,
  * msgs, send(text), pause(), resume(), close(), waitFor(pred, ms), error }.
  */
-export function connectZlibWs(port, { offer = 'permessage-deflate; client_max_window_bits', auth = null, strict = false, host = '127.0.0.1' } = {}) {
+export function connectZlibWs(port, { offer = 'permessage-deflate; client_max_window_bits', auth = null, strict = false, forgetContext = false, host = '127.0.0.1' } = {}) {
   return new Promise((resolve, reject) => {
     const sock = net.connect(port, host);
     const key = crypto.randomBytes(16).toString('base64');
@@ -78,7 +82,13 @@ export function connectZlibWs(port, { offer = 'permessage-deflate; client_max_wi
       if (!c.error) c.error = err;
       for (const w of [...waiters]) w.check();
     };
+    const newInflater = () => {
+      inflater = zlib.createInflateRaw({ windowBits: c.windowBits, ...(strict ? { chunkSize: 64 } : {}) });
+      inflater.on('data', (d2) => outChunks.push(d2));
+      inflater.on('error', () => {}); // reported through the pending inflate
+    };
     const inflate = (payload) => new Promise((res, rej) => {
+      if (forgetContext) { inflater.destroy(); newInflater(); }
       const onErr = (err) => rej(err);
       inflater.once('error', onErr);
       inflater.write(payload);
@@ -147,9 +157,7 @@ export function connectZlibWs(port, { offer = 'permessage-deflate; client_max_wi
           const wb = /server_max_window_bits=(\d+)/.exec(c.extensions);
           c.windowBits = wb ? Math.max(9, Number(wb[1])) : 15; // zlib's raw inflate takes 9..15; 8 fits in 9
           c.noContext = /server_no_context_takeover/.test(c.extensions);
-          inflater = zlib.createInflateRaw({ windowBits: c.windowBits, ...(strict ? { chunkSize: 64 } : {}) });
-          inflater.on('data', (d2) => outChunks.push(d2));
-          inflater.on('error', () => {}); // reported through the pending inflate
+          newInflater();
         }
         resolve(c);
       }
