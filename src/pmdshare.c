@@ -28,9 +28,68 @@ struct pmd_msg {
 	struct variant variants[PMDSHARE_CACHE];
 };
 
-static struct pmd_msg *slots[PMDSHARE_SLOTS];
-static uint64_t next_id;
+/*
+ * The registry: one slot per live message with an id, reused after it is
+ * freed. An id is the slot's index + 1 in its low 24 bits and the slot's
+ * generation (how often it was taken) above: never 0, never the same for
+ * two messages, and found in one look-up. It grows with the number of live
+ * messages (a few per feed, plus those queue entries hold), not with time.
+ */
+#define SLOT_BITS 24
+#define SLOT_MAX ((1u << SLOT_BITS) - 1)
+
+struct slot {
+	struct pmd_msg *m;   /* NULL: free */
+	uint64_t gen;
+};
+
+static struct slot *slots;
+static uint32_t nslots, slots_cap;
+static uint32_t *free_slots;   /* a stack of free indexes */
+static uint32_t nfree;
 static struct pmdshare_stats stats;
+
+/* Registers m: its id. PMD_NO_ID when out of memory (or 16 million live
+ * messages): m then never serves as a dictionary, which is safe. */
+static uint64_t slot_take(struct pmd_msg *m)
+{
+	uint32_t i;
+
+	if (nfree) {
+		i = free_slots[--nfree];
+	} else {
+		if (nslots == slots_cap) {
+			uint32_t cap = slots_cap ? slots_cap * 2 : 64;
+			struct slot *s;
+			uint32_t *f;
+
+			if (cap > SLOT_MAX)
+				return PMD_NO_ID;
+			s = realloc(slots, cap * sizeof(*s));
+			if (!s)
+				return PMD_NO_ID;
+			slots = s;
+			f = realloc(free_slots, cap * sizeof(*f));
+			if (!f)
+				return PMD_NO_ID;
+			free_slots = f;
+			slots_cap = cap;
+		}
+		i = nslots++;
+		slots[i].gen = 0;
+	}
+	slots[i].m = m;
+	slots[i].gen++;
+	return slots[i].gen << SLOT_BITS | (uint64_t)(i + 1);
+}
+
+static void slot_give_back(uint64_t id)
+{
+	uint32_t i = (uint32_t)(id & SLOT_MAX) - 1;
+
+	slots[i].m = NULL;
+	free_slots[nfree++] = i;
+}
 
 /* Where the payload of a server frame starts (no mask, RFC 6455 §5.2). */
 static size_t payload_off(const struct buf *frame)
@@ -59,10 +118,7 @@ struct pmd_msg *pmd_msg_new(struct buf *frame, struct buf *standalone, int level
 
 	if (!m)
 		return NULL;
-	m->id = ++next_id;
-	if (m->id == PMD_NO_ID)
-		m->id = ++next_id;
-	slots[m->id % PMDSHARE_SLOTS] = m; /* evicts a message 1024 ids older */
+	m->id = slot_take(m);
 	if (standalone) {
 		m->variants[0] = (struct variant){
 			.dict_id = PMD_NO_ID, .window_bits = 15, .compressed = true,
@@ -98,8 +154,8 @@ void pmd_msg_unref(struct pmd_msg *m)
 	while (m && --m->refs == 0) {
 		struct pmd_msg *next = m->kept;
 
-		if (m->id != PMD_NO_ID && slots[m->id % PMDSHARE_SLOTS] == m)
-			slots[m->id % PMDSHARE_SLOTS] = NULL;
+		if (m->id != PMD_NO_ID)
+			slot_give_back(m->id);
 		for (unsigned i = 0; i < m->nvariants; i++)
 			buf_unref(m->variants[i].frame);
 		buf_unref(m->frame);
@@ -141,15 +197,17 @@ struct pmd_msg *pmd_msg_find(uint64_t id)
 
 	if (id == PMD_NO_ID)
 		return NULL;
-	m = slots[id % PMDSHARE_SLOTS];
+	if ((id & SLOT_MAX) == 0 || (id & SLOT_MAX) > nslots)
+		return NULL;
+	m = slots[(id & SLOT_MAX) - 1].m;
 	return m && m->id == id ? m : NULL;
 }
 
 struct pmd_msg *pmd_msg_find_frame(const struct buf *frame)
 {
-	for (size_t i = 0; i < PMDSHARE_SLOTS; i++) {
-		if (slots[i] && slots[i]->frame == frame)
-			return slots[i];
+	for (uint32_t i = 0; i < nslots; i++) {
+		if (slots[i].m && slots[i].m->frame == frame)
+			return slots[i].m;
 	}
 	return NULL;
 }

@@ -13,13 +13,13 @@
  * writev). Every client whose window ends with the same payload gets the
  * same frame: in steady state one deflate per broadcast.
  *
- * Which payloads can still serve as a dictionary: every pmd_msg with an id
- * is registered in a process-wide table of PMDSHARE_SLOTS weak pointers,
- * slot id % PMDSHARE_SLOTS. A message leaves it when freed, or when a
- * message PMDSHARE_SLOTS ids younger takes its slot. What keeps a message
- * alive is references: its snapshot's, queue entries', and pmd_msg_keep's
- * chain (a feed's last PMDSHARE_KEEP messages). A client whose payload is
- * gone gets a self-contained frame, never one it cannot decode.
+ * Which payloads can still serve as a dictionary: every live pmd_msg with an
+ * id is in a process-wide registry of weak pointers (one slot per live
+ * message, the id naming the slot and its generation), and leaves it when
+ * freed. What keeps a message alive is references: its snapshot's, queue
+ * entries', and pmd_msg_keep's chain (a feed's last PMDSHARE_KEEP
+ * messages). A client whose payload is gone gets a self-contained frame,
+ * never one it cannot decode.
  *
  * Not thread-safe, like pmd. Nothing here calls back.
  */
@@ -33,7 +33,6 @@
 #include "buf.h"
 #include "pmd.h"
 
-#define PMDSHARE_SLOTS 1024 /* the registry of live payloads */
 #define PMDSHARE_KEEP 4     /* messages a chain keeps alive behind its head */
 #define PMDSHARE_CACHE 16   /* frames cached per message; more are built per client */
 
@@ -41,8 +40,9 @@ struct pmd_msg;
 
 /*
  * A payload many clients may get: frame is its plain WebSocket text frame
- * (the msg takes a reference). It gets a new process-wide id (never
- * PMD_NO_ID) and enters the registry. standalone, if not NULL, is its
+ * (the msg takes a reference). It gets a process-wide id no other message
+ * has had (PMD_NO_ID only when the registry is out of memory: it then
+ * never serves as a dictionary) and enters the registry. standalone, if not NULL, is its
  * self-contained 15-bit frame already built (pmd_frame at level), seeded
  * into the cache. level is for self-contained frames; frames with a
  * dictionary use PMD_LEVEL_DICT. NULL when out of memory.

@@ -469,9 +469,9 @@ int conn_push_msg(struct conn *c, struct pmd_msg *m, bool replaceable)
 }
 
 /* Chooses the frame of a shared-context entry now that it goes to the
- * socket: from here on it is part of the output for good (no latest-wins
- * replacement), so the window record may count it. The entries before it
- * were bound before it, in queue order. */
+ * socket, at the head of the queue: from here on it is part of the output
+ * for good (no latest-wins replacement), so the window record may count
+ * it. The entries before it were bound before it, in queue order. */
 static void bind_msg(struct conn *c, struct conn_out *e)
 {
 	bool compressed;
@@ -566,15 +566,19 @@ void conn_flush(struct conn *c)
 			return;
 		if (!c->outq_len)
 			break;
-		n = c->outq_len < CONN_IOV_MAX ? c->outq_len : CONN_IOV_MAX;
+		/* A shared-context entry is bound only at the head, once every
+		 * byte ahead of it went to the kernel: the batch stops before
+		 * any other. While the client is slow to read it stays unbound,
+		 * so latest-wins can still replace it. */
+		for (n = 0; n < c->outq_len && n < CONN_IOV_MAX; n++) {
+			struct conn_out *e = outq_at(c, n);
 
-		for (unsigned i = 0; i < n; i++) {
-			struct conn_out *e = outq_at(c, i);
-
+			if (e->m && n > 0)
+				break;
 			if (e->m)
 				bind_msg(c, e);
-			iov[i].iov_base = e->b->data + e->off;
-			iov[i].iov_len = e->end - e->off;
+			iov[n].iov_base = e->b->data + e->off;
+			iov[n].iov_len = e->end - e->off;
 		}
 		w = c->io->writev(c, iov, (int)n);
 		if (w < 0) {

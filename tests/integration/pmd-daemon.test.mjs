@@ -1,5 +1,6 @@
 // --permessage-deflate shared (issue 14) end to end, the daemon's side:
 // stock socket.io-client over ws (perMessageDeflate on, ws's default offer),
+// once straight over WebSocket and once long-polling first, then upgrading,
 // a raw ws client offering server_max_window_bits=10, and a raw ws client
 // insisting on server_no_context_takeover receive 100 consecutive snapshots,
 // with requestDashboardData acks interleaved, and decode every one. Each
@@ -79,6 +80,13 @@ test('shared mode: 100 snapshots decode byte for byte at every kind of client, a
   assert.ok(pmdParams(stockWs), 'the stock client negotiated compression');
   assert.ok(!pmdParams(stockWs).server_no_context_takeover, 'with server context takeover');
 
+  // The seed's stock options: long-polling first, then the upgrade (what
+  // was queued for polling is replayed over the WebSocket).
+  const upgrading = connectClient(url, { transports: ['polling', 'websocket'] });
+  sockets.push(upgrading);
+  await waitConnected(upgrading);
+  await emitWithAck(upgrading, 'requestDashboardData');
+
   const plain = await rawEngineIO(daemon.port, { wsOptions: { perMessageDeflate: false } });
   const small = await rawEngineIO(daemon.port, { wsOptions: { perMessageDeflate: { serverMaxWindowBits: 10 } } });
   const alone = await rawEngineIO(daemon.port, { wsOptions: { perMessageDeflate: { serverNoContextTakeover: true } } });
@@ -123,14 +131,19 @@ test('shared mode: 100 snapshots decode byte for byte at every kind of client, a
     }
     assert.ok(n >= SALES / 2, `${name}: ${n} versions compared`);
   }
-  let n = 0;
-  for (const u of stock.rec.updates) {
-    if (u.data.version <= v0) continue;
-    assert.ok(reference.has(u.data.version), `stock: version ${u.data.version} unknown to the plain client`);
-    assert.deepEqual(u.data, JSON.parse(reference.get(u.data.version)), `stock: version ${u.data.version}`);
-    n++;
+  await waitForUpdate(upgrading, (d) => d.version === last, 10000);
+  assert.equal(upgrading.io.engine.transport.name, 'websocket', 'the polling client upgraded');
+  assert.ok(pmdParams(upgrading.io.engine.transport.ws), 'and negotiated compression');
+  for (const [name, sock] of [['stock', stock], ['upgraded', upgrading]]) {
+    let n = 0;
+    for (const u of sock.rec.updates) {
+      if (u.data.version <= v0) continue;
+      assert.ok(reference.has(u.data.version), `${name}: version ${u.data.version} unknown to the plain client`);
+      assert.deepEqual(u.data, JSON.parse(reference.get(u.data.version)), `${name}: version ${u.data.version}`);
+      n++;
+    }
+    assert.ok(n >= SALES / 2, `${name} client compared ${n} versions`);
   }
-  assert.ok(n >= SALES / 2, `stock client compared ${n} versions`);
 
   // The last document is what the query returns now (the daemon's own keys aside).
   const r = await db.query('SELECT pgpush.dashboard()::text AS doc');

@@ -12,8 +12,8 @@
  * byte for byte, one that was queued to it, in order, skipping only
  * replaceable ones a newer one replaced; after the last drain nothing is
  * missing. A random property run over many seeds, then cases that force
- * what the run reaches only by chance: a dictionary gone from the registry,
- * a chain cut, a crowd of keys.
+ * what the run reaches only by chance: a dictionary cut from the chain, the
+ * registry under thousands of live payloads, a crowd of keys.
  */
 #include "autoconfig.h"
 
@@ -695,14 +695,17 @@ static void test_dictionary_gone(void)
 	leave_all(&f);
 }
 
-/* The registry forgets a payload PMDSHARE_SLOTS ids later even while it is
- * alive: the client then gets a self-contained frame. */
-static void test_registry_wrap(void)
+/* The registry keeps every live payload findable however many come after
+ * it, forgets a freed one, and never gives a freed one's id to another. */
+static void test_registry(void)
 {
+	enum { N = 3000 };
 	struct feed f = { 0 };
 	struct client *cl;
-	struct pmd_msg *many[PMDSHARE_SLOTS + 8];
+	static struct pmd_msg *many[N];
+	static uint64_t ids[N];
 	struct buf *b = ws_frame(WS_OP_TEXT, "x", 1);
+	bool found = true, gone = true, fresh = true;
 	uint64_t id;
 
 	rng = 4242;
@@ -712,14 +715,29 @@ static void test_registry_wrap(void)
 	publish(&f);
 	flush(cl, 1 << 26);
 	id = cl->c->ws.win.last_id;
-	ok(pmd_msg_find(id) != NULL, "the client's payload is registered");
-	for (size_t i = 0; i < PMDSHARE_SLOTS + 8; i++)
+	for (size_t i = 0; i < N; i++) {
 		many[i] = pmd_msg_new(b, NULL, 1);
-	ok(pmd_msg_find(id) == NULL, "1024 ids later it is not");
+		ids[i] = pmd_msg_id(many[i]);
+	}
+	ok(pmd_msg_find(id) != NULL, "the client's payload is still found after %d more", N);
+	for (size_t i = 0; i < N; i++)
+		found = found && pmd_msg_find(ids[i]) == many[i];
+	ok(found, "so is every one of them");
+	for (size_t i = 0; i < N; i += 2)
+		pmd_msg_unref(many[i]);
+	for (size_t i = 0; i < N; i += 2)
+		gone = gone && pmd_msg_find(ids[i]) == NULL;
+	ok(gone, "freed ones are not");
+	for (size_t i = 0; i < N; i += 2) {
+		many[i] = pmd_msg_new(b, NULL, 1);
+		for (size_t k = 0; k < N && fresh; k += 2)
+			fresh = pmd_msg_id(many[i]) != ids[k];
+	}
+	ok(fresh, "a reused slot gives a new id");
 	publish(&f);
 	flush(cl, 1 << 26);
 	ok(!cl->failed && cl->next == cl->nexp && cl->read_z == 2, "the next snapshot decodes");
-	for (size_t i = 0; i < PMDSHARE_SLOTS + 8; i++)
+	for (size_t i = 0; i < N; i++)
 		pmd_msg_unref(many[i]);
 	buf_unref(b);
 	leave_all(&f);
@@ -770,7 +788,7 @@ int main(void)
 	conn_ctx_init(&ctx, loop, &cfg);
 	test_steady_state();
 	test_dictionary_gone();
-	test_registry_wrap();
+	test_registry();
 	test_crowd();
 	test_property();
 	conn_ctx_free(&ctx);
