@@ -18,8 +18,9 @@
 // connection, kept across messages, so with context takeover; the frames'
 // wire sizes counted).
 //
-// 1. The demo dashboard (29 KB), 100 sales: clients from the start, two
-//    joining at sale 33, one at 66; requestDashboardData acks every 10 sales;
+// 1. The demo dashboard (29 KB), 100 sales: clients from the start, others
+//    joining at sale 33 (zlib), at 50 (Chromium, socket.io-client) and at 66
+//    (zlib, deltas); requestDashboardData acks every 10 sales;
 //    a client with deltas (patch frames); a client with
 //    server_max_window_bits=10 (its inflater checks each distance with 64-byte
 //    writes) and one offering server_no_context_takeover (standalone frames)
@@ -224,13 +225,12 @@ test('demo dashboard, 100 sales: Chromium, socket.io-client and zlib decode ever
     const sio = sioClient(d.url);
     await new Promise((res) => sio.on('dashboardDataUpdate', res));
 
-    let page;
-    if (!skipBrowser) {
-      const { chromium } = require('playwright-core');
-      browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-      page = await browser.newPage();
-      await page.goto(`${d.url}/`);
-      await page.evaluate(() => {
+    // A page of the daemon's with a bare WebSocket speaking Engine.IO: the
+    // text of every message, in order, in window.msgs.
+    const openPage = async () => {
+      const pg1 = await browser.newPage();
+      await pg1.goto(`${d.url}/`);
+      await pg1.evaluate(() => {
         window.msgs = [];
         let updates = 0, ack = 0;
         const ws = new WebSocket(`ws://${location.host}/socket.io/?EIO=4&transport=websocket`);
@@ -244,7 +244,14 @@ test('demo dashboard, 100 sales: Chromium, socket.io-client and zlib decode ever
           if (t.startsWith('42["dashboardDataUpdate"') && ++updates % 10 === 0) ws.send(`42${++ack}["requestDashboardData"]`);
         };
       });
-      await page.waitForFunction(() => window.msgs.some((t) => t.startsWith('42["dashboardDataUpdate"')), null, { timeout: 15000 });
+      await pg1.waitForFunction(() => window.msgs.some((t) => t.startsWith('42["dashboardDataUpdate"')), null, { timeout: 15000 });
+      return pg1;
+    };
+    let page, page50, sio50;
+    if (!skipBrowser) {
+      const { chromium } = require('playwright-core');
+      browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+      page = await openPage();
     }
 
     const SALES = 100;
@@ -255,6 +262,10 @@ test('demo dashboard, 100 sales: Chromium, socket.io-client and zlib decode ever
       if (i === 33) {
         z.join33 = await connectZlibWs(d.port, { offer: CTX_OFFER });
         z.join33w9 = await connectZlibWs(d.port, { offer: 'permessage-deflate; server_max_window_bits=9', strict: true });
+      }
+      if (i === 50) {
+        if (browser) page50 = await openPage();
+        sio50 = sioClient(d.url);
       }
       if (i === 66) z.join66 = await connectZlibWs(d.port, { offer: CTX_OFFER, auth: { deltas: true } });
       if (i % 10 === 5) {
@@ -273,11 +284,15 @@ test('demo dashboard, 100 sales: Chromium, socket.io-client and zlib decode ever
     }
     await oracleD.waitFor((ms) => hasVersion(ms, final), 20000, 'the deltas oracle to get the last version');
     const until = Date.now() + 20000;
-    while (!hasVersion(sio.raw.filter((m) => m.text), final) && Date.now() < until) await sleep(50);
-    let chromeMsgs = [], chromeExt = null;
+    while (!(hasVersion(sio.raw.filter((m) => m.text), final) && hasVersion(sio50.raw, final)) && Date.now() < until) await sleep(50);
+    const pageMsgs = async (p) => {
+      await p.waitForFunction((v) => window.msgs.some((t) => t.includes(`"version":${v}`)), final, { timeout: 20000 });
+      return p.evaluate(() => [window.msgs, window.pmdWs.extensions]);
+    };
+    let chromeMsgs = [], chromeExt = null, chrome50Msgs = [], chrome50Ext = null;
     if (page) {
-      await page.waitForFunction((v) => window.msgs.some((t) => t.includes(`"version":${v}`)), final, { timeout: 20000 });
-      [chromeMsgs, chromeExt] = await page.evaluate(() => [window.msgs, window.pmdWs.extensions]);
+      [chromeMsgs, chromeExt] = await pageMsgs(page);
+      [chrome50Msgs, chrome50Ext] = await pageMsgs(page50);
     }
     const orc = oracleOf(oracle, oracleD);
 
@@ -288,7 +303,11 @@ test('demo dashboard, 100 sales: Chromium, socket.io-client and zlib decode ever
       res[name] = verify(name, c.msgs, orc);
     }
     res.sio = verify('socket.io-client', sio.raw.filter((m) => m.text), orc);
-    if (page) res.chromium = verify('Chromium', chromeMsgs.map((text) => ({ text })), orc);
+    res.sio50 = verify('socket.io-client joined at 50', sio50.raw, orc);
+    if (page) {
+      res.chromium = verify('Chromium', chromeMsgs.map((text) => ({ text })), orc);
+      res.chromium50 = verify('Chromium joined at 50', chrome50Msgs.map((text) => ({ text })), orc);
+    }
 
     // Every one of the 100 snapshots reached the clients there from the start.
     for (const name of ['ctx', 'w10', 'alone', 'deltas', 'sio', ...(page ? ['chromium'] : [])]) {
@@ -297,6 +316,9 @@ test('demo dashboard, 100 sales: Chromium, socket.io-client and zlib decode ever
     }
     for (const name of ['join33', 'join33w9']) assert.ok(versions.slice(33).every((v) => res[name].versions.has(v)), `${name}: every version after it joined`);
     assert.ok(versions.slice(66).every((v) => res.join66.versions.has(v)), 'join66: every version after it joined');
+    for (const name of ['sio50', ...(page ? ['chromium50'] : [])]) {
+      assert.ok(versions.slice(51).every((v) => res[name].versions.has(v)), `${name}: every version after it joined`);
+    }
     // Acks came back, through every inflater.
     for (const name of ['ctx', 'w10', 'deltas', ...(page ? ['chromium'] : [])]) assert.ok(res[name].acks >= 9, `${name}: its acks (${res[name].acks})`);
     const sioAcks = sio.raw.filter((m) => m.ackObj);
@@ -310,7 +332,10 @@ test('demo dashboard, 100 sales: Chromium, socket.io-client and zlib decode ever
     assert.match(z.alone.extensions, /server_no_context_takeover/, 'alone: standalone frames asked for, agreed');
     const params = sio.io.engine.transport.ws._extensions['permessage-deflate'].params;
     assert.ok(params && !params.server_no_context_takeover, `socket.io-client: context takeover kept (${JSON.stringify(params)})`);
-    if (page) assertContext('Chromium', chromeExt);
+    if (page) {
+      assertContext('Chromium', chromeExt);
+      assertContext('Chromium joined at 50', chrome50Ext);
+    }
     const wire = (name) => median(res[name].updateWires.slice(1));
     for (const name of ['ctx', 'w10', 'join33']) {
       assert.equal(res[name].compressed, res[name].updates, `${name}: every snapshot compressed`);
