@@ -179,3 +179,31 @@ test('a replica lagging past --replica-max-lag-wait: dashboardDataError replica_
     await d.stopClean();
   }
 });
+
+test('the replica restarts while a recompute waits on it: the sale still arrives, never an old document', { timeout: 60000 }, async () => {
+  await rep.waitCaughtUp();
+  const d = await startDaemon({ db: pg.conninfo,
+    args: ['--query-db', rep.conninfo, '--refresh-interval', '300', '--replica-max-lag-wait', '20'] });
+  try {
+    const s = connectClient(d.url); sockets.push(s);
+    await waitConnected(s);
+    await waitForUpdate(s, () => true, 20000);
+    const since = s.rec.updates.length;
+    const sale = await insertSale(db, products[0].id);
+    // The recompute is waiting out the apply delay when the replica goes.
+    const mark = d.logs.length;
+    await rep.stopServer({ mode: 'fast' });
+    const lost = await d.waitForLog(/database unavailable conn=pgpushd-query/, 10000);
+    await rep.startServer();
+    const u = await waitForUpdate(s, () => true, 30000, { since });
+    const done = await d.waitForLog(/recompute done .*reason=/, 5000, { since: lost.index });
+    assert.ok(done.index > lost.index, 'the recompute ran again after the loss');
+    assert.equal(d.logs.slice(mark, lost.index).filter((l) => /recompute done/.test(l)).length, 0,
+      'no recompute for the sale finished before the replica went away: it was waiting');
+    console.log(`replica restarted: first snapshot ${(u.t - sale.committedAt).toFixed(0)} ms after the commit`);
+    assert.ok(hasSale(sale.id)(u.data), 'the first snapshot after the commit has the sale');
+    assert.ok(s.connected);
+  } finally {
+    await d.stopClean();
+  }
+});
