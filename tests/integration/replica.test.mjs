@@ -108,7 +108,7 @@ test('a sale reaches clients once the lagging replica has replayed it, never bef
 test('with a role: the wait comes before BEGIN READ ONLY and SET LOCAL ROLE', { timeout: 60000 }, async () => {
   await rep.waitCaughtUp();
   const d = await startDaemon({ db: pg.conninfo,
-    args: ['--query-db', rep.conninfo, '--refresh-interval', '300', '--anon-role', 'dashboard_manager'] });
+    args: ['--query-db', rep.conninfo, '--refresh-interval', '300', '--anon-role', 'dashboard_manager', '--log-level', 'debug'] });
   try {
     const s = connectClient(d.url); sockets.push(s);
     await waitConnected(s);
