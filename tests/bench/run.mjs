@@ -9,6 +9,7 @@
 //       [--insert-seconds 5] [--tls-clients 1000] [--writers 1,8,32] [--perf DIR] [--durable] [--out FILE]
 //       [--max-minutes 90] [--baseline FILE] [--aud-clients 1000]
 //       [--audiences 1,10,100] [--delta-clients 1000,10000]
+//       [--cluster-clients 3000] [--cluster-idle-seconds 5] [--failovers 3]
 //
 // Scenarios (--scenarios, comma-separated; default all, in this order):
 //   query    time of SELECT pgpush.dashboard() on the demo data (median of 20)
@@ -56,6 +57,16 @@
 //            (the daemon's log); commit -> last client for each
 //            --delta-clients count (1,000 and 10,000), full documents and
 //            patches in the same run (median over --samples sales)
+//   cluster  (pgpushd only; not in the default list; issue 12) the same
+//            --cluster-clients (3,000) on 1 instance and on 3 (3 load
+//            generators either way, each straight to one instance's port):
+//            commit -> last client of all (p50/p95/max over --samples
+//            sales), database statements per sale (pg_stat_statements,
+//            preloaded for this scenario) and idle statements per second,
+//            dashboard queries per sale (pgpush_recomputes_total), RSS per
+//            client; with leader election in the daemon, --failovers kills
+//            of the leader: kill -> the next sale at the last surviving
+//            client. Details: tests/bench/cluster.mjs
 // --quick: a 1-2 minute smoke run of every scenario (smaller counts).
 // --durable: PostgreSQL with fsync and synchronous_commit on (default: off,
 // like the integration tests).
@@ -83,6 +94,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { startCluster, freePort, repoRoot } from '../lib/pgcluster.mjs';
 import { makeCA } from '../lib/testca.mjs';
+import { scenarioCluster, clusterTable } from './cluster.mjs';
 
 // ------------------------------------------------------------- options ----
 
@@ -114,6 +126,9 @@ const opt = {
   baseline: process.env.PGPUSHD_BASELINE || null,
   audClients: 1000,
   audiences: [1, 10, 100],
+  clusterClients: 3000,
+  clusterIdleSeconds: 5,
+  failovers: 3,
 };
 const list = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
 const size = (s) => { const m = /^(\d+(?:\.\d+)?)([kK])?$/.exec(s); if (!m) throw new Error(`bad size ${s}`); return Math.round(Number(m[1]) * (m[2] ? 1000 : 1)); };
@@ -147,6 +162,9 @@ for (let i = 0; i < argv.length; i++) {
     case '--aud-clients': opt.audClients = size(v()); break;
     case '--audiences': opt.audiences = list(v()).map(Number); break;
     case '--delta-clients': opt.deltaClients = list(v()).map(size); break;
+    case '--cluster-clients': opt.clusterClients = size(v()); break;
+    case '--cluster-idle-seconds': opt.clusterIdleSeconds = Number(v()); break;
+    case '--failovers': opt.failovers = Number(v()); break;
     case '-h': case '--help':
       console.log(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1).filter((l, i, a) => a.slice(0, i + 1).every((x) => x.startsWith('//'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
       process.exit(0);
@@ -167,6 +185,9 @@ if (opt.quick) {
   if (!argv.includes('--tls-clients')) opt.tlsClients = 200;
   if (!argv.includes('--aud-clients')) opt.audClients = 200;
   if (!argv.includes('--delta-clients')) opt.deltaClients = [200];
+  if (!argv.includes('--cluster-clients')) opt.clusterClients = 300;
+  if (!argv.includes('--cluster-idle-seconds')) opt.clusterIdleSeconds = 2;
+  if (!argv.includes('--failovers')) opt.failovers = 1;
 }
 if (opt.baseline && !argv.includes('--servers')) opt.servers = ['baseline', ...opt.servers];
 for (const s of opt.servers) if (!['pgpushd', 'node', 'baseline'].includes(s)) throw new Error(`unknown server ${s}`);
@@ -456,7 +477,7 @@ function pgbench(args, { timeoutMs } = {}) {
 
 // ------------------------------------------------------------- scenarios --
 
-const results = { machine: {}, options: opt, started: new Date().toISOString(), query: null, latency: [], memory: [], bytes: [], storm: [], insert: null, audiences: [], tls: [], deltas: null };
+const results = { machine: {}, options: opt, started: new Date().toISOString(), query: null, latency: [], memory: [], bytes: [], storm: [], insert: null, audiences: [], tls: [], deltas: null, cluster: null };
 
 function machineInfo() {
   const cpu = (() => { try { return /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))[1]; } catch { return os.cpus()[0]?.model; } })();
@@ -1305,6 +1326,7 @@ function table() {
       L.push('');
     }
   }
+  if (results.cluster) L.push(...clusterTable(results.cluster, fmt));
   return L.join('\n');
 }
 
@@ -1314,6 +1336,7 @@ async function main() {
   log(`work directory ${workDir}`);
   const settings = opt.durable ? { fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on' } : {};
   if (opt.scenarios.includes('changesrc')) Object.assign(settings, { wal_level: 'logical', max_wal_senders: 10, max_replication_slots: 10 });
+  if (opt.scenarios.includes('cluster')) settings.shared_preload_libraries = 'pg_stat_statements';
   pg = await startCluster({ sql: ['sql/schema.sql', 'sql/install.sql', 'sql/demo-data.sql'], settings: { max_connections: 100, ...settings } });
   db = await pg.client();
   productIds = (await db.query('SELECT id FROM products ORDER BY id')).rows.map((r) => r.id);
@@ -1323,8 +1346,21 @@ async function main() {
   results.pgpushd = binaryInfo(PGPUSHD);
   if (opt.baseline) results.baseline = { ...binaryInfo(opt.baseline), commit: process.env.PGPUSHD_BASELINE_COMMIT || null };
   results.machine.pgSettings = { fsync: opt.durable ? 'on' : 'off', synchronous_commit: opt.durable ? 'on' : 'off' };
-  const order = ['query', 'latency', 'memory', 'bytes', 'storm', 'insert', 'tls', 'audiences', 'changesrc', 'deltas'];
-  const fns = { query: scenarioQuery, latency: scenarioLatency, memory: scenarioMemory, bytes: scenarioBytes, storm: scenarioStorm, insert: scenarioInsert, tls: scenarioTls, audiences: scenarioAudiences, changesrc: scenarioChangeSource, deltas: scenarioDeltas };
+  const order = ['query', 'latency', 'memory', 'bytes', 'storm', 'insert', 'tls', 'audiences', 'changesrc', 'deltas', 'cluster'];
+  const fns = { query: scenarioQuery, latency: scenarioLatency, memory: scenarioMemory, bytes: scenarioBytes, storm: scenarioStorm, insert: scenarioInsert, tls: scenarioTls, audiences: scenarioAudiences, changesrc: scenarioChangeSource, deltas: scenarioDeltas,
+    cluster: async () => {
+      results.cluster = await scenarioCluster({
+        opt, db, pg, log, sleep, startServer, startLoadgen, insertSale, pctl, fmt, nowUs,
+        httpText: (port, p) => new Promise((resolve, reject) => {
+          http.get({ host: '127.0.0.1', port, path: p, timeout: 5000, agent: false }, (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (c) => { body += c; });
+            res.on('end', () => resolve(body));
+          }).on('error', reject);
+        }),
+      });
+    } };
   for (const s of order) {
     if (!opt.scenarios.includes(s)) continue;
     results.loadavg = results.loadavg || {};
