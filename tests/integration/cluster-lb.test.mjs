@@ -253,6 +253,11 @@ test('the recipe: every instance is ready and UP in haproxy, /metrics is not ser
   const { ms } = await waitStates((st) => Object.keys(st).length === N && Object.values(st).every((v) => v === 'UP'), 20000, 'all UP');
   t.diagnostic(`all ${N} instances UP ${ms} ms after haproxy started; replica: ${replica ? 'yes' : 'no (no pgcluster helper in this tree)'}`);
   for (const d of daemons) assert.equal((await get(d.port, '/readyz')).status, 200);
+  if (replica) {
+    // The dashboard queries' sessions are on the replica.
+    const n = Number((await replica.psql(`SELECT count(*) FROM pg_stat_activity WHERE usename = '${pg.daemonRole}'`)).trim());
+    assert.ok(n >= N, `${n} pgpushd sessions on the replica`);
+  }
   assert.equal((await get(lb.port, '/metrics')).status, 404);
   assert.equal((await get(lb.port, '/readyz')).status, 200);
 });
