@@ -33,6 +33,10 @@ enum metric_id {
 	METRIC_UNSENT_BYTES,		/* gauge */
 	METRIC_CLIENTS_DROPPED,		/* counter, by reason */
 	METRIC_DB_RECONNECTS,		/* counter, by connection */
+	METRIC_CLUSTER_LEADER,		/* gauge 0/1 */
+	METRIC_CLUSTER_LEADER_CHANGES,	/* counter */
+	METRIC_CLUSTER_STORES,		/* counter */
+	METRIC_CLUSTER_FETCHES,		/* counter */
 	METRIC_COUNT
 };
 
@@ -49,6 +53,7 @@ enum metrics_recompute_reason {
 	METRICS_RECOMPUTE_RECONNECT,
 	METRICS_RECOMPUTE_NOTIFY,
 	METRICS_RECOMPUTE_TIMER,
+	METRICS_RECOMPUTE_LEADER,
 	METRICS_RECOMPUTE_COUNT
 };
 
