@@ -79,6 +79,18 @@ struct dashboard {
 	struct list_node vqueue;/* feeds waiting for a version draw */
 	struct hub_feed *vfeed; /* the feed whose draw runs */
 
+	/* The cluster (cluster.c): leadership, the documents stored or
+	 * fetched, the audiences registered. */
+	bool leader;            /* holds the advisory lock on the listener */
+	bool lock_tried;        /* a lock attempt answered on this connection */
+	enum { CLUSTER_IDLE, CLUSTER_LOCK, CLUSTER_STORE, CLUSTER_FETCH, CLUSTER_DEMAND_SET,
+	       CLUSTER_DEMAND_READ } cluster_wait; /* the listener's statement */
+	bool lock_wanted, demand_dirty, demand_read_wanted, store_warned;
+	struct list_node cqueue;/* feeds waiting for a store (leader) or a fetch */
+	struct hub_feed *cfeed; /* the feed whose store or fetch runs */
+	ev_timer cluster_tick;  /* followers: try the lock; the leader: read demand */
+	double demand_read_at;  /* monotonic s of the last demand read */
+
 	char attached[ATTACHED_MAX][NAME_MAX_BYTES + 1];
 	size_t n_attached;
 	bool listener_was_ready;/* a later LISTEN is a reconnect */
@@ -154,6 +166,32 @@ void listener_next(struct dashboard *d);
 void listener_lost(struct dashboard *d, struct pgconn *pc, const char *error, int64_t next_ms);
 extern const struct pgconn_callbacks listener_callbacks;
 extern const struct changes_callbacks listener_changes_callbacks;
+
+/* cluster.c: leadership on the listener, the documents the leader stores
+ * and followers fetch, the audiences every instance registers.
+ * cluster_next starts the listener's next cluster statement (the lock
+ * first; the rest only when no version draw waits): true when it sent
+ * one. cluster_result takes its result (NULL: the listener was lost). */
+#define CLUSTER_LOCK_KEY "8099566104598834276" /* 'pgpushld' */
+#define CLUSTER_TICK 0.5        /* s between a follower's lock attempts */
+#define CLUSTER_DEMAND_EVERY 5.0 /* s between the leader's demand reads */
+void cluster_init(struct dashboard *d);
+void cluster_stop(struct dashboard *d);
+bool cluster_next(struct dashboard *d, bool draws_waiting);
+void cluster_result(struct dashboard *d, const PGresult *res);
+void cluster_listener_ready(struct dashboard *d);
+void cluster_listener_lost(struct dashboard *d);
+/* A notification for the cluster (":doc,...", ":demand"): true when it was one. */
+bool cluster_notify(struct dashboard *d, const char *payload);
+/* The leader published f's new document: store it. */
+void cluster_published(struct dashboard *d, struct hub_feed *f);
+void cluster_feed_new(void *ud, struct hub_feed *f);
+void cluster_feed_gone(void *ud, struct hub_feed *f);
+
+/* dashboard.c: a follower publishes a document the leader stored, under
+ * its version (never one of its own). */
+void dashboard_publish_stored(struct dashboard *d, struct hub_feed *f, const char *json, size_t len,
+			      int64_t version, int64_t generated_ms, const char *reason);
 
 /* health.c: the /readyz probe's timer. */
 void health_on_probe(struct ev_loop *loop, ev_timer *w, int revents);

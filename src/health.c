@@ -124,6 +124,7 @@ bool dashboard_health(void *ud, bool detailed, char *out, size_t outlen)
 	if (o) {
 		json_object_object_add(o, "status", json_object_new_string(status));
 		json_object_object_add(o, "listener", json_object_new_boolean(listening));
+		json_object_object_add(o, "cluster", json_object_new_string(d->leader ? "leader" : "follower"));
 		json_object_object_add(o, "query", json_object_new_boolean(querying));
 		json_object_object_add(o, "snapshotVersion",
 				       json_object_new_int64(mf && mf->snap ? mf->snap->version : 0));
