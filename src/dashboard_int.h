@@ -101,6 +101,7 @@ struct dashboard {
 	 * listener, proves it alive (dashboard_ready). */
 	ev_timer probe;
 	bool probe_wait;        /* its query has not answered yet */
+	bool probe_due;         /* the timer found the listener busy: next */
 	unsigned long probe_seq;
 	char probe_payload[64];
 	double probe_sent, probe_seen; /* s, CLOCK_MONOTONIC; 0 = never */
@@ -195,5 +196,6 @@ void dashboard_publish_stored(struct dashboard *d, struct hub_feed *f, const cha
 
 /* health.c: the /readyz probe's timer. */
 void health_on_probe(struct ev_loop *loop, ev_timer *w, int revents);
+bool health_probe_send(struct dashboard *d);
 
 #endif

@@ -38,6 +38,8 @@ void listener_next(struct dashboard *d)
 
 	if (!pgconn_is_ready(d->listener) || pgconn_is_busy(d->listener))
 		return;
+	if (d->probe_due && health_probe_send(d))
+		return;
 	if (d->registry_wanted) {
 		d->registry_wanted = false;
 		if (pgconn_query(d->listener, registry_sql) == 0)
@@ -127,6 +129,7 @@ static void on_listener_lost(struct pgconn *pc, const char *error, int64_t next_
 	d->registry_wait = false;
 	/* Ready again only after a round trip on the new connection. */
 	d->probe_wait = false;
+	d->probe_due = false;
 	d->probe_seen = 0;
 	cluster_listener_lost(d);
 	listener_lost(d, pc, error, next_ms);
