@@ -2,11 +2,14 @@
 // the same clients on 3 instances against 1 instance.
 //
 // Clients: --cluster-clients in all (3,000), always as 3 load generators of
-// a third each, so that the client side costs the same in both layouts;
-// each load generator connects straight to one instance's port (instance
-// i % n), not through a balancer: the numbers are pgpushd's and
-// PostgreSQL's, not haproxy's (tests/integration/cluster-lb.test.mjs runs
-// haproxy). Full documents, the stock client (no patches).
+// a third each, so that the client side costs the same in both layouts.
+// --cluster-via (both by default):
+//   direct   each load generator connects straight to one instance's port
+//            (instance i % n): pgpushd's and PostgreSQL's numbers alone;
+//   haproxy  all three to haproxy running contrib/haproxy/haproxy.cfg
+//            (tests/lib/haproxy.mjs) in front of the n instances, which
+//            spreads them (leastconn); haproxy's CPU per sale is given too.
+// Full documents, the stock client (no patches).
 //
 // Per layout, --samples sales one after another (300 ms apart):
 //   commit -> last client: for each sale, the latest of all clients of all
@@ -22,10 +25,12 @@
 //   dashboard queries per sale: the instances' pgpush_recomputes_total;
 //   RSS per client: the instances' VmRSS after the clients joined minus
 //     before, summed, over the clients that joined; and per instance.
-// Then, when the daemons lead and follow (pgpush_cluster_leader in their
-// /metrics), --failovers times: kill -9 of the leader, a sale at once, and
+// Then, direct, when the daemons lead and follow (pgpush_cluster_leader in
+// their /metrics), --failovers times: kill -9 of the leader, a sale at once, and
 // the time from the kill to the last client of the surviving instances;
 // then a new instance and its clients in place of the dead one.
+
+import { findHaproxy, startHaproxy } from '../lib/haproxy.mjs';
 
 const STMT_SQL = `SELECT coalesce(sum(calls), 0)::int8 AS calls
   FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
@@ -42,7 +47,7 @@ const TOP_SQL = `SELECT s.query, sum(calls)::int8 AS calls
  */
 export async function scenarioCluster(ctx) {
   const { opt, db, pg, log, sleep, startServer, startLoadgen, insertSale, pctl } = ctx;
-  const out = { clients: opt.clusterClients, samples: opt.samples, layouts: [], via: 'direct (one load generator per instance port)' };
+  const out = { clients: opt.clusterClients, samples: opt.samples, layouts: [] };
   let pss = true;
   try {
     await db.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
@@ -65,16 +70,28 @@ export async function scenarioCluster(ctx) {
   };
   const third = Math.round(opt.clusterClients / 3);
 
-  for (const n of [1, 3]) {
-    log(`cluster: ${n} instance${n > 1 ? 's' : ''}, ${3 * third} clients, ${opt.samples} sales`);
+  const hp = opt.clusterVia.includes('haproxy') ? findHaproxy() : null;
+  if (hp && hp.why) log(`cluster: ${hp.why}: not through haproxy`);
+  for (const via of opt.clusterVia) for (const n of [1, 3]) {
+    if (via === 'haproxy' && !hp.bin) continue;
+    log(`cluster: ${n} instance${n > 1 ? 's' : ''}, ${3 * third} clients ${via === 'haproxy' ? 'through haproxy' : 'straight to the instances'}, ${opt.samples} sales`);
     const srvs = [];
     const lgs = [];
-    const r = { instances: n, clients: 3 * third };
+    let lb = null;
+    const r = { via, instances: n, clients: 3 * third };
     try {
       for (let i = 0; i < n; i++) srvs.push(await startServer('pgpushd', { extra: opt.daemonArgs }));
+      if (via === 'haproxy') {
+        lb = await startHaproxy(hp.bin, srvs.map((x) => x.port), { maxconn: 3 * third + 1000 });
+        for (let k = 0; k < 100; k++) {
+          const st = await lb.serverStates();
+          if (Object.values(st).every((x) => x === 'UP')) break;
+          await sleep(200);
+        }
+      }
       await sleep(1500);
       const rss0 = srvs.map((s) => s.rss().rssKb);
-      for (let k = 0; k < 3; k++) lgs.push(await startLoadgen(srvs[k % n].port, third, { tagKey: 'id' }));
+      for (let k = 0; k < 3; k++) lgs.push(await startLoadgen(lb ? lb.port : srvs[k % n].port, third, { tagKey: 'id' }));
       await sleep(3000);
       const rss1 = srvs.map((s) => s.rss().rssKb);
       r.joined = lgs.reduce((a, lg) => a + lg.connected.joined, 0);
@@ -88,6 +105,7 @@ export async function scenarioCluster(ctx) {
       r.idleStatementsPerSec = pss ? (i1 - i0) / opt.clusterIdleSeconds : null;
       const rec0 = await Promise.all(srvs.map((s) => metricSum(s, 'pgpush_recomputes_total')));
       const s0 = await statements();
+      const lbCpu0 = lb ? ctx.cpuSeconds(lb.proc.pid) : null;
       const w0 = Date.now();
       const last = [];
       let timeouts = 0;
@@ -99,6 +117,8 @@ export async function scenarioCluster(ctx) {
         await sleep(300);
       }
       const s1 = await statements();
+      if (lb) r.haproxyCpuMsPerSale = (ctx.cpuSeconds(lb.proc.pid) - lbCpu0) * 1000 / opt.samples;
+      r.clientsPerInstance = await Promise.all(srvs.map((x) => metricSum(x, 'pgpush_clients')));
       const wallSec = (Date.now() - w0) / 1000;
       const rec1 = await Promise.all(srvs.map((s) => metricSum(s, 'pgpush_recomputes_total')));
       const reps = [];
@@ -121,7 +141,7 @@ export async function scenarioCluster(ctx) {
       log(`  ${r.joined} joined; commit -> last client p50 ${ctx.fmt(r.lastClient.p50)} / p95 ${ctx.fmt(r.lastClient.p95)} / max ${ctx.fmt(r.lastClient.max)} ms; ` +
         `dashboard queries/sale ${ctx.fmt(r.dashboardQueriesPerSale, 2)} (${r.recomputesPerInstance.map((x) => ctx.fmt(x, 2)).join(' + ')}); ` +
         `statements/sale ${ctx.fmt(r.statementsPerSale, 1)} (idle ${ctx.fmt(r.idleStatementsPerSec, 1)}/s); ${r.rssPerClientB} B/client${timeouts ? `; ${timeouts} timeouts` : ''}`);
-      if (n > 1 && r.leader.some((x) => x === 1) && opt.failovers > 0) r.failover = await failovers(ctx, srvs, lgs, third, metricSum);
+      if (!lb && n > 1 && r.leader.some((x) => x === 1) && opt.failovers > 0) r.failover = await failovers(ctx, srvs, lgs, third, metricSum);
       out.layouts.push(r);
     } catch (err) {
       r.error = String(err.stack || err);
@@ -129,6 +149,7 @@ export async function scenarioCluster(ctx) {
       log(`  failed: ${err.message}`);
     } finally {
       for (const lg of lgs) await lg.quit();
+      if (lb) await lb.stop();
       for (const s of srvs) await s.stop();
       if (pss) await db.query('SELECT pg_stat_statements_reset()');
     }
@@ -179,18 +200,19 @@ async function failovers(ctx, srvs, lgs, third, metricSum) {
 /** The markdown table lines for results.cluster. */
 export function clusterTable(c, fmt) {
   const L = [];
-  L.push(`9. Cluster: ${c.clients} clients (3 load generators, ${c.via}), ${c.samples} sales: 1 instance against 3; commit → last client of all (per sale; p50 / p95 / max over the sales), database statements of the daemons' role per sale (pg_stat_statements; the readiness probe left out; what runs with no sale at all given per second), dashboard queries per sale (pgpush_recomputes_total, summed), RSS per client (all instances)`);
+  L.push(`9. Cluster: ${c.clients} clients (3 load generators, straight to the instances' ports or all through haproxy), ${c.samples} sales: 1 instance against 3; commit → last client of all (per sale; p50 / p95 / max over the sales), database statements of the daemons' role per sale (pg_stat_statements; the readiness probe left out; what runs with no sale at all given per second), dashboard queries per sale (pgpush_recomputes_total, summed), RSS per client (all instances)`);
   L.push('');
-  L.push('| instances | joined | last client p50 / p95 / max, ms | statements per sale (net of idle) | idle statements/s | dashboard queries per sale (per instance) | RSS per client |');
-  L.push('|---:|---:|---|---|---:|---|---:|');
+  L.push('| clients connect | instances | joined (per instance) | last client p50 / p95 / max, ms | statements per sale (net of idle) | idle statements/s | dashboard queries per sale (per instance) | RSS per client |');
+  L.push('|---|---:|---:|---|---|---:|---|---:|');
   for (const r of c.layouts) {
-    if (r.error) { L.push(`| ${r.instances} | failed: ${r.error.split('\n')[0]} |||||`); continue; }
-    L.push(`| ${r.instances} | ${r.joined} | ${fmt(r.lastClient.p50)} / ${fmt(r.lastClient.p95)} / ${fmt(r.lastClient.max)}${r.timeouts ? ` (${r.timeouts} timeouts)` : ''} | ${fmt(r.statementsPerSale, 1)} (${fmt(r.statementsPerSaleNetOfIdle, 1)}) | ${fmt(r.idleStatementsPerSec, 1)} | ${fmt(r.dashboardQueriesPerSale, 2)} (${r.recomputesPerInstance.map((x) => fmt(x, 2)).join(' + ')}) | ${r.rssPerClientB} B |`);
+    const via = r.via === 'haproxy' ? `through haproxy (${fmt(r.haproxyCpuMsPerSale)} ms haproxy CPU per sale)` : 'straight';
+    if (r.error) { L.push(`| ${via} | ${r.instances} | failed: ${r.error.split('\n')[0]} |||||`); continue; }
+    L.push(`| ${via} | ${r.instances} | ${r.joined} (${(r.clientsPerInstance || []).join(' + ')}) | ${fmt(r.lastClient.p50)} / ${fmt(r.lastClient.p95)} / ${fmt(r.lastClient.max)}${r.timeouts ? ` (${r.timeouts} timeouts)` : ''} | ${fmt(r.statementsPerSale, 1)} (${fmt(r.statementsPerSaleNetOfIdle, 1)}) | ${fmt(r.idleStatementsPerSec, 1)} | ${fmt(r.dashboardQueriesPerSale, 2)} (${r.recomputesPerInstance.map((x) => fmt(x, 2)).join(' + ')}) | ${r.rssPerClientB} B |`);
   }
   L.push('');
   const f = c.layouts.find((r) => r.failover && r.failover.length);
   if (f) {
-    L.push(`Failover (3 instances): kill -9 of the leader, a sale committed at once; kill → last client of the surviving instances: ${f.failover.map((x) => `${fmt(x.killToLastClientMs, 0)} ms`).join(', ')}.`);
+    L.push(`Failover (3 instances, clients straight to them): kill -9 of the leader, a sale committed at once; kill → last client of the surviving instances: ${f.failover.map((x) => `${fmt(x.killToLastClientMs, 0)} ms`).join(', ')}.`);
     L.push('');
   }
   return L;

@@ -10,6 +10,7 @@
 //       [--max-minutes 90] [--baseline FILE] [--aud-clients 1000]
 //       [--audiences 1,10,100] [--delta-clients 1000,10000]
 //       [--cluster-clients 3000] [--cluster-idle-seconds 5] [--failovers 3]
+//       [--cluster-via direct,haproxy]
 //
 // Scenarios (--scenarios, comma-separated; default all, in this order):
 //   query    time of SELECT pgpush.dashboard() on the demo data (median of 20)
@@ -59,7 +60,8 @@
 //            patches in the same run (median over --samples sales)
 //   cluster  (pgpushd only; not in the default list; issue 12) the same
 //            --cluster-clients (3,000) on 1 instance and on 3 (3 load
-//            generators either way, each straight to one instance's port):
+//            generators either way, each straight to one instance's port,
+//            then all through haproxy: --cluster-via):
 //            commit -> last client of all (p50/p95/max over --samples
 //            sales), database statements per sale (pg_stat_statements,
 //            preloaded for this scenario) and idle statements per second,
@@ -129,6 +131,7 @@ const opt = {
   clusterClients: 3000,
   clusterIdleSeconds: 5,
   failovers: 3,
+  clusterVia: ['direct', 'haproxy'],
 };
 const list = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
 const size = (s) => { const m = /^(\d+(?:\.\d+)?)([kK])?$/.exec(s); if (!m) throw new Error(`bad size ${s}`); return Math.round(Number(m[1]) * (m[2] ? 1000 : 1)); };
@@ -165,6 +168,7 @@ for (let i = 0; i < argv.length; i++) {
     case '--cluster-clients': opt.clusterClients = size(v()); break;
     case '--cluster-idle-seconds': opt.clusterIdleSeconds = Number(v()); break;
     case '--failovers': opt.failovers = Number(v()); break;
+    case '--cluster-via': opt.clusterVia = list(v()); break;
     case '-h': case '--help':
       console.log(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1).filter((l, i, a) => a.slice(0, i + 1).every((x) => x.startsWith('//'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
       process.exit(0);
@@ -1350,7 +1354,7 @@ async function main() {
   const fns = { query: scenarioQuery, latency: scenarioLatency, memory: scenarioMemory, bytes: scenarioBytes, storm: scenarioStorm, insert: scenarioInsert, tls: scenarioTls, audiences: scenarioAudiences, changesrc: scenarioChangeSource, deltas: scenarioDeltas,
     cluster: async () => {
       results.cluster = await scenarioCluster({
-        opt, db, pg, log, sleep, startServer, startLoadgen, insertSale, pctl, fmt, nowUs,
+        opt, db, pg, log, sleep, startServer, startLoadgen, insertSale, pctl, fmt, nowUs, cpuSeconds,
         httpText: (port, p) => new Promise((resolve, reject) => {
           http.get({ host: '127.0.0.1', port, path: p, timeout: 5000, agent: false }, (res) => {
             let body = '';

@@ -20,14 +20,10 @@
 // installs the package); skipped, saying why, without it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { startCluster, repoRoot, freePort } from '../lib/pgcluster.mjs';
+import { startCluster } from '../lib/pgcluster.mjs';
+import { findHaproxy, startHaproxy } from '../lib/haproxy.mjs';
 import {
   startDaemon, seedShop, insertSale, connectClient, waitConnected, closeClients, sleep, rawRequest,
 } from '../lib/daemon.mjs';
@@ -36,13 +32,6 @@ import { applyPatch } from '../../contrib/client/src/pgpush-client.js';
 const N = 3;
 const PER_TRANSPORT = 6; // clients per transport: two per instance on average
 
-function findHaproxy() {
-  const candidates = [process.env.HAPROXY, '/usr/sbin/haproxy'];
-  const which = spawnSync('sh', ['-c', 'command -v haproxy'], { encoding: 'utf8' });
-  if (which.status === 0) candidates.unshift(which.stdout.trim());
-  for (const c of candidates) if (c && fs.existsSync(c)) return { bin: c };
-  return { why: 'haproxy is not installed (apt-get install haproxy; quickstart does it)' };
-}
 const haproxy = findHaproxy();
 
 let pg, db, products, replica = null, lb = null;
@@ -85,77 +74,15 @@ async function leader(timeoutMs = 10000) {
   }
 }
 
-/** The haproxy statistics socket: { pgpushd1: 'UP', ... } for the backend. */
-function serverStates() {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(lb.statsSock);
-    let text = '';
-    c.on('connect', () => c.write('show stat\n'));
-    c.on('data', (d) => { text += d; });
-    c.on('end', () => {
-      const rows = text.split('\n').filter((l) => l.startsWith('pgpushd,pgpushd'));
-      resolve(Object.fromEntries(rows.map((l) => { const f = l.split(','); return [f[1], f[17]]; })));
-    });
-    c.on('error', reject);
-  });
-}
 async function waitStates(pred, timeoutMs, what) {
   const t0 = Date.now();
   let st;
   for (;;) {
-    st = await serverStates();
+    st = await lb.serverStates();
     if (pred(st)) return { st, ms: Date.now() - t0 };
     if (Date.now() - t0 > timeoutMs) throw new Error(`haproxy: ${what} not reached in ${timeoutMs} ms: ${JSON.stringify(st)}`);
     await sleep(100);
   }
-}
-
-/** haproxy running contrib/haproxy/haproxy.cfg, adapted only in where it
- * listens, where the instances are, and what belongs to the system service. */
-async function startHaproxy(backends, { maxconn = 2000 } = {}) {
-  const prefix = fs.mkdtempSync(path.join(os.tmpdir(), 'pgpush-haproxy-'));
-  const port = await freePort();
-  const statsSock = path.join(prefix, 'admin.sock');
-  let cfg = fs.readFileSync(path.join(repoRoot, 'contrib', 'haproxy', 'haproxy.cfg'), 'utf8');
-  // The system service's lines: its chroot, user, syslog socket and admin socket.
-  cfg = cfg.replace(/^\s*(chroot|stats socket|user|group|daemon|log \/dev\/log)\b.*\n/gm, '');
-  cfg = cfg.replace(/^global\n/m, `global\n\tstats socket ${statsSock} mode 600 level admin\n`);
-  // Within this process's file limit (haproxy wants 2 x maxconn + some).
-  cfg = cfg.replace(/^(\s*)maxconn \d+$/m, `$1maxconn ${maxconn}`);
-  cfg = cfg.replace(/^(\s*)bind :3000$/m, `$1bind 127.0.0.1:${port}`);
-  let i = 0;
-  cfg = cfg.replace(/^(\s*server pgpushd(\d+) )\S+( .*)$/gm, (all, head, n, tail) => {
-    i++;
-    return `${head}127.0.0.1:${backends[Number(n) - 1].port}${tail}`;
-  });
-  assert.equal(i, backends.length, `the recipe has ${backends.length} server lines`);
-  assert.ok(cfg.includes(`bind 127.0.0.1:${port}`), 'recipe adapted');
-  const file = path.join(prefix, 'haproxy.cfg');
-  fs.writeFileSync(file, cfg);
-  const check = spawnSync(haproxy.bin, ['-c', '-f', file], { encoding: 'utf8' });
-  assert.equal(check.status, 0, `haproxy -c: ${check.stdout}${check.stderr}`);
-  const proc = spawn(haproxy.bin, ['-db', '-f', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout.on('data', (c) => { out += c; });
-  proc.stderr.on('data', (c) => { out += c; });
-  const exited = new Promise((r) => proc.on('exit', r));
-  cleanups.push(async () => {
-    proc.kill('SIGUSR1'); // soft stop
-    await Promise.race([exited, sleep(3000)]);
-    proc.kill('SIGKILL');
-    fs.rmSync(prefix, { recursive: true, force: true });
-  });
-  for (let k = 0; k < 100; k++) {
-    if (fs.existsSync(statsSock)) {
-      try {
-        const r = await rawRequest(port, 'GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeoutMs: 500 });
-        if (/^HTTP\/1\.1 (200|503)/.test(r.text)) return { port, url: `http://127.0.0.1:${port}`, statsSock, proc, log: () => out };
-      } catch { /* not yet */ }
-    }
-    if (proc.exitCode !== null) break;
-    await sleep(100);
-  }
-  throw new Error(`haproxy did not start: ${out}`);
 }
 
 before(async () => {
@@ -167,7 +94,8 @@ before(async () => {
   replica = await pg.startReplica();
   args.push('--query-db', replica.conninfo);
   for (let k = 0; k < N; k++) daemons.push(await startDaemon({ db: pg.conninfo, args }));
-  lb = await startHaproxy(daemons);
+  lb = await startHaproxy(haproxy.bin, daemons.map((d) => d.port));
+  cleanups.push(() => lb.stop());
 });
 
 after(async () => {
