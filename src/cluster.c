@@ -40,6 +40,7 @@ static const char demand_read_sql[] = "SELECT dashboard, role, key FROM pgpush.f
 
 static void cqueue_clear(struct dashboard *d)
 {
+	d->refetch = false;
 	for (struct list_node *n; (n = list_pop_front(&d->cqueue));)
 		LIST_ENTRY(n, struct hub_feed, clink)->in_cqueue = false;
 	d->cfeed = NULL;
@@ -122,6 +123,7 @@ static void become_follower(struct dashboard *d)
 	struct hub_dashboard *db;
 	struct hub_feed *f;
 
+	log_info("cluster role=follower");
 	HUB_FOR_EACH_DASHBOARD(d->hub, db) {
 		HUB_FOR_EACH_FEED(db, f)
 			cqueue_add(d, f);
@@ -343,6 +345,10 @@ void cluster_result(struct dashboard *d, const PGresult *res)
 	case CLUSTER_FETCH:
 		if (!failed(res, "fetching a document", &warned[state]))
 			fetched(d, f, res);
+		if (d->refetch && f) {
+			d->refetch = false;
+			cqueue_add(d, f);
+		}
 		break;
 	case CLUSTER_DEMAND_SET:
 		(void)failed(res, "registering the audiences", &warned[state]);
@@ -391,10 +397,17 @@ bool cluster_notify(struct dashboard *d, const char *payload)
 		return true;
 	HUB_FOR_EACH_DASHBOARD(d->hub, db) {
 		HUB_FOR_EACH_FEED(db, f) {
-			if (f->cluster_id == id && version > f->version)
+			if (f->cluster_id != id)
+				continue;
+			if (version > f->version)
 				cqueue_add(d, f);
+			return true;
 		}
 	}
+	/* Perhaps the id of the feed whose first fetch runs: its answer (the
+	 * placeholder, without the document) may come after this. */
+	if (d->cluster_wait == CLUSTER_FETCH && d->cfeed && !d->cfeed->cluster_id)
+		d->refetch = true;
 	return true;
 }
 

@@ -85,7 +85,8 @@ struct dashboard {
 	bool lock_tried;        /* a lock attempt answered on this connection */
 	enum { CLUSTER_IDLE, CLUSTER_LOCK, CLUSTER_STORE, CLUSTER_FETCH, CLUSTER_DEMAND_SET,
 	       CLUSTER_DEMAND_READ } cluster_wait; /* the listener's statement */
-	bool lock_wanted, demand_dirty, demand_read_wanted, store_warned;
+	bool lock_wanted, demand_dirty, demand_read_wanted;
+	bool refetch;           /* a notification may be for cfeed: fetch it again */
 	struct list_node cqueue;/* feeds waiting for a store (leader) or a fetch */
 	struct hub_feed *cfeed; /* the feed whose store or fetch runs */
 	ev_timer cluster_tick;  /* followers: try the lock; the leader: read demand */

@@ -109,7 +109,15 @@ before(async () => {
     });
     daemons.push({ d, name, clients: [] });
     // The first one leads: the lock is free.
-    if (name === 'a') await d.waitForLog(/cluster role=leader/);
+    await d.waitForLog(name === 'a' ? /cluster role=leader/ : /cluster role=follower/);
+  }
+  // Namespaces exist once the registry is read.
+  for (const { d } of daemons) {
+    for (let i = 0; i < 100; i++) {
+      const h = await (await fetch(`${d.url}/healthz`, { headers: { connection: 'close' } })).json();
+      if (h.dashboards === 2) break;
+      await sleep(50);
+    }
   }
 });
 
