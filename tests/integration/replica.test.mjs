@@ -25,6 +25,8 @@ before(async () => {
   // written when the notification arrives (the insert LSN covers it).
   await db.query('SET synchronous_commit = off');
   products = await seedShop(db);
+  // Roles for the --anon-role case (in the base backup with the rest).
+  await pg.psqlFile('sql/demo-roles.sql');
   rep = await pg.startReplica({ applyDelayMs: APPLY_DELAY_MS });
   await rep.waitCaughtUp();
 });
@@ -73,7 +75,51 @@ test('a sale reaches clients once the lagging replica has replayed it, never bef
     assert.ok(count >= 3, 'every recompute waited on the replica');
     assert.ok(sum >= 3 * APPLY_DELAY_MS * 0.6 / 1000, 'the waits add up to the apply delays');
     assert.equal(await metric(d, 'pgpush_replica_lag_timeouts_total'), 0);
+    // Without the injected delay: what the wait costs, with the writer's
+    // commit asynchronous (its WAL goes out when the WAL writer flushes)
+    // and synchronous. Printed, not asserted (a shared machine).
+    await rep.setApplyDelay(0);
+    await rep.waitCaughtUp();
+    for (const sync of ['off', 'on']) {
+      await db.query(`SET synchronous_commit = ${sync}`);
+      const c0 = await metric(d, 'pgpush_replica_wait_seconds_count');
+      const s0 = await metric(d, 'pgpush_replica_wait_seconds_sum');
+      const times = [];
+      for (let i = 0; i < 5; i++) {
+        const since = s.rec.updates.length;
+        const sale = await insertSale(db, products[i % products.length].id);
+        const u = await waitForUpdate(s, () => true, 20000, { since });
+        assert.ok(hasSale(sale.id)(u.data), `the first snapshot after the commit has sale ${sale.id}`);
+        times.push(u.t - sale.committedAt);
+      }
+      const n = await metric(d, 'pgpush_replica_wait_seconds_count') - c0;
+      const w = await metric(d, 'pgpush_replica_wait_seconds_sum') - s0;
+      console.log(`no apply delay, writer synchronous_commit=${sync}: snapshot after commit ` +
+        `${times.map((x) => x.toFixed(0)).join(', ')} ms; replica wait mean ${(w / n * 1000).toFixed(1)} ms over ${n}`);
+    }
+    await db.query('SET synchronous_commit = off');
+    await rep.setApplyDelay(APPLY_DELAY_MS);
     assert.deepEqual(s.rec.errors, [], 'no dashboardDataError');
+  } finally {
+    await d.stopClean();
+  }
+});
+
+test('with a role: the wait comes before BEGIN READ ONLY and SET LOCAL ROLE', { timeout: 60000 }, async () => {
+  await rep.waitCaughtUp();
+  const d = await startDaemon({ db: pg.conninfo,
+    args: ['--query-db', rep.conninfo, '--refresh-interval', '300', '--anon-role', 'dashboard_manager'] });
+  try {
+    const s = connectClient(d.url); sockets.push(s);
+    await waitConnected(s);
+    await waitForUpdate(s, () => true, 20000);
+    const since = s.rec.updates.length;
+    const sale = await insertSale(db, products[2].id);
+    const u = await waitForUpdate(s, () => true, 20000, { since });
+    console.log(`role dashboard_manager: first snapshot ${(u.t - sale.committedAt).toFixed(0)} ms after the commit`);
+    assert.ok(hasSale(sale.id)(u.data), 'the first snapshot after the commit has the sale');
+    assert.ok(u.t - sale.committedAt >= APPLY_DELAY_MS * 0.6, 'it waited for the replica');
+    assert.ok(d.grep(/recompute done .*role=dashboard_manager reason=notify/).length >= 1);
   } finally {
     await d.stopClean();
   }
