@@ -39,9 +39,9 @@ const daemons = [];
 const sockets = [];
 const cleanups = [];
 
-function get(port, p) {
+function get(port, p, headers = {}) {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: p, headers: { connection: 'close' }, timeout: 5000 }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: p, headers: { connection: 'close', ...headers }, timeout: 5000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c) => { body += c; });
@@ -223,7 +223,8 @@ test('without the stickiness cookie a poll that reaches another instance is refu
   // The Engine.IO handshake through haproxy, then its sid polled with a
   // cookie that names another instance, as a balancer without stickiness
   // would send it.
-  const r = await get(lb.port, '/socket.io/?EIO=4&transport=polling');
+  // The client says it is someone else: haproxy replaces the header.
+  const r = await get(lb.port, '/socket.io/?EIO=4&transport=polling', { 'X-Forwarded-For': '203.0.113.50' });
   assert.equal(r.status, 200);
   const sid = JSON.parse(r.body.slice(1)).sid;
   const set = String(r.headers['set-cookie']);
@@ -238,6 +239,9 @@ test('without the stickiness cookie a poll that reaches another instance is refu
   assert.match(bad.text, /Session ID unknown/);
   const good = await post(m[1]);
   assert.match(good.text, /^HTTP\/1\.1 200/);
+  const line = (await daemons[Number(m[1]) - 1].waitForLog(new RegExp(`client connected sid=${sid} `))).line;
+  assert.match(line, /peer=127\.0\.0\.1( |$)/, line);
+  assert.ok(!line.includes('203.0.113.50'), `a forged X-Forwarded-For is not believed: ${line}`);
 });
 
 test('a burst of 200 sales: one recompute per coalesced batch for the whole cluster', { skip: haproxy.why }, async (t) => {
