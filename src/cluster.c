@@ -32,9 +32,12 @@ static const char store_sql[] =
 	"SELECT pgpush.feed_store($1, $2, $3, $4::bigint, $5::bigint, $6, '{' || $7, $8)";
 static const char fetch_key_sql[] =
 	"SELECT id, version, generated_ms, reason, doc FROM pgpush.feed_fetch($1, $2, $3, $4::bigint)";
+/* The row even when not newer (then without its document): no row means
+ * it is gone (PostgreSQL restarted, UNLOGGED tables come back empty), and
+ * the feed is fetched again by its key. */
 static const char fetch_id_sql[] =
-	"SELECT id, version, generated_ms, reason, doc FROM pgpush.feed_doc"
-	" WHERE id = $1::bigint AND version > $2::bigint";
+	"SELECT id, version, generated_ms, reason, CASE WHEN version > $2::bigint THEN doc END"
+	" FROM pgpush.feed_doc WHERE id = $1::bigint";
 static const char demand_set_sql[] = "SELECT pgpush.feed_demand_set($1::json, $2)";
 static const char demand_read_sql[] = "SELECT dashboard, role, key FROM pgpush.feed_demand_read()";
 
@@ -125,8 +128,11 @@ static void become_follower(struct dashboard *d)
 
 	log_info("cluster role=follower");
 	HUB_FOR_EACH_DASHBOARD(d->hub, db) {
-		HUB_FOR_EACH_FEED(db, f)
+		HUB_FOR_EACH_FEED(db, f) {
+			/* By key: the row may be gone and made again. */
+			f->cluster_id = 0;
 			cqueue_add(d, f);
+		}
 	}
 }
 
@@ -295,6 +301,14 @@ static void apply_demand(struct dashboard *d, const PGresult *res)
 		if (!f->cluster_mark && !f->count)
 			log_info("cluster: computing an audience for other instances dashboard=%s role=%s",
 				 name, *role ? role : "(own)");
+		/* Newly asked for and already computed: announce the document
+		 * again (the asker may have found it not current, see
+		 * pgpush.feed_fetch). */
+		if (!f->cluster_mark && f->snap && !f->in_error) {
+			if (!f->stored_reason[0])
+				snprintf(f->stored_reason, sizeof(f->stored_reason), "%s", f->running_reason);
+			cqueue_add(d, f);
+		}
 	}
 	HUB_FOR_EACH_DASHBOARD(h, db) {
 		HUB_FOR_EACH_FEED(db, f) {
@@ -307,8 +321,15 @@ static void apply_demand(struct dashboard *d, const PGresult *res)
 
 static void fetched(struct dashboard *d, struct hub_feed *f, const PGresult *res)
 {
-	if (!f || PQntuples(res) != 1 || PQnfields(res) != 5)
+	if (!f || PQnfields(res) != 5)
 		return;
+	if (PQntuples(res) != 1) {
+		if (f->cluster_id) {
+			f->cluster_id = 0;
+			cqueue_add(d, f);
+		}
+		return;
+	}
 	f->cluster_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	if (d->leader || PQgetisnull(res, 0, 4))
 		return;
@@ -441,8 +462,13 @@ void cluster_feed_gone(void *ud, struct hub_feed *f)
 	}
 	if (d->cfeed == f)
 		d->cfeed = NULL;
-	/* Sent at the next tick: f is still in its dashboard's list now. */
+	/* Sent at once, but not from here: f is still in its dashboard's
+	 * list. Soon, since a follower's first fetch trusts a document only
+	 * while some instance has its audience. */
 	d->demand_dirty = true;
+	ev_timer_stop(d->loop, &d->cluster_tick);
+	ev_timer_set(&d->cluster_tick, 0, CLUSTER_TICK);
+	ev_timer_start(d->loop, &d->cluster_tick);
 }
 
 static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)

@@ -270,6 +270,7 @@ void dashboard_publish_stored(struct dashboard *d, struct hub_feed *f, const cha
 		return;
 	}
 	f->version = version;
+	snprintf(f->stored_reason, sizeof(f->stored_reason), "%s", reason);
 	if (d->cfg->permessage_deflate && snapshot_deflate(s, 1) < 0)
 		log_warn("out of memory compressing a snapshot; sending it plain");
 	clear_error(d, f);
