@@ -272,6 +272,20 @@ static bool failed(const PGresult *res, const char *what, bool *warned)
 	return true;
 }
 
+static void announce(struct dashboard *d, struct hub_feed *f)
+{
+	f->cluster_announce = false;
+	if (!f->stored_reason[0])
+		snprintf(f->stored_reason, sizeof(f->stored_reason), "%s", f->running_reason);
+	cqueue_add(d, f);
+}
+
+void cluster_unchanged(struct dashboard *d, struct hub_feed *f)
+{
+	if (d->leader && f->cluster_announce)
+		announce(d, f);
+}
+
 /* The leader: the audiences of other instances become remote feeds here;
  * the remote feeds nobody names any more wait out the grace period. */
 static void apply_demand(struct dashboard *d, const PGresult *res)
@@ -301,13 +315,14 @@ static void apply_demand(struct dashboard *d, const PGresult *res)
 		if (!f->cluster_mark && !f->count)
 			log_info("cluster: computing an audience for other instances dashboard=%s role=%s",
 				 name, *role ? role : "(own)");
-		/* Newly asked for and already computed: announce the document
-		 * again (the asker may have found it not current, see
-		 * pgpush.feed_fetch). */
-		if (!f->cluster_mark && f->snap && !f->in_error) {
-			if (!f->stored_reason[0])
-				snprintf(f->stored_reason, sizeof(f->stored_reason), "%s", f->running_reason);
-			cqueue_add(d, f);
+		/* Newly asked for: the asker may have found the stored document
+		 * not current (pgpush.feed_fetch). Announce it again once it is:
+		 * now, or after the recompute that is due. */
+		if (!f->cluster_mark && f->snap) {
+			if (f->pending || f->busy)
+				f->cluster_announce = true;
+			else
+				announce(d, f);
 		}
 	}
 	HUB_FOR_EACH_DASHBOARD(h, db) {
@@ -436,6 +451,7 @@ void cluster_published(struct dashboard *d, struct hub_feed *f)
 {
 	if (!d->leader)
 		return;
+	f->cluster_announce = false;
 	snprintf(f->stored_reason, sizeof(f->stored_reason), "%s", f->running_reason);
 	cqueue_add(d, f);
 }

@@ -231,6 +231,7 @@ static void publish(struct dashboard *d, struct hub_feed *f, const char *json, s
 			 "query_ms=%.1f", f->dash->name, f->role ? f->role : "(own)", f->running_reason,
 			 (long long)f->version, (ev_time() - f->started) * 1000.0);
 		snapshot_unref(s);
+		cluster_unchanged(d, f);
 		return;
 	}
 	f->version = version;

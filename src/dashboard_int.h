@@ -167,6 +167,8 @@ void cluster_listener_lost(struct dashboard *d);
 bool cluster_notify(struct dashboard *d, const char *payload);
 /* The leader published f's new document: store it. */
 void cluster_published(struct dashboard *d, struct hub_feed *f);
+/* The leader recomputed f and found the same document. */
+void cluster_unchanged(struct dashboard *d, struct hub_feed *f);
 void cluster_feed_new(void *ud, struct hub_feed *f);
 void cluster_feed_gone(void *ud, struct hub_feed *f);
 

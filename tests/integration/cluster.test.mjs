@@ -197,9 +197,42 @@ test('an audience only a follower has is computed by the leader and delivered', 
   assert.equal(rows.trim(), '1', 'the audience is registered once, by b');
 });
 
+test('a client moving to another instance resumes by version: nothing is sent when nothing changed', async () => {
+  const [, b, c] = daemons;
+  const onB = b.clients.find((s) => s.io.opts.transports[0] === 'websocket' && s.nsp === '/shop');
+  const v = onB.rec.updates.at(-1).data.version;
+  const s = client(c, '/shop', { auth: { deltas: true, since: v } });
+  s.patches = true; // gets dashboardDataPatch from now on
+  await new Promise((r) => s.once('connect', r));
+  await sleep(400);
+  assert.equal(s.rec.updates.length, 0, 'the same version on c: no document sent');
+  const h = await (await fetch(`${c.d.url}/healthz`, { headers: { connection: 'close' } })).json();
+  assert.ok(h.resumed >= 1, `c counted the resume: ${h.resumed}`);
+});
+
+test('an audience nobody has any more is computed afresh, never served from an old store', async () => {
+  const [, b, c] = daemons;
+  const token = mint({ role: 'clu_viewer', tenant: 'left' });
+  const s1 = client(c, '/tenant', { auth: { token } });
+  let n = await salesCount();
+  await waitForUpdate(s1, (d) => d.tenant === 'left' && d.sales === n, 10000);
+  s1.close();
+  // c drops it after the grace period, then the leader does.
+  const rows = async () => Number((await pg.psql(
+    "SELECT count(*) FROM pgpush.feed_demand WHERE dashboard = 'tenant' AND key LIKE '%left%'")).trim());
+  let left = 1;
+  for (let i = 0; i < 100 && (left = await rows()) !== 0; i++) await sleep(100);
+  assert.equal(left, 0, 'nobody has the audience any more');
+  await insertSale(db, products[0].id);
+  n++;
+  const s2 = client(b, '/tenant', { auth: { token } });
+  const first = await waitForUpdate(s2, () => true, 10000);
+  assert.equal(first.data.sales, n, 'the first document is current, not the one stored before the sale');
+});
+
 test('kill -9 of the leader: the next sale reaches every surviving client within 2 s', async () => {
   const a = await leader();
-  const survivors = sockets.filter((s) => s.instance !== a.name);
+  const survivors = sockets.filter((s) => s.instance !== a.name && s.connected && !s.patches);
   const marks = survivors.map((s) => s.rec.updates.length);
   const tKill = now();
   a.d.proc.kill('SIGKILL');
