@@ -270,3 +270,47 @@ test('the audiences of a killed instance are pruned from pgpush.feed_demand', as
     '(SELECT 1 FROM pg_stat_activity a WHERE a.pid = d.pid)');
   assert.equal(own.trim(), '0');
 });
+
+test('SQL: stored versions only grow; a first fetch gets a document only while a live instance has the audience; PUBLIC gets nothing', async () => {
+  const c = await pg.client();
+  const c2 = await pg.client();
+  try {
+    await c.query('SET ROLE pgpushd');
+    await c2.query('SET ROLE pgpushd');
+    const store = async (v, doc) => (await c.query(
+      "SELECT pgpush.feed_store('sqltest', '', 'k', $1, 0, 'r', $2, 'pgpush_sqltest') AS id", [v, doc])).rows[0].id;
+    const row = async () => (await c.query(
+      "SELECT version::int, doc FROM pgpush.feed_doc WHERE dashboard = 'sqltest'")).rows[0];
+    const id = await store(100, '{"a":1}');
+    assert.ok(id);
+    assert.equal(await store(99, '{"a":0}'), null, 'an older version stores nothing');
+    assert.deepEqual(await row(), { version: 100, doc: '{"a":1}' });
+    assert.equal(await store(100, '{"a":1}'), id, 'the same version is announced again');
+    assert.equal(await store(101, '{"a":2}'), id, 'the id stays');
+    assert.deepEqual(await row(), { version: 101, doc: '{"a":2}' });
+    const fetch = async () => (await c.query(
+      "SELECT id, version::int, doc FROM pgpush.feed_fetch('sqltest', '', 'k', 0)")).rows[0];
+    assert.deepEqual(await fetch(), { id, version: 101, doc: null }, 'nobody else has it: no document');
+    await c2.query(`SELECT pgpush.feed_demand_set('[["sqltest","","k"]]', 'pgpush_sqltest')`);
+    assert.deepEqual(await fetch(), { id, version: 101, doc: '{"a":2}' }, 'another live instance has it');
+    // A placeholder for an audience nobody stored yet: the id, no document.
+    const ph = (await c.query("SELECT id, version::int, doc FROM pgpush.feed_fetch('sqltest', '', 'other', 0)")).rows[0];
+    assert.ok(ph.id && ph.id !== id);
+    assert.equal(ph.version, 0);
+    assert.equal(ph.doc, null);
+  } finally {
+    await c.query("DELETE FROM pgpush.feed_doc WHERE dashboard = 'sqltest'").catch(() => {});
+    await c2.query("SELECT pgpush.feed_demand_set('[]', 'pgpush_sqltest')").catch(() => {});
+    await c.end();
+    await c2.end();
+  }
+  for (const t of ['pgpush.feed_doc', 'pgpush.feed_demand']) {
+    for (const p of ['SELECT', 'INSERT', 'UPDATE', 'DELETE']) {
+      assert.equal((await pg.psql(`SELECT has_table_privilege('public', '${t}', '${p}')`)).trim(), 'f', `PUBLIC ${p} on ${t}`);
+    }
+  }
+  for (const f of ['pgpush.feed_store(text,text,text,bigint,bigint,text,text,text)',
+    'pgpush.feed_fetch(text,text,text,bigint)', 'pgpush.feed_demand_set(json,text)', 'pgpush.feed_demand_read()']) {
+    assert.equal((await pg.psql(`SELECT has_function_privilege('public', '${f}', 'EXECUTE')`)).trim(), 'f', `PUBLIC EXECUTE ${f}`);
+  }
+});
