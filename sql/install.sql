@@ -767,9 +767,10 @@ REVOKE ALL ON FUNCTION pgpush.unregister_dashboard(text) FROM PUBLIC;
 
 -- ================================================================ cluster --
 
--- Several pgpushd instances on one database form one cluster: the one that
--- holds the advisory lock 8099566104598834276 ('pgpushld' in ASCII) on its
--- listener connection is the leader. Only the leader runs dashboard queries;
+-- The pgpushd instances on one database with the same --channel and
+-- --query form one cluster: the one that holds the advisory lock
+-- (1885828213, <32 bits of a hash of both>) on its listener connection is
+-- the leader. The default dashboard is named ':<the hash in hex>' here. Only the leader runs dashboard queries;
 -- it stores each new document here and notifies '<channel>' with
 -- ':doc,<id>,<version>'; the followers fetch the row by id and send it to
 -- their own clients under the leader's version. docs/design.md ("Cluster").
@@ -780,7 +781,7 @@ REVOKE ALL ON FUNCTION pgpush.unregister_dashboard(text) FROM PUBLIC;
 -- crash the table is empty, and the restarted leader recomputes it.
 CREATE UNLOGGED TABLE IF NOT EXISTS pgpush.feed_doc (
     id            bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
-    dashboard     text NOT NULL,            -- '' for the default one
+    dashboard     text NOT NULL,            -- ':<scope>' for the default one
     role          text NOT NULL,            -- '' for pgpushd's own role
     key           text NOT NULL,            -- the audience's claims; '' without tokens
     version       bigint NOT NULL,          -- 0: a follower asked, nothing stored yet

@@ -314,3 +314,23 @@ test('SQL: stored versions only grow; a first fetch gets a document only while a
     assert.equal((await pg.psql(`SELECT has_function_privilege('public', '${f}', 'EXECUTE')`)).trim(), 'f', `PUBLIC EXECUTE ${f}`);
   }
 });
+
+test('an instance with another --query is a cluster of its own: it leads it and serves its own document', async () => {
+  const lead = await leader();
+  const d = await startDaemon({
+    db: pg.conninfo,
+    args: ['--refresh-interval', '300', '--jwt-secret-file', path.join(dir, 'secret'),
+      '--anon-role', 'clu_viewer', '--audience-grace', '1000',
+      '--query', "SELECT json_build_object('other', true, 'sales', (SELECT count(*) FROM public.sales))"],
+  });
+  const x = { d, name: 'other', clients: [] };
+  daemons.push(x);
+  await d.waitForLog(/cluster role=leader/);
+  const s = client(x, '/');
+  const n = await salesCount();
+  const first = await waitForUpdate(s, (doc) => doc.other === true && doc.sales === n, 10000);
+  assert.ok(first);
+  assert.equal((await metrics(lead.d)).leader, 1, 'the first cluster keeps its leader');
+  await insertSale(db, products[0].id);
+  await waitForUpdate(s, (doc) => doc.sales === n + 1, 10000);
+});
