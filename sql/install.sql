@@ -767,9 +767,10 @@ REVOKE ALL ON FUNCTION pgpush.unregister_dashboard(text) FROM PUBLIC;
 
 -- ================================================================ cluster --
 
--- Several pgpushd instances on one database form one cluster: the one that
--- holds the advisory lock 8099566104598834276 ('pgpushld' in ASCII) on its
--- listener connection is the leader. Only the leader runs dashboard queries;
+-- The pgpushd instances on one database with the same --channel and
+-- --query form one cluster: the one that holds the advisory lock
+-- (1885828213, <32 bits of a hash of both>) on its listener connection is
+-- the leader. The default dashboard is named ':<the hash in hex>' here. Only the leader runs dashboard queries;
 -- it stores each new document here and notifies '<channel>' with
 -- ':doc,<id>,<version>'; the followers fetch the row by id and send it to
 -- their own clients under the leader's version. docs/design.md ("Cluster").
@@ -780,7 +781,7 @@ REVOKE ALL ON FUNCTION pgpush.unregister_dashboard(text) FROM PUBLIC;
 -- crash the table is empty, and the restarted leader recomputes it.
 CREATE UNLOGGED TABLE IF NOT EXISTS pgpush.feed_doc (
     id            bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
-    dashboard     text NOT NULL,            -- '' for the default one
+    dashboard     text NOT NULL,            -- ':<scope>' for the default one
     role          text NOT NULL,            -- '' for pgpushd's own role
     key           text NOT NULL,            -- the audience's claims; '' without tokens
     version       bigint NOT NULL,          -- 0: a follower asked, nothing stored yet
@@ -811,8 +812,10 @@ REVOKE ALL ON pgpush.feed_doc, pgpush.feed_demand FROM PUBLIC;
 
 -- The leader: stores a new document, versions only growing, and notifies
 -- ':doc,<id>,<version>' in the same transaction (the statement's). A
--- document not newer than the stored one stores and notifies nothing.
--- Returns the row's id, or NULL when nothing was stored.
+-- document older than the stored one stores and notifies nothing; the same
+-- version is announced again (the leader does that when another instance
+-- starts asking for an audience it already computes). Returns the row's
+-- id, or NULL when nothing was stored.
 CREATE OR REPLACE FUNCTION pgpush.feed_store(
     p_dashboard text, p_role text, p_key text, p_version bigint, p_generated_ms bigint,
     p_reason text, p_doc text, p_channel text)
@@ -828,7 +831,7 @@ BEGIN
     ON CONFLICT (dashboard, role, key) DO UPDATE
         SET version = EXCLUDED.version, generated_ms = EXCLUDED.generated_ms,
             reason = EXCLUDED.reason, doc = EXCLUDED.doc, stored_at = pg_catalog.now()
-        WHERE f.version < EXCLUDED.version
+        WHERE f.version <= EXCLUDED.version
     RETURNING f.id, f.version INTO r;
     IF NOT FOUND THEN
         RETURN NULL;
@@ -840,7 +843,11 @@ $$;
 
 -- A follower's first fetch of an audience: makes sure its row exists (so
 -- its id is known before the leader stores anything: the notification names
--- the id only) and returns it, with the document when newer than p_since.
+-- the id only) and returns it, with the document when newer than p_since
+-- and current: some other live instance has the audience (its clients or
+-- its grace period), so a leader computes it. A document nobody has had
+-- since (the leader dropped the audience, or died) may be old: the caller
+-- gets none, registers the audience, and the leader computes it afresh.
 CREATE OR REPLACE FUNCTION pgpush.feed_fetch(
     p_dashboard text, p_role text, p_key text, p_since bigint)
 RETURNS TABLE (id bigint, version bigint, generated_ms bigint, reason text, doc text)
@@ -853,7 +860,12 @@ BEGIN
     ON CONFLICT (dashboard, role, key) DO NOTHING;
     RETURN QUERY
         SELECT f.id, f.version, f.generated_ms, f.reason,
-               CASE WHEN f.version > p_since THEN f.doc END
+               CASE WHEN f.version > p_since AND EXISTS (
+                   SELECT 1 FROM pgpush.feed_demand d
+                   JOIN pg_catalog.pg_stat_activity a ON a.pid = d.pid
+                   WHERE d.pid <> pg_catalog.pg_backend_pid()
+                     AND (d.dashboard, d.role, d.key) = (f.dashboard, f.role, f.key))
+               THEN f.doc END
         FROM pgpush.feed_doc f
         WHERE f.dashboard = p_dashboard AND f.role = p_role AND f.key = p_key;
 END

@@ -1,6 +1,6 @@
-/* The cluster: every pgpushd on one database is an instance of it, and the
- * one holding the advisory lock CLUSTER_LOCK_KEY on its listener is the
- * leader (a lone instance leads a cluster of one). Only the leader runs
+/* The cluster: every pgpushd on one database with the same --channel and
+ * --query is an instance of it, and the one holding the advisory lock
+ * (CLUSTER_LOCK_CLASS, scope) on its listener is the leader (a lone instance leads a cluster of one). Only the leader runs
  * dashboard queries; it stores each new document in pgpush.feed_doc, which
  * notifies ":doc,<id>,<version>"; followers fetch that row and publish it
  * under the leader's version. Every instance registers the audiences it has
@@ -23,20 +23,26 @@
 
 #include <json-c/json.h>
 
-/* Held until the session ends: a leader that dies or loses its connection
- * frees it with its backend. */
-static const char lock_sql[] = "SELECT pg_catalog.pg_try_advisory_lock(" CLUSTER_LOCK_KEY ")";
 /* $7 is the document as the snapshot holds it after our own keys: its
  * opening brace is put back here rather than copied in C. */
 static const char store_sql[] =
 	"SELECT pgpush.feed_store($1, $2, $3, $4::bigint, $5::bigint, $6, '{' || $7, $8)";
 static const char fetch_key_sql[] =
 	"SELECT id, version, generated_ms, reason, doc FROM pgpush.feed_fetch($1, $2, $3, $4::bigint)";
+/* The row even when not newer (then without its document): no row means
+ * it is gone (PostgreSQL restarted, UNLOGGED tables come back empty), and
+ * the feed is fetched again by its key. */
 static const char fetch_id_sql[] =
-	"SELECT id, version, generated_ms, reason, doc FROM pgpush.feed_doc"
-	" WHERE id = $1::bigint AND version > $2::bigint";
+	"SELECT id, version, generated_ms, reason, CASE WHEN version > $2::bigint THEN doc END"
+	" FROM pgpush.feed_doc WHERE id = $1::bigint";
 static const char demand_set_sql[] = "SELECT pgpush.feed_demand_set($1::json, $2)";
 static const char demand_read_sql[] = "SELECT dashboard, role, key FROM pgpush.feed_demand_read()";
+
+/* The dashboard's name in the cluster's tables. */
+static const char *table_name(const struct dashboard *d, const struct hub_dashboard *db)
+{
+	return db == d->hub->def ? d->cluster_def : db->name;
+}
 
 static void cqueue_clear(struct dashboard *d)
 {
@@ -62,7 +68,7 @@ static void set_leader(struct dashboard *d, bool leader)
 	d->leader = leader;
 	metrics_set(&pgpush_metrics, METRIC_CLUSTER_LEADER, 0, leader ? 1 : 0);
 	metrics_inc(&pgpush_metrics, METRIC_CLUSTER_LEADER_CHANGES, 0);
-	log_info("cluster role=%s", leader ? "leader" : "follower");
+	log_info("cluster role=%s scope=%s", leader ? "leader" : "follower", d->cluster_def + 1);
 }
 
 /* Stepping down (the listener is lost): the audiences computed for other
@@ -123,10 +129,13 @@ static void become_follower(struct dashboard *d)
 	struct hub_dashboard *db;
 	struct hub_feed *f;
 
-	log_info("cluster role=follower");
+	log_info("cluster role=follower scope=%s", d->cluster_def + 1);
 	HUB_FOR_EACH_DASHBOARD(d->hub, db) {
-		HUB_FOR_EACH_FEED(db, f)
+		HUB_FOR_EACH_FEED(db, f) {
+			/* By key: the row may be gone and made again. */
+			f->cluster_id = 0;
 			cqueue_add(d, f);
+		}
 	}
 }
 
@@ -147,7 +156,7 @@ static bool send_store(struct dashboard *d, struct hub_feed *f)
 
 	snprintf(ver, sizeof(ver), "%lld", (long long)s->version);
 	snprintf(gen, sizeof(gen), "%lld", (long long)s->generated_ms);
-	v[0] = f->dash->name;
+	v[0] = table_name(d, f->dash);
 	v[1] = f->role ? f->role : "";
 	v[2] = f->key;
 	v[3] = ver;
@@ -172,7 +181,7 @@ static bool send_fetch(struct dashboard *d, struct hub_feed *f)
 		v[1] = since;
 		return send_sql(d, CLUSTER_FETCH, fetch_id_sql, 2, v);
 	}
-	v[0] = f->dash->name;
+	v[0] = table_name(d, f->dash);
 	v[1] = f->role ? f->role : "";
 	v[2] = f->key;
 	v[3] = since;
@@ -201,7 +210,7 @@ static bool send_demand(struct dashboard *d)
 				continue;
 			if (!(e = json_object_new_array()))
 				continue;
-			json_object_array_add(e, json_object_new_string(db->name));
+			json_object_array_add(e, json_object_new_string(table_name(d, db)));
 			json_object_array_add(e, json_object_new_string(f->role ? f->role : ""));
 			json_object_array_add(e, json_object_new_string(f->key));
 			json_object_array_add(arr, e);
@@ -223,7 +232,7 @@ bool cluster_next(struct dashboard *d, bool draws_waiting)
 	if (d->lock_wanted) {
 		d->lock_wanted = false;
 		if (!d->leader)
-			return send_sql(d, CLUSTER_LOCK, lock_sql, 0, NULL);
+			return send_sql(d, CLUSTER_LOCK, d->lock_sql, 0, NULL);
 	}
 	if (draws_waiting)
 		return false;
@@ -266,6 +275,20 @@ static bool failed(const PGresult *res, const char *what, bool *warned)
 	return true;
 }
 
+static void announce(struct dashboard *d, struct hub_feed *f)
+{
+	f->cluster_announce = false;
+	if (!f->stored_reason[0])
+		snprintf(f->stored_reason, sizeof(f->stored_reason), "%s", f->running_reason);
+	cqueue_add(d, f);
+}
+
+void cluster_unchanged(struct dashboard *d, struct hub_feed *f)
+{
+	if (d->leader && f->cluster_announce)
+		announce(d, f);
+}
+
 /* The leader: the audiences of other instances become remote feeds here;
  * the remote feeds nobody names any more wait out the grace period. */
 static void apply_demand(struct dashboard *d, const PGresult *res)
@@ -283,7 +306,11 @@ static void apply_demand(struct dashboard *d, const PGresult *res)
 	for (int i = 0; i < PQntuples(res) && PQnfields(res) == 3; i++) {
 		const char *name = PQgetvalue(res, i, 0), *role = PQgetvalue(res, i, 1);
 
-		db = *name ? hub_find_dashboard(h, name, strlen(name)) : h->def;
+		/* Another scope's default dashboard is not ours to compute. */
+		if (*name == ':')
+			db = strcmp(name, d->cluster_def) == 0 ? h->def : NULL;
+		else
+			db = hub_find_dashboard(h, name, strlen(name));
 		if (!db || !db->sql)
 			continue;
 		f = hub_feed_remote(h, db, PQgetvalue(res, i, 2), *role ? role : NULL);
@@ -295,6 +322,15 @@ static void apply_demand(struct dashboard *d, const PGresult *res)
 		if (!f->cluster_mark && !f->count)
 			log_info("cluster: computing an audience for other instances dashboard=%s role=%s",
 				 name, *role ? role : "(own)");
+		/* Newly asked for: the asker may have found the stored document
+		 * not current (pgpush.feed_fetch). Announce it again once it is:
+		 * now, or after the recompute that is due. */
+		if (!f->cluster_mark && f->snap) {
+			if (f->pending || f->busy)
+				f->cluster_announce = true;
+			else
+				announce(d, f);
+		}
 	}
 	HUB_FOR_EACH_DASHBOARD(h, db) {
 		HUB_FOR_EACH_FEED(db, f) {
@@ -307,8 +343,15 @@ static void apply_demand(struct dashboard *d, const PGresult *res)
 
 static void fetched(struct dashboard *d, struct hub_feed *f, const PGresult *res)
 {
-	if (!f || PQntuples(res) != 1 || PQnfields(res) != 5)
+	if (!f || PQnfields(res) != 5)
 		return;
+	if (PQntuples(res) != 1) {
+		if (f->cluster_id) {
+			f->cluster_id = 0;
+			cqueue_add(d, f);
+		}
+		return;
+	}
 	f->cluster_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	if (d->leader || PQgetisnull(res, 0, 4))
 		return;
@@ -415,6 +458,7 @@ void cluster_published(struct dashboard *d, struct hub_feed *f)
 {
 	if (!d->leader)
 		return;
+	f->cluster_announce = false;
 	snprintf(f->stored_reason, sizeof(f->stored_reason), "%s", f->running_reason);
 	cqueue_add(d, f);
 }
@@ -441,8 +485,13 @@ void cluster_feed_gone(void *ud, struct hub_feed *f)
 	}
 	if (d->cfeed == f)
 		d->cfeed = NULL;
-	/* Sent at the next tick: f is still in its dashboard's list now. */
+	/* Sent at once, but not from here: f is still in its dashboard's
+	 * list. Soon, since a follower's first fetch trusts a document only
+	 * while some instance has its audience. */
 	d->demand_dirty = true;
+	ev_timer_stop(d->loop, &d->cluster_tick);
+	ev_timer_set(&d->cluster_tick, 0, CLUSTER_TICK);
+	ev_timer_start(d->loop, &d->cluster_tick);
 }
 
 static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
@@ -460,6 +509,23 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 
 void cluster_init(struct dashboard *d)
 {
+	const char *parts[2] = { d->cfg->channel ? d->cfg->channel : "", d->cfg->query ? d->cfg->query : "" };
+	uint64_t h = 14695981039346656037ull;
+
+	/* FNV-1a over --channel, a NUL, --query. */
+	for (int i = 0; i < 2; i++) {
+		for (const unsigned char *p = (const unsigned char *)parts[i]; ; p++) {
+			h = (h ^ *p) * 1099511628211ull;
+			if (!*p)
+				break;
+		}
+	}
+	d->cluster_scope = h;
+	snprintf(d->cluster_def, sizeof(d->cluster_def), ":%016llx", (unsigned long long)h);
+	/* Held until the session ends: a leader that dies or loses its
+	 * connection frees it with its backend. */
+	snprintf(d->lock_sql, sizeof(d->lock_sql), "SELECT pg_catalog.pg_try_advisory_lock(%d, %d)",
+		 CLUSTER_LOCK_CLASS, (int32_t)(uint32_t)(h ^ (h >> 32)));
 	list_init(&d->cqueue);
 	metrics_set(&pgpush_metrics, METRIC_CLUSTER_LEADER, 0, 0);
 	ev_timer_init(&d->cluster_tick, on_tick, CLUSTER_TICK, CLUSTER_TICK);

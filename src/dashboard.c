@@ -233,6 +233,7 @@ static void publish(struct dashboard *d, struct hub_feed *f, const char *json, s
 			 "query_ms=%.1f", f->dash->name, f->role ? f->role : "(own)", f->running_reason,
 			 (long long)f->version, (ev_time() - f->started) * 1000.0);
 		snapshot_unref(s);
+		cluster_unchanged(d, f);
 		return;
 	}
 	f->version = version;
@@ -272,6 +273,7 @@ void dashboard_publish_stored(struct dashboard *d, struct hub_feed *f, const cha
 		return;
 	}
 	f->version = version;
+	snprintf(f->stored_reason, sizeof(f->stored_reason), "%s", reason);
 	if (d->cfg->permessage_deflate && snapshot_deflate(s, 1) < 0)
 		log_warn("out of memory compressing a snapshot; sending it plain");
 	clear_error(d, f);

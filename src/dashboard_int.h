@@ -90,6 +90,9 @@ struct dashboard {
 	struct list_node cqueue;/* feeds waiting for a store (leader) or a fetch */
 	struct hub_feed *cfeed; /* the feed whose store or fetch runs */
 	ev_timer cluster_tick;  /* followers: try the lock; the leader: read demand */
+	uint64_t cluster_scope; /* FNV-1a of --channel and --query */
+	char cluster_def[20];   /* the default dashboard's name in the tables */
+	char lock_sql[96];
 	double demand_read_at;  /* monotonic s of the last demand read */
 
 	char attached[ATTACHED_MAX][NAME_MAX_BYTES + 1];
@@ -174,7 +177,12 @@ extern const struct changes_callbacks listener_changes_callbacks;
  * cluster_next starts the listener's next cluster statement (the lock
  * first; the rest only when no version draw waits): true when it sent
  * one. cluster_result takes its result (NULL: the listener was lost). */
-#define CLUSTER_LOCK_KEY "8099566104598834276" /* 'pgpushld' */
+/* The advisory lock is (CLUSTER_LOCK_CLASS, 32 bits of the scope): 'pgpu',
+ * and a hash of --channel and --query, so that instances that would compute
+ * different default documents (or never hear each other) are not one
+ * cluster. The default dashboard's name in pgpush.feed_doc and
+ * pgpush.feed_demand is ":" and the scope's 16 hex digits. */
+#define CLUSTER_LOCK_CLASS 1885828213
 #define CLUSTER_TICK 0.5        /* s between a follower's lock attempts */
 #define CLUSTER_DEMAND_EVERY 5.0 /* s between the leader's demand reads */
 void cluster_init(struct dashboard *d);
@@ -187,6 +195,8 @@ void cluster_listener_lost(struct dashboard *d);
 bool cluster_notify(struct dashboard *d, const char *payload);
 /* The leader published f's new document: store it. */
 void cluster_published(struct dashboard *d, struct hub_feed *f);
+/* The leader recomputed f and found the same document. */
+void cluster_unchanged(struct dashboard *d, struct hub_feed *f);
 void cluster_feed_new(void *ud, struct hub_feed *f);
 void cluster_feed_gone(void *ud, struct hub_feed *f);
 

@@ -124,6 +124,7 @@ struct hub_feed {
 	struct list_node clink;   /* waiting for a store or a fetch */
 	bool in_cqueue;
 	bool cluster_mark;        /* scratch for a demand read */
+	bool cluster_announce;    /* store again after the next recompute, even unchanged */
 	int64_t cluster_id;       /* its row in pgpush.feed_doc; 0: not known */
 	char stored_reason[HUB_REASON_MAX]; /* the reason of the document to store */
 };

@@ -197,9 +197,42 @@ test('an audience only a follower has is computed by the leader and delivered', 
   assert.equal(rows.trim(), '1', 'the audience is registered once, by b');
 });
 
+test('a client moving to another instance resumes by version: nothing is sent when nothing changed', async () => {
+  const [, b, c] = daemons;
+  const onB = b.clients.find((s) => s.io.opts.transports[0] === 'websocket' && s.nsp === '/shop');
+  const v = onB.rec.updates.at(-1).data.version;
+  const s = client(c, '/shop', { auth: { deltas: true, since: v } });
+  s.patches = true; // gets dashboardDataPatch from now on
+  await new Promise((r) => s.once('connect', r));
+  await sleep(400);
+  assert.equal(s.rec.updates.length, 0, 'the same version on c: no document sent');
+  const h = await (await fetch(`${c.d.url}/healthz`, { headers: { connection: 'close' } })).json();
+  assert.ok(h.resumed >= 1, `c counted the resume: ${h.resumed}`);
+});
+
+test('an audience nobody has any more is computed afresh, never served from an old store', async () => {
+  const [, b, c] = daemons;
+  const token = mint({ role: 'clu_viewer', tenant: 'left' });
+  const s1 = client(c, '/tenant', { auth: { token } });
+  let n = await salesCount();
+  await waitForUpdate(s1, (d) => d.tenant === 'left' && d.sales === n, 10000);
+  s1.close();
+  // c drops it after the grace period, then the leader does.
+  const rows = async () => Number((await pg.psql(
+    "SELECT count(*) FROM pgpush.feed_demand WHERE dashboard = 'tenant' AND key LIKE '%left%'")).trim());
+  let left = 1;
+  for (let i = 0; i < 100 && (left = await rows()) !== 0; i++) await sleep(100);
+  assert.equal(left, 0, 'nobody has the audience any more');
+  await insertSale(db, products[0].id);
+  n++;
+  const s2 = client(b, '/tenant', { auth: { token } });
+  const first = await waitForUpdate(s2, () => true, 10000);
+  assert.equal(first.data.sales, n, 'the first document is current, not the one stored before the sale');
+});
+
 test('kill -9 of the leader: the next sale reaches every surviving client within 2 s', async () => {
   const a = await leader();
-  const survivors = sockets.filter((s) => s.instance !== a.name);
+  const survivors = sockets.filter((s) => s.instance !== a.name && s.connected && !s.patches);
   const marks = survivors.map((s) => s.rec.updates.length);
   const tKill = now();
   a.d.proc.kill('SIGKILL');
@@ -236,4 +269,68 @@ test('the audiences of a killed instance are pruned from pgpush.feed_demand', as
   const own = await pg.psql('SELECT count(*) FROM pgpush.feed_demand d WHERE NOT EXISTS ' +
     '(SELECT 1 FROM pg_stat_activity a WHERE a.pid = d.pid)');
   assert.equal(own.trim(), '0');
+});
+
+test('SQL: stored versions only grow; a first fetch gets a document only while a live instance has the audience; PUBLIC gets nothing', async () => {
+  const c = await pg.client();
+  const c2 = await pg.client();
+  try {
+    await c.query('SET ROLE pgpushd');
+    await c2.query('SET ROLE pgpushd');
+    const store = async (v, doc) => (await c.query(
+      "SELECT pgpush.feed_store('sqltest', '', 'k', $1, 0, 'r', $2, 'pgpush_sqltest') AS id", [v, doc])).rows[0].id;
+    const row = async () => (await c.query(
+      "SELECT version::int, doc FROM pgpush.feed_doc WHERE dashboard = 'sqltest'")).rows[0];
+    const id = await store(100, '{"a":1}');
+    assert.ok(id);
+    assert.equal(await store(99, '{"a":0}'), null, 'an older version stores nothing');
+    assert.deepEqual(await row(), { version: 100, doc: '{"a":1}' });
+    assert.equal(await store(100, '{"a":1}'), id, 'the same version is announced again');
+    assert.equal(await store(101, '{"a":2}'), id, 'the id stays');
+    assert.deepEqual(await row(), { version: 101, doc: '{"a":2}' });
+    const fetch = async () => (await c.query(
+      "SELECT id, version::int, doc FROM pgpush.feed_fetch('sqltest', '', 'k', 0)")).rows[0];
+    assert.deepEqual(await fetch(), { id, version: 101, doc: null }, 'nobody else has it: no document');
+    await c2.query(`SELECT pgpush.feed_demand_set('[["sqltest","","k"]]', 'pgpush_sqltest')`);
+    assert.deepEqual(await fetch(), { id, version: 101, doc: '{"a":2}' }, 'another live instance has it');
+    // A placeholder for an audience nobody stored yet: the id, no document.
+    const ph = (await c.query("SELECT id, version::int, doc FROM pgpush.feed_fetch('sqltest', '', 'other', 0)")).rows[0];
+    assert.ok(ph.id && ph.id !== id);
+    assert.equal(ph.version, 0);
+    assert.equal(ph.doc, null);
+  } finally {
+    await c.query("DELETE FROM pgpush.feed_doc WHERE dashboard = 'sqltest'").catch(() => {});
+    await c2.query("SELECT pgpush.feed_demand_set('[]', 'pgpush_sqltest')").catch(() => {});
+    await c.end();
+    await c2.end();
+  }
+  for (const t of ['pgpush.feed_doc', 'pgpush.feed_demand']) {
+    for (const p of ['SELECT', 'INSERT', 'UPDATE', 'DELETE']) {
+      assert.equal((await pg.psql(`SELECT has_table_privilege('public', '${t}', '${p}')`)).trim(), 'f', `PUBLIC ${p} on ${t}`);
+    }
+  }
+  for (const f of ['pgpush.feed_store(text,text,text,bigint,bigint,text,text,text)',
+    'pgpush.feed_fetch(text,text,text,bigint)', 'pgpush.feed_demand_set(json,text)', 'pgpush.feed_demand_read()']) {
+    assert.equal((await pg.psql(`SELECT has_function_privilege('public', '${f}', 'EXECUTE')`)).trim(), 'f', `PUBLIC EXECUTE ${f}`);
+  }
+});
+
+test('an instance with another --query is a cluster of its own: it leads it and serves its own document', async () => {
+  const lead = await leader();
+  const d = await startDaemon({
+    db: pg.conninfo,
+    args: ['--refresh-interval', '300', '--jwt-secret-file', path.join(dir, 'secret'),
+      '--anon-role', 'clu_viewer', '--audience-grace', '1000',
+      '--query', "SELECT json_build_object('other', true, 'sales', (SELECT count(*) FROM public.sales))"],
+  });
+  const x = { d, name: 'other', clients: [] };
+  daemons.push(x);
+  await d.waitForLog(/cluster role=leader/);
+  const s = client(x, '/');
+  const n = await salesCount();
+  const first = await waitForUpdate(s, (doc) => doc.other === true && doc.sales === n, 10000);
+  assert.ok(first);
+  assert.equal((await metrics(lead.d)).leader, 1, 'the first cluster keeps its leader');
+  await insertSale(db, products[0].id);
+  await waitForUpdate(s, (doc) => doc.sales === n + 1, 10000);
 });
