@@ -266,18 +266,21 @@ test('a burst of 200 sales: one recompute per coalesced batch for the whole clus
   for (const s of clients) assert.equal(s.doc.salesToday, clients[0].doc.salesToday, 'every client ends on the same document');
   assert.ok(cluster, 'the instances lead and follow (pgpush_cluster_leader in /metrics)');
   const lead = daemons.indexOf(await leader());
+  const counts = `recomputes ${recomputes}; leader ${lead}; stores ${afterM.map((m, i) => m.pgpush_cluster_stores_total - before[i].pgpush_cluster_stores_total)}; ` +
+    `fetches ${afterM.map((m, i) => m.pgpush_cluster_fetches_total - before[i].pgpush_cluster_fetches_total)}; versions ${[...versions].sort()}`;
+  t.diagnostic(counts);
   for (let i = 0; i < N; i++) {
-    if (i !== lead) assert.equal(recomputes[i], 0, `follower ${i} recomputed nothing`);
+    if (i !== lead) assert.equal(recomputes[i], 0, `follower ${i} recomputed nothing: ${counts}`);
   }
-  assert.ok(recomputes[lead] >= 1 && recomputes[lead] < 200, `the leader coalesced: ${recomputes[lead]} recomputes for 200 sales`);
+  assert.ok(recomputes[lead] >= 1 && recomputes[lead] < 200, `the leader coalesced: ${counts}`);
   // Every batch the leader computed is one version; at most one a client missed.
-  assert.ok(versions.size <= recomputes[lead], `${versions.size} versions <= ${recomputes[lead]} recomputes`);
+  assert.ok(versions.size <= recomputes[lead], `no more versions than recomputes: ${counts}`);
   const stores = afterM[lead].pgpush_cluster_stores_total - before[lead].pgpush_cluster_stores_total;
-  assert.equal(stores, recomputes[lead], 'each recompute stored once');
+  assert.equal(stores, recomputes[lead], `each recompute stored once: ${counts}`);
   for (let i = 0; i < N; i++) {
     if (i === lead) continue;
     const f = afterM[i].pgpush_cluster_fetches_total - before[i].pgpush_cluster_fetches_total;
-    assert.ok(f >= 1 && f <= stores, `follower ${i}: ${f} fetches for ${stores} stores`);
+    assert.ok(f >= 1 && f <= stores, `follower ${i}: ${f} fetches for ${stores} stores: ${counts}`);
   }
 });
 
