@@ -262,8 +262,10 @@ void dashboard_publish_stored(struct dashboard *d, struct hub_feed *f, const cha
 {
 	struct snapshot *s;
 
-	/* Stale (a fetch overtaken by a newer one), or already held. */
-	if (version <= f->version)
+	/* Stale (a fetch overtaken by a newer one), or already held; but out
+	 * of an error (the listener was lost) the members must leave it: the
+	 * same document again, under the same version. */
+	if (version < f->version || (version == f->version && !f->in_error))
 		return;
 	if (snapshot_new_nsp(json, len, version, generated_ms, reason, f->dash->nsp, &s) < 0) {
 		log_error("a stored document could not be used dashboard=%s version=%lld",
