@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_type { OPT_STR, OPT_U64, OPT_SECONDS, OPT_LEVEL, OPT_BOOL, OPT_FORMAT };
+enum opt_type { OPT_STR, OPT_U64, OPT_SECONDS, OPT_LEVEL, OPT_PMD, OPT_FORMAT };
 
 struct option_def {
 	const char *name;   /* flag without "--" */
@@ -49,8 +49,8 @@ static const struct option_def options[] = {
 	  "Origins allowed besides the same origin, comma-separated (e.g. http://localhost:5173); * allows any (default: same origin only)", true },
 	{ "static-dir", "PGPUSH_STATIC_DIR", OPT_STR, OFF(static_dir), NULL, 0, 0,
 	  "serve the files of this directory at / (GET and HEAD only)", false },
-	{ "permessage-deflate", "PGPUSH_PERMESSAGE_DEFLATE", OPT_BOOL, OFF(permessage_deflate), "on", 0, 0,
-	  "compress WebSocket messages when the client offers it (RFC 7692): on or off", false },
+	{ "permessage-deflate", "PGPUSH_PERMESSAGE_DEFLATE", OPT_PMD, OFF(permessage_deflate), "on", 0, 0,
+	  "compress WebSocket messages when the client offers it (RFC 7692): off, standalone (each message on its own), shared (context takeover, one deflate per group of clients), or on (the default: shared)", false },
 	{ "log-level", "PGPUSH_LOG_LEVEL", OPT_LEVEL, OFF(log_level), "info", 0, 0,
 	  "debug, info, warn or error", true },
 	{ "ping-interval", "PGPUSH_PING_INTERVAL", OPT_U64, OFF(ping_interval), "25000", 10, 3600000,
@@ -154,15 +154,22 @@ static int set_value(struct config *cfg, const struct option_def *o,
 		*(double *)field = v;
 		return 0;
 	}
-	case OPT_BOOL:
+	case OPT_PMD:
+		/* The old boolean spellings stay accepted: on, true, 1, yes mean
+		 * the default mode, off, false, 0, no mean off. */
 		if (strcmp(val, "on") == 0 || strcmp(val, "true") == 0 || strcmp(val, "1") == 0 ||
 		    strcmp(val, "yes") == 0) {
-			*(bool *)field = true;
+			*(enum config_pmd *)field = CONFIG_PMD_DEFAULT;
 		} else if (strcmp(val, "off") == 0 || strcmp(val, "false") == 0 ||
 			   strcmp(val, "0") == 0 || strcmp(val, "no") == 0) {
-			*(bool *)field = false;
+			*(enum config_pmd *)field = CONFIG_PMD_OFF;
+		} else if (strcmp(val, "standalone") == 0) {
+			*(enum config_pmd *)field = CONFIG_PMD_STANDALONE;
+		} else if (strcmp(val, "shared") == 0) {
+			*(enum config_pmd *)field = CONFIG_PMD_SHARED;
 		} else {
-			snprintf(err, errlen, "invalid value '%s' for %s: expected on or off", val, source);
+			snprintf(err, errlen, "invalid value '%s' for %s: expected off, standalone, shared or on",
+				 val, source);
 			return -1;
 		}
 		return 0;
@@ -471,8 +478,8 @@ static bool option_differs(const struct config *a, const struct config *b,
 		return *(const uint64_t *)fa != *(const uint64_t *)fb;
 	case OPT_SECONDS:
 		return *(const double *)fa != *(const double *)fb;
-	case OPT_BOOL:
-		return *(const bool *)fa != *(const bool *)fb;
+	case OPT_PMD:
+		return *(const enum config_pmd *)fa != *(const enum config_pmd *)fb;
 	case OPT_LEVEL:
 		return *(const enum log_level *)fa != *(const enum log_level *)fb;
 	case OPT_FORMAT:
@@ -512,8 +519,8 @@ void config_apply_live(struct config *to, struct config *from)
 		case OPT_SECONDS:
 			*(double *)ft = *(double *)ff;
 			break;
-		case OPT_BOOL:
-			*(bool *)ft = *(bool *)ff;
+		case OPT_PMD:
+			*(enum config_pmd *)ft = *(enum config_pmd *)ff;
 			break;
 		case OPT_LEVEL:
 			*(enum log_level *)ft = *(enum log_level *)ff;

@@ -16,6 +16,22 @@
 #include "conffile.h"
 #include "log.h"
 
+/* --permessage-deflate: the same values as pmdneg's enum pmdneg_mode (the
+ * base layer cannot name it; websocket checks they agree at compile time).
+ *  - OFF: never negotiated, every frame plain.
+ *  - STANDALONE: server_no_context_takeover, each message compressed on its
+ *    own, once for everyone.
+ *  - SHARED: server context takeover; a broadcast is deflated once per group
+ *    of clients whose windows end with the same payload (docs/design.md,
+ *    "Shared-context compression"). */
+enum config_pmd {
+	CONFIG_PMD_OFF = 0,
+	CONFIG_PMD_STANDALONE = 1,
+	CONFIG_PMD_SHARED = 2,
+};
+/* What "on" (and an unset option) means. */
+#define CONFIG_PMD_DEFAULT CONFIG_PMD_SHARED
+
 struct config {
 	char *listen;            /* HOST:PORT */
 	char *db;                /* libpq conninfo or URI; NULL = PG* variables */
@@ -27,7 +43,7 @@ struct config {
 	char *allowed_origin;    /* comma-separated list besides the same origin; NULL = none */
 	char *static_dir;        /* NULL = no static files */
 	enum log_level log_level;
-	bool permessage_deflate; /* negotiate RFC 7692 compression */
+	enum config_pmd permessage_deflate; /* RFC 7692 compression mode; 0: off */
 	uint64_t ping_interval;  /* ms */
 	uint64_t ping_timeout;   /* ms */
 	uint64_t connect_timeout;/* ms, Socket.IO CONNECT after the open packet */

@@ -264,8 +264,10 @@ void dashboard_publish_stored(struct dashboard *d, struct hub_feed *f, const cha
 {
 	struct snapshot *s;
 
-	/* Stale (a fetch overtaken by a newer one), or already held. */
-	if (version <= f->version)
+	/* Stale (a fetch overtaken by a newer one), or already held; but out
+	 * of an error (the listener was lost) the members must leave it: the
+	 * same document again, under the same version. */
+	if (version < f->version || (version == f->version && !f->in_error))
 		return;
 	if (snapshot_new_nsp(json, len, version, generated_ms, reason, f->dash->nsp, &s) < 0) {
 		log_error("a stored document could not be used dashboard=%s version=%lld",
@@ -433,11 +435,18 @@ struct dashboard *dashboard_new(struct ev_loop *loop, const struct config *cfg, 
 			dashboard_free(d);
 			return NULL;
 		}
+		/* A transaction pool would run the SETs on one server session
+		 * and the queries on others (and leave them to other clients). */
+		pgconn_require_session(q->pc, "the session settings (read-only, statement_timeout) "
+					      "must stay on one server session");
 	}
 	if (!d->listener) {
 		dashboard_free(d);
 		return NULL;
 	}
+	/* Through a transaction pool LISTEN lands on a server session that
+	 * is soon another client's: notifications would be lost silently. */
+	pgconn_require_session(d->listener, "LISTEN and session locks must stay on one server session");
 	ev_timer_init(&d->refresh, schedule_on_refresh, cfg->refresh_interval, cfg->refresh_interval);
 	ev_timer_init(&d->sched, schedule_on_sched, 0, 0);
 	ev_timer_init(&d->sweep, on_sweep, 1.0, 1.0);

@@ -148,7 +148,8 @@ bool dashboard_health(void *ud, bool detailed, char *out, size_t outlen)
 		json_object_object_add(o, "notifications",
 				       json_object_new_int64((int64_t)d->notifications));
 		json_object_object_add(o, "changeSource",
-				       json_object_new_string(!d->changes ? "notify"
+				       json_object_new_string(!d->changes ? d->cfg->logical ? "logical (leader only)"
+										  : "notify"
 							      : changes_fell_back(d->changes) ? "notify (fallback)"
 							      : "logical"));
 		json_object_object_add(o, "queries", json_object_new_int64((int64_t)d->queries));

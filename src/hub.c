@@ -233,7 +233,7 @@ static bool take_request(struct hub *h, struct hub_member *m)
  * without its base (docs/design.md, "Deltas and latest-wins"). */
 static void send_full(struct hub_member *m, struct snapshot *snap)
 {
-	session_send_frame(m->sock->session, snap->frame, snap->frame_z, !m->deltas);
+	session_send_frame(m->sock->session, snap->frame, snap->msg, !m->deltas);
 	m->last = snap->version;
 }
 
@@ -241,7 +241,7 @@ static void send_full(struct hub_member *m, struct snapshot *snap)
  * next one starts where it ends). */
 static void send_patch(struct hub_member *m, struct snapshot *snap)
 {
-	session_send_frame(m->sock->session, snap->patch_frame, snap->patch_frame_z, false);
+	session_send_frame(m->sock->session, snap->patch_frame, snap->patch_msg, false);
 	m->last = snap->version;
 }
 
@@ -299,6 +299,7 @@ void hub_feed_publish(struct hub *h, struct hub_feed *f, struct snapshot *snap)
 	snapshot_unref(f->prev);
 	f->prev = f->snap;
 	f->snap = snapshot_ref(snap);
+	snapshot_follow(snap, f->prev); /* older payloads stay dictionaries */
 	f->snap_doc_off = hub_doc_offset(snap);
 	/* The patch once per feed, and only when someone can use it. */
 	for (size_t i = 0; f->prev && i < f->count && !want; i++)

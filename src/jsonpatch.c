@@ -546,6 +546,7 @@ const char *jsonpatch_error_message(int err)
 	case JSONPATCH_ERR_PATCH: return "not a JSON Patch";
 	case JSONPATCH_ERR_PATH: return "path not found";
 	case JSONPATCH_ERR_TEST: return "test failed";
+	case JSONPATCH_ERR_SIZE: return "too large or too costly to apply";
 	default: return "unknown error";
 	}
 }

@@ -23,9 +23,13 @@
  * Operations apply in order, each against the document as the previous
  * ones left it (RFC 6902 section 3), so indexes are those of that moment.
  *
+ * jsonpatch_apply is the other way: a patch applied to a document, with
+ * caps on what the inputs may cost (for a reader that gets patches from a
+ * peer, such as a cluster follower).
+ *
  * The text is read and written through jsontext; jsonvalue holds the
- * strict RFC 6902 applier and the canonical comparison that the tests and
- * the fuzz target use to check the diff.
+ * strict RFC 6902 applier (under jsonpatch_apply) and the canonical
+ * comparison that the tests and the fuzz target use to check the diff.
  *
  * Duplicate member names follow JSON.parse: the last value wins, at the
  * place of the first. Strings are compared by their text in the diff (an
@@ -48,7 +52,7 @@
 #define JSONPATCH_MAX_DEPTH JSONTEXT_MAX_DEPTH
 
 /* The first three are jsontext's, so its errors pass through unchanged;
- * the last three are jsonvalue_apply's. */
+ * the others are the applier's. */
 enum jsonpatch_error {
 	JSONPATCH_ERR_NOMEM = JSONTEXT_ERR_NOMEM,
 	JSONPATCH_ERR_JSON = JSONTEXT_ERR_JSON,    /* an input is not one JSON value in UTF-8 */
@@ -56,7 +60,22 @@ enum jsonpatch_error {
 	JSONPATCH_ERR_PATCH = -4,  /* apply: not an array of well-formed operations */
 	JSONPATCH_ERR_PATH = -5,   /* apply: a path or from that does not resolve */
 	JSONPATCH_ERR_TEST = -6,   /* apply: a "test" operation failed */
+	JSONPATCH_ERR_SIZE = -7,   /* apply: past a cap (JSONPATCH_MAX_*) */
 };
+
+/* jsonpatch_apply's caps. A document, a patch and a result are at most
+ * JSONPATCH_MAX_DOC bytes (the daemon's cap on a dashboard document), a
+ * patch has at most JSONPATCH_MAX_OPS operations, and applying costs at
+ * most JSONPATCH_WORK_PER_BYTE element steps (a member compared, a value
+ * made, eight elements moved) per input byte plus JSONPATCH_WORK_BASE,
+ * and at most JSONPATCH_COPY_NODES values and JSONPATCH_MAX_DOC bytes of
+ * text beyond those of the inputs (what "copy" may add). A result nests
+ * at most JSONPATCH_MAX_DEPTH containers (JSONPATCH_ERR_DEPTH). */
+#define JSONPATCH_MAX_DOC (64u << 20)
+#define JSONPATCH_MAX_OPS (1u << 20)
+#define JSONPATCH_WORK_PER_BYTE 64u
+#define JSONPATCH_WORK_BASE (16u << 20)
+#define JSONPATCH_COPY_NODES (1u << 18)
 
 struct jsonpatch {
 	char *text;   /* owned: the patch, compact JSON, NUL-terminated */
@@ -72,6 +91,19 @@ struct jsonpatch {
  * The patch is never longer than one "replace" of the whole document. */
 int jsonpatch_diff(const char *from, size_t from_len, const char *to, size_t to_len,
 		   struct jsonpatch *out)
+	__attribute__((warn_unused_result));
+
+/* Applies patch[0..patch_len) (RFC 6902: an array of add, remove,
+ * replace, move, copy and test operations, each against the document as
+ * the previous ones left it) to doc[0..doc_len), atomically: on success
+ * returns 0 and *out holds the new document as compact JSON (malloc'd,
+ * NUL-terminated, *out_len bytes; the caller frees it); otherwise a
+ * negative jsonpatch_error and *out is untouched. Scalars keep their text
+ * (1234.50 stays 1234.50); member names are written as their value;
+ * duplicate member names follow JSON.parse. jsonpatch_apply(a,
+ * jsonpatch_diff(a, b)) holds the value b holds (jsonvalue_equal). */
+int jsonpatch_apply(const char *doc, size_t doc_len, const char *patch, size_t patch_len,
+		    char **out, size_t *out_len)
 	__attribute__((warn_unused_result));
 
 /* Frees p->text and zeroes *p; a zeroed struct is fine. */

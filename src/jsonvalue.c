@@ -21,6 +21,31 @@ struct tn {
 	size_t n, cap;
 };
 
+/* What an apply has spent, against struct jsonvalue_limits: element steps
+ * (a member compared, a node made, eight elements moved: a memmove of
+ * pointers costs far less than a comparison), nodes made, and the
+ * text of scalars and names they carry (what the output will hold). Once
+ * one passes its cap, lookups find nothing and the apply fails with
+ * JSONPATCH_ERR_SIZE: a hostile patch (a "copy" of the root into itself,
+ * doubling it at each operation; thousands of operations on a wide object)
+ * ends early instead of holding the caller. */
+struct work {
+	size_t steps, nodes, text;
+	struct jsonvalue_limits max;
+};
+
+static bool over(const struct work *w)
+{
+	return w->steps > w->max.steps || w->nodes > w->max.nodes || w->text > w->max.text;
+}
+
+static void spend_node(struct work *w, const struct tn *t)
+{
+	w->steps++;
+	w->nodes++;
+	w->text += t->klen + (t->type == JSONTEXT_OBJ || t->type == JSONTEXT_ARR ? 0 : t->len);
+}
+
 static void tn_free(struct tn *t)
 {
 	if (!t)
@@ -57,9 +82,12 @@ static struct tn *tn_detach(struct tn *p, size_t at)
 	return k;
 }
 
-/* The member of object p named k, or SIZE_MAX. */
-static size_t tn_find(const struct tn *p, const char *k, size_t klen, uint32_t h)
+/* The member of object p named k, or SIZE_MAX (also when w is spent). */
+static size_t tn_find(const struct tn *p, const char *k, size_t klen, uint32_t h, struct work *w)
 {
+	w->steps += p->n;
+	if (over(w))
+		return SIZE_MAX;
 	for (size_t i = 0; i < p->n; i++)
 		if (p->kid[i]->khash == h && p->kid[i]->klen == klen &&
 		    memcmp(p->kid[i]->key, k, klen) == 0)
@@ -69,10 +97,10 @@ static size_t tn_find(const struct tn *p, const char *k, size_t klen, uint32_t h
 
 /* Sets member k of object p to v (owned from now on), in place when it
  * exists: JSON.parse's rule for repeated names, and RFC 6902's for add. */
-static int tn_set(struct tn *p, const char *k, size_t klen, struct tn *v)
+static int tn_set(struct tn *p, const char *k, size_t klen, struct tn *v, struct work *w)
 {
 	uint32_t h = jsontext_hash(k, klen);
-	size_t at = tn_find(p, k, klen, h);
+	size_t at = tn_find(p, k, klen, h, w);
 	int rc;
 
 	v->key = k;
@@ -89,7 +117,45 @@ static int tn_set(struct tn *p, const char *k, size_t klen, struct tn *v)
 	return rc;
 }
 
-static int tn_build(const struct jsontext *d, size_t i, struct tn **out)
+/* Repeated member names in a freshly built object: the last value wins,
+ * at the place of the first (JSON.parse). One pass with a hash table of
+ * the names seen, so that a wide object costs its width, not its square. */
+static int tn_dedupe(struct tn *t)
+{
+	size_t size = 16, w = 0;
+	size_t *slot;
+
+	while (size < 2 * t->n)
+		size *= 2;
+	slot = calloc(size, sizeof(*slot)); /* kid index + 1; 0: empty */
+	if (!slot)
+		return JSONPATCH_ERR_NOMEM;
+	for (size_t i = 0; i < t->n; i++) {
+		struct tn *k = t->kid[i];
+		size_t h = k->khash & (size - 1);
+
+		for (; slot[h]; h = (h + 1) & (size - 1)) {
+			struct tn *o = t->kid[slot[h] - 1];
+
+			if (o->khash == k->khash && o->klen == k->klen &&
+			    memcmp(o->key, k->key, k->klen) == 0)
+				break;
+		}
+		if (slot[h]) {
+			/* Kept nodes sit at w' < w: o is one of them. */
+			tn_free(t->kid[slot[h] - 1]);
+			t->kid[slot[h] - 1] = k;
+			continue;
+		}
+		slot[h] = w + 1;
+		t->kid[w++] = k;
+	}
+	t->n = w;
+	free(slot);
+	return 0;
+}
+
+static int tn_build(const struct jsontext *d, size_t i, struct tn **out, struct work *w)
 {
 	const struct jsontext_node *n = &d->n[i];
 	struct tn *t = calloc(1, sizeof(*t));
@@ -100,17 +166,24 @@ static int tn_build(const struct jsontext *d, size_t i, struct tn **out)
 	t->type = n->type;
 	t->text = d->s + n->start;
 	t->len = n->len;
+	spend_node(w, t);
 	for (size_t m = i + 1; m < n->next && rc == 0; m = d->n[m].next) {
 		struct tn *k;
 
-		rc = tn_build(d, m, &k);
+		rc = tn_build(d, m, &k, w);
 		if (rc < 0)
 			break;
-		if (n->type == JSONTEXT_OBJ)
-			rc = tn_set(t, d->n[m].key, d->n[m].klen, k);
-		else if ((rc = tn_insert(t, t->n, k)) < 0)
+		if (n->type == JSONTEXT_OBJ) {
+			k->key = d->n[m].key;
+			k->klen = d->n[m].klen;
+			k->khash = jsontext_hash(k->key, k->klen);
+			w->text += k->klen;
+		}
+		if ((rc = tn_insert(t, t->n, k)) < 0)
 			tn_free(k);
 	}
+	if (rc == 0 && n->type == JSONTEXT_OBJ)
+		rc = tn_dedupe(t);
 	if (rc < 0) {
 		tn_free(t);
 		return rc;
@@ -119,17 +192,18 @@ static int tn_build(const struct jsontext *d, size_t i, struct tn **out)
 	return 0;
 }
 
-static struct tn *tn_copy(const struct tn *t)
+static struct tn *tn_copy(const struct tn *t, struct work *w)
 {
-	struct tn *c = malloc(sizeof(*c));
+	struct tn *c;
 
-	if (!c)
+	spend_node(w, t);
+	if (over(w) || !(c = malloc(sizeof(*c))))
 		return NULL;
 	*c = *t;
 	c->kid = NULL;
 	c->n = c->cap = 0;
 	for (size_t i = 0; i < t->n; i++) {
-		struct tn *k = tn_copy(t->kid[i]);
+		struct tn *k = tn_copy(t->kid[i], w);
 
 		if (!k || tn_insert(c, c->n, k) < 0) {
 			tn_free(k);
@@ -140,10 +214,13 @@ static struct tn *tn_copy(const struct tn *t)
 	return c;
 }
 
+/* Nesting of containers: 0 for a scalar, 1 for [] or {"a":1}. */
 static size_t tn_depth(const struct tn *t)
 {
 	size_t d = 0;
 
+	if (t->type != JSONTEXT_OBJ && t->type != JSONTEXT_ARR)
+		return 0;
 	for (size_t i = 0; i < t->n; i++) {
 		size_t k = tn_depth(t->kid[i]);
 
@@ -178,7 +255,7 @@ static bool str_equal(const char *x, size_t xl, const char *y, size_t yl)
 	return eq;
 }
 
-static bool tn_equal(const struct tn *x, const struct tn *y)
+static bool tn_equal(const struct tn *x, const struct tn *y, struct work *w)
 {
 	if (x->type != y->type || x->n != y->n)
 		return false;
@@ -190,15 +267,15 @@ static bool tn_equal(const struct tn *x, const struct tn *y)
 		return x->len == y->len && memcmp(x->text, y->text, x->len) == 0;
 	case JSONTEXT_ARR:
 		for (size_t i = 0; i < x->n; i++)
-			if (!tn_equal(x->kid[i], y->kid[i]))
+			if (!tn_equal(x->kid[i], y->kid[i], w))
 				return false;
 		return true;
 	default:
 		for (size_t i = 0; i < x->n; i++) {
 			const struct tn *k = x->kid[i];
-			size_t at = tn_find(y, k->key, k->klen, k->khash);
+			size_t at = tn_find(y, k->key, k->klen, k->khash, w);
 
-			if (at == SIZE_MAX || !tn_equal(k, y->kid[at]))
+			if (at == SIZE_MAX || !tn_equal(k, y->kid[at], w))
 				return false;
 		}
 		return true;
@@ -242,10 +319,14 @@ struct names {
 	size_t used;
 };
 
+/* Safe to call twice: a failed ptr_parse frees, and so does its caller's
+ * way out. */
 static void ptr_free(struct ptr *p)
 {
 	free(p->tok);
 	free(p->tlen);
+	p->tok = NULL;
+	p->tlen = NULL;
 }
 
 static int ptr_parse(const struct jsontext *d, size_t node, struct names *names, struct ptr *p)
@@ -315,7 +396,7 @@ static bool index_of(const char *t, size_t len, size_t n, bool dash_ok, size_t *
 
 /* The container that holds the pointer's last token (its ntok - 1 first
  * tokens resolved from root), or NULL. */
-static struct tn *resolve(struct tn *root, const struct ptr *p, size_t ntok)
+static struct tn *resolve(struct tn *root, const struct ptr *p, size_t ntok, struct work *w)
 {
 	struct tn *t = root;
 
@@ -323,7 +404,7 @@ static struct tn *resolve(struct tn *root, const struct ptr *p, size_t ntok)
 		size_t at;
 
 		if (t->type == JSONTEXT_OBJ) {
-			at = tn_find(t, p->tok[i], p->tlen[i], jsontext_hash(p->tok[i], p->tlen[i]));
+			at = tn_find(t, p->tok[i], p->tlen[i], jsontext_hash(p->tok[i], p->tlen[i]), w);
 			t = at == SIZE_MAX ? NULL : t->kid[at];
 		} else if (t->type == JSONTEXT_ARR && index_of(p->tok[i], p->tlen[i], t->n, false, &at)) {
 			t = t->kid[at];
@@ -336,16 +417,17 @@ static struct tn *resolve(struct tn *root, const struct ptr *p, size_t ntok)
 
 /* Where the pointer's target sits in its parent: *parent and *at, or an
  * error when it does not exist. */
-static int locate(struct tn *root, const struct ptr *p, struct tn **parent, size_t *at)
+static int locate(struct tn *root, const struct ptr *p, struct tn **parent, size_t *at,
+		  struct work *w)
 {
-	struct tn *t = resolve(root, p, p->ntok - 1);
+	struct tn *t = resolve(root, p, p->ntok - 1, w);
 	const char *k = p->tok[p->ntok - 1];
 	size_t klen = p->tlen[p->ntok - 1];
 
 	if (!t)
 		return JSONPATCH_ERR_PATH;
 	if (t->type == JSONTEXT_OBJ)
-		*at = tn_find(t, k, klen, jsontext_hash(k, klen));
+		*at = tn_find(t, k, klen, jsontext_hash(k, klen), w);
 	else if (t->type != JSONTEXT_ARR || !index_of(k, klen, t->n, false, at))
 		*at = SIZE_MAX;
 	if (*at == SIZE_MAX)
@@ -355,13 +437,13 @@ static int locate(struct tn *root, const struct ptr *p, struct tn **parent, size
 }
 
 /* RFC 6902 4.1 add, taking v (freed on error). */
-static int do_add(struct tn **root, const struct ptr *p, struct tn *v)
+static int do_add(struct tn **root, const struct ptr *p, struct tn *v, struct work *w)
 {
 	struct tn *t;
 	size_t at;
 	int rc = JSONPATCH_ERR_PATH;
 
-	if (p->ntok + tn_depth(v) > 2 * JSONTEXT_MAX_DEPTH) {
+	if (p->ntok + tn_depth(v) > w->max.depth) {
 		rc = JSONPATCH_ERR_DEPTH;
 		goto out_free;
 	}
@@ -370,14 +452,15 @@ static int do_add(struct tn **root, const struct ptr *p, struct tn *v)
 		*root = v;
 		return 0;
 	}
-	t = resolve(*root, p, p->ntok - 1);
+	t = resolve(*root, p, p->ntok - 1, w);
 	if (!t)
 		goto out_free;
 	if (t->type == JSONTEXT_OBJ)
-		return tn_set(t, p->tok[p->ntok - 1], p->tlen[p->ntok - 1], v);
+		return tn_set(t, p->tok[p->ntok - 1], p->tlen[p->ntok - 1], v, w);
 	if (t->type != JSONTEXT_ARR ||
 	    !index_of(p->tok[p->ntok - 1], p->tlen[p->ntok - 1], t->n, true, &at))
 		goto out_free;
+	w->steps += (t->n - at) / 8; /* the elements moved up: one memmove */
 	rc = tn_insert(t, at, v);
 	if (rc == 0)
 		return 0;
@@ -395,7 +478,8 @@ static bool ptr_equal(const struct ptr *x, const struct ptr *y, size_t ntok)
 }
 
 /* One operation: op is the patch's element node. */
-static int apply_op(struct tn **root, const struct jsontext *pd, size_t op, struct names *names)
+static int apply_op(struct tn **root, const struct jsontext *pd, size_t op, struct names *names,
+		    struct work *w)
 {
 	size_t m_op, m_path, m_from, m_value;
 	struct ptr path, from;
@@ -423,22 +507,25 @@ static int apply_op(struct tn **root, const struct jsontext *pd, size_t op, stru
 			rc = JSONPATCH_ERR_PATCH;
 			goto out;
 		}
-		rc = tn_build(pd, m_value, &v);
+		rc = tn_build(pd, m_value, &v, w);
 		if (rc < 0)
 			goto out;
 		if (IS_OP("add")) {
-			rc = do_add(root, &path, v);
+			rc = do_add(root, &path, v, w);
 		} else if (IS_OP("test")) {
 			struct tn *t = path.ntok ? NULL : *root;
 
-			if (path.ntok && locate(*root, &path, &parent, &at) == 0)
+			if (path.ntok && locate(*root, &path, &parent, &at, w) == 0)
 				t = parent->kid[at];
-			rc = !t ? JSONPATCH_ERR_PATH : tn_equal(t, v) ? 0 : JSONPATCH_ERR_TEST;
+			rc = !t ? JSONPATCH_ERR_PATH : tn_equal(t, v, w) ? 0 : JSONPATCH_ERR_TEST;
 			tn_free(v);
 		} else if (!path.ntok) {
 			tn_free(*root);
 			*root = v;
-		} else if ((rc = locate(*root, &path, &parent, &at)) == 0) {
+		} else if (path.ntok + tn_depth(v) > w->max.depth) {
+			tn_free(v);
+			rc = JSONPATCH_ERR_DEPTH;
+		} else if ((rc = locate(*root, &path, &parent, &at, w)) == 0) {
 			v->key = parent->kid[at]->key;
 			v->klen = parent->kid[at]->klen;
 			v->khash = parent->kid[at]->khash;
@@ -448,9 +535,11 @@ static int apply_op(struct tn **root, const struct jsontext *pd, size_t op, stru
 			tn_free(v);
 		}
 	} else if (IS_OP("remove")) {
-		rc = path.ntok ? locate(*root, &path, &parent, &at) : JSONPATCH_ERR_PATH;
-		if (rc == 0)
+		rc = path.ntok ? locate(*root, &path, &parent, &at, w) : JSONPATCH_ERR_PATH;
+		if (rc == 0) {
+			w->steps += (parent->n - at) / 8;
 			tn_free(tn_detach(parent, at));
+		}
 	} else if (IS_OP("move") || IS_OP("copy")) {
 		if (!m_from) {
 			rc = JSONPATCH_ERR_PATCH;
@@ -460,7 +549,7 @@ static int apply_op(struct tn **root, const struct jsontext *pd, size_t op, stru
 		if (rc < 0)
 			goto out;
 		if (from.ntok) {
-			rc = locate(*root, &from, &parent, &at);
+			rc = locate(*root, &from, &parent, &at, w);
 			if (rc < 0)
 				goto out;
 			v = parent->kid[at];
@@ -468,15 +557,16 @@ static int apply_op(struct tn **root, const struct jsontext *pd, size_t op, stru
 			v = *root;
 		}
 		if (IS_OP("copy")) {
-			v = tn_copy(v);
-			rc = v ? do_add(root, &path, v) : JSONPATCH_ERR_NOMEM;
+			v = tn_copy(v, w);
+			rc = v ? do_add(root, &path, v, w) : over(w) ? JSONPATCH_ERR_SIZE : JSONPATCH_ERR_NOMEM;
 		} else if (from.ntok == path.ntok && ptr_equal(&from, &path, path.ntok)) {
 			rc = 0; /* 4.4: a move onto itself changes nothing */
 		} else if (from.ntok <= path.ntok && ptr_equal(&from, &path, from.ntok)) {
 			rc = JSONPATCH_ERR_PATH; /* into its own child */
 		} else {
+			w->steps += (parent->n - at) / 8;
 			tn_detach(parent, at);
-			rc = do_add(root, &path, v);
+			rc = do_add(root, &path, v, w);
 		}
 	} else {
 		rc = JSONPATCH_ERR_PATCH;
@@ -485,12 +575,26 @@ static int apply_op(struct tn **root, const struct jsontext *pd, size_t op, stru
 out:
 	ptr_free(&path);
 	ptr_free(&from);
-	return rc;
+	/* A spent budget shows as a path not found or a failed test: say
+	 * what it was. */
+	return over(w) ? JSONPATCH_ERR_SIZE : rc;
 }
 
 int jsonvalue_apply(const char *doc, size_t doc_len, const char *patch, size_t patch_len,
 		    char **out, size_t *out_len)
 {
+	static const struct jsonvalue_limits none = {
+		SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, 2 * JSONTEXT_MAX_DEPTH
+	};
+
+	return jsonvalue_apply_limited(doc, doc_len, patch, patch_len, &none, out, out_len);
+}
+
+int jsonvalue_apply_limited(const char *doc, size_t doc_len, const char *patch, size_t patch_len,
+			    const struct jsonvalue_limits *lim, char **out, size_t *out_len)
+{
+	struct work w = { 0, 0, 0, *lim };
+	size_t ops = 0;
 	struct jsontext dd, pd;
 	struct tn *root = NULL;
 	struct jsontext_out o = { NULL, 0, 0, false };
@@ -512,15 +616,20 @@ int jsonvalue_apply(const char *doc, size_t doc_len, const char *patch, size_t p
 		rc = JSONPATCH_ERR_NOMEM;
 		goto out_free_pd;
 	}
-	rc = tn_build(&dd, 0, &root);
+	rc = tn_build(&dd, 0, &root, &w);
+	if (rc == 0 && over(&w))
+		rc = JSONPATCH_ERR_SIZE;
 	for (size_t m = 1; m < pd.nn && rc == 0; m = pd.n[m].next)
-		rc = apply_op(&root, &pd, m, &names);
+		rc = ++ops > lim->ops ? JSONPATCH_ERR_SIZE : apply_op(&root, &pd, m, &names, &w);
 	if (rc == 0) {
 		tn_write(&o, root);
 		jsontext_out_put(&o, "", 1);
 		if (o.oom) {
 			free(o.s);
 			rc = JSONPATCH_ERR_NOMEM;
+		} else if (o.len - 1 > lim->out) {
+			free(o.s);
+			rc = JSONPATCH_ERR_SIZE;
 		} else {
 			*out = o.s;
 			*out_len = o.len - 1;
@@ -539,18 +648,44 @@ bool jsonvalue_equal(const char *a, size_t a_len, const char *b, size_t b_len)
 {
 	struct jsontext da, db;
 	struct tn *ta = NULL, *tb = NULL;
+	struct work w = { 0, 0, 0, { SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX } };
 	bool eq = false;
 
 	if (jsontext_parse(&da, a, a_len) < 0)
 		return false;
 	if (jsontext_parse(&db, b, b_len) < 0)
 		goto out_free_da;
-	if (tn_build(&da, 0, &ta) == 0 && tn_build(&db, 0, &tb) == 0)
-		eq = tn_equal(ta, tb);
+	if (tn_build(&da, 0, &ta, &w) == 0 && tn_build(&db, 0, &tb, &w) == 0)
+		eq = tn_equal(ta, tb, &w);
 	tn_free(ta);
 	tn_free(tb);
 	jsontext_free(&db);
 out_free_da:
 	jsontext_free(&da);
 	return eq;
+}
+
+/* ---- jsonpatch_apply ----------------------------------------------------------
+ * Declared in jsonpatch.h (the module users know for patches); defined
+ * here, next to the tree, since jsonvalue includes jsonpatch.h and not the
+ * other way (tests/layers.sh). */
+
+int jsonpatch_apply(const char *doc, size_t doc_len, const char *patch, size_t patch_len,
+		    char **out, size_t *out_len)
+{
+	struct jsonvalue_limits lim;
+
+	if (doc_len > JSONPATCH_MAX_DOC || patch_len > JSONPATCH_MAX_DOC)
+		return JSONPATCH_ERR_SIZE;
+	/* Every value of the inputs takes at least one byte: the nodes and
+	 * text the inputs make stay within their lengths, and what is
+	 * beyond is what copies add. */
+	lim.steps = JSONPATCH_WORK_PER_BYTE * (doc_len + patch_len) + JSONPATCH_WORK_BASE;
+	lim.nodes = doc_len + patch_len + JSONPATCH_COPY_NODES;
+	lim.text = doc_len + patch_len + JSONPATCH_MAX_DOC;
+	lim.ops = JSONPATCH_MAX_OPS;
+	lim.out = JSONPATCH_MAX_DOC;
+	/* What the parser takes, so that the result can be read again. */
+	lim.depth = JSONPATCH_MAX_DEPTH;
+	return jsonvalue_apply_limited(doc, doc_len, patch, patch_len, &lim, out, out_len);
 }

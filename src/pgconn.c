@@ -15,6 +15,7 @@
 enum pgconn_state {
 	PGC_WAITING,    /* not connected; timer runs until the next attempt */
 	PGC_CONNECTING, /* PQconnectPoll */
+	PGC_CHECK,      /* pg_backend_pid() in flight (pgconn_require_session) */
 	PGC_SETUP,      /* LISTEN / setup command in flight */
 	PGC_READY,
 	PGC_BUSY,       /* a query in flight */
@@ -27,6 +28,8 @@ struct pgconn {
 	char *name;
 	char *listen_channel;
 	char *setup_sql;
+	const char *session_needs; /* pgconn_require_session; static text */
+	bool pooler_logged;        /* the long explanation went to the log */
 	const struct pgconn_callbacks *cb;
 	void *ud;
 
@@ -227,8 +230,6 @@ static void start_setup(struct pgconn *pc)
 	size_t len;
 	char *ident = NULL;
 
-	PQsetnonblocking(pc->pg, 1);
-	PQsetNoticeReceiver(pc->pg, notice_receiver, pc);
 	if (pc->listen_channel) {
 		/* Quoted: LISTEN keeps the case, as pg_notify() does. */
 		ident = PQescapeIdentifier(pc->pg, pc->listen_channel, strlen(pc->listen_channel));
@@ -262,6 +263,62 @@ static void start_setup(struct pgconn *pc)
 	free(sql);
 }
 
+/* Connected: first the pooler check if asked for, then the setup. */
+static void connected(struct pgconn *pc)
+{
+	PQsetnonblocking(pc->pg, 1);
+	PQsetNoticeReceiver(pc->pg, notice_receiver, pc);
+	if (!pc->session_needs) {
+		start_setup(pc);
+		return;
+	}
+	/* Nothing that holds session state (LISTEN, SET, a lock) runs before
+	 * we know the session is PostgreSQL's own. */
+	pc->state = PGC_CHECK;
+	if (send_command(pc, "SELECT pg_catalog.pg_backend_pid()", false) < 0)
+		lost(pc, PQerrorMessage(pc->pg));
+}
+
+/* The answer to the pooler check. PostgreSQL announces its backend's PID
+ * in BackendKeyData; a pooler that hands server sessions out (pgbouncer in
+ * any pool_mode, and other multiplexing proxies) announces a key of its
+ * own, so the PID the server reports differs. A TCP proxy (haproxy)
+ * passes PostgreSQL's message through and is not flagged. Session and
+ * transaction pools look alike from here: both are refused. */
+static void check_done(struct pgconn *pc, PGresult *res)
+{
+	char msg[256];
+	long server_pid;
+
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+	    PQnfields(res) != 1) {
+		snprintf(msg, sizeof(msg), "setup failed: %s",
+			 res ? PQresultErrorMessage(res) : "no answer to SELECT pg_backend_pid()");
+		lost(pc, msg);
+		return;
+	}
+	server_pid = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	if (server_pid == (long)PQbackendPID(pc->pg)) {
+		start_setup(pc);
+		return;
+	}
+	if (!pc->pooler_logged) {
+		pc->pooler_logged = true;
+		log_error("conn=%s reaches PostgreSQL through a connection pooler or a proxy that "
+			  "shares server sessions (the connection announced backend PID %d, the server "
+			  "says %ld): %s, and such a pooler moves the connection between server sessions "
+			  "(pgbouncer's transaction mode) or may; pgpushd cannot tell a session-mode pool "
+			  "from a transaction-mode one, so it refuses both and retries. Point --db "
+			  "directly at PostgreSQL (a TCP balancer such as haproxy is fine); see "
+			  "\"Connection poolers\" in docs/operations.md",
+			  pc->name, PQbackendPID(pc->pg), server_pid, pc->session_needs);
+	}
+	snprintf(msg, sizeof(msg), "connected through a connection pooler (backend PID %d announced, "
+		 "%ld reported): %s; point --db directly at PostgreSQL",
+		 PQbackendPID(pc->pg), server_pid, pc->session_needs);
+	lost(pc, msg);
+}
+
 static void drain_notifies(struct pgconn *pc)
 {
 	PGnotify *n;
@@ -276,7 +333,8 @@ static void drain_notifies(struct pgconn *pc)
 /* Reads every result that is complete; when the command is done, moves on. */
 static void collect_results(struct pgconn *pc)
 {
-	while (pc->pg && (pc->state == PGC_SETUP || pc->state == PGC_BUSY) && !PQisBusy(pc->pg)) {
+	while (pc->pg && (pc->state == PGC_CHECK || pc->state == PGC_SETUP || pc->state == PGC_BUSY) &&
+	       !PQisBusy(pc->pg)) {
 		PGresult *r = PQgetResult(pc->pg);
 
 		drain_notifies(pc);
@@ -306,7 +364,13 @@ static void collect_results(struct pgconn *pc)
 			continue;
 		}
 		/* NULL: the command is complete. */
-		if (pc->state == PGC_SETUP) {
+		if (pc->state == PGC_CHECK) {
+			PGresult *res = pc->kept;
+
+			pc->kept = NULL;
+			check_done(pc, res);
+			PQclear(res);
+		} else if (pc->state == PGC_SETUP) {
 			if (pc->kept && PQresultStatus(pc->kept) == PGRES_FATAL_ERROR) {
 				char msg[256];
 
@@ -382,7 +446,7 @@ static void poll_connect(struct pgconn *pc)
 {
 	switch (PQconnectPoll(pc->pg)) {
 	case PGRES_POLLING_OK:
-		start_setup(pc);
+		connected(pc);
 		break;
 	case PGRES_POLLING_READING:
 		watch(pc, EV_READ);
@@ -455,7 +519,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 	if (pc->state == PGC_WAITING)
 		connect_now(pc);
-	else if (pc->state == PGC_CONNECTING || pc->state == PGC_SETUP)
+	else if (pc->state == PGC_CONNECTING || pc->state == PGC_CHECK || pc->state == PGC_SETUP)
 		lost(pc, "timeout while connecting");
 }
 
@@ -523,6 +587,11 @@ void pgconn_drop(struct pgconn *pc, const char *why)
 void pgconn_stop(struct pgconn *pc)
 {
 	disconnect(pc);
+}
+
+void pgconn_require_session(struct pgconn *pc, const char *needs)
+{
+	pc->session_needs = needs;
 }
 
 void pgconn_set_replication(struct pgconn *pc)

@@ -54,6 +54,15 @@ struct pgconn *pgconn_new(struct ev_loop *loop, const char *conninfo, const char
  * pgconn_start. */
 void pgconn_set_replication(struct pgconn *pc);
 
+/* The connection keeps state in its server session (LISTEN, SET, a
+ * session lock): after connecting and before the setup, check that the
+ * session is PostgreSQL's own and not one a pooler shares out (the PID in
+ * BackendKeyData against pg_backend_pid()); when it is not, the attempt
+ * fails (on_lost, with the backoff) with an error that says so. needs: a
+ * static text, what the connection needs a session for ("LISTEN ..."), for
+ * that error. Call before pgconn_start. */
+void pgconn_require_session(struct pgconn *pc, const char *needs);
+
 /* At most this many CopyData messages are handed to on_copy per loop
  * iteration; the rest wait for the next one (an ev_idle), so a large
  * transaction never holds the loop. */

@@ -26,15 +26,15 @@
  *    previous payload, with that payload as the dictionary (see "shared
  *    context" below and docs/design.md). Clients that insist on
  *    server_no_context_takeover get standalone frames.
- * "on" means PMDNEG_MODE_DEFAULT. It stays standalone until the broadcast path
- * is wired for shared frames (issue 14).
+ * "on" means PMDNEG_MODE_DEFAULT: shared (issue 14), which every stock
+ * client (browsers, ws) can decode: it takes nothing beyond RFC 7692.
  */
 enum pmdneg_mode {
 	PMDNEG_MODE_OFF = 0,
 	PMDNEG_MODE_STANDALONE = 1,
 	PMDNEG_MODE_SHARED = 2,
 };
-#define PMDNEG_MODE_DEFAULT PMDNEG_MODE_STANDALONE
+#define PMDNEG_MODE_DEFAULT PMDNEG_MODE_SHARED
 
 /* Parses "off", "standalone", "shared" or "on" (the default) into *out.
  * Returns 0, or -1 for anything else (*out untouched). */

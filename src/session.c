@@ -255,7 +255,7 @@ static size_t frame_payload_off(const struct buf *frame)
 	return l < 126 ? 2 : l == 126 ? 4 : 10;
 }
 
-void session_send_frame(struct session *s, struct buf *frame, struct buf *deflated,
+void session_send_frame(struct session *s, struct buf *frame, struct pmd_msg *msg,
 			bool replaceable)
 {
 	size_t off;
@@ -264,8 +264,9 @@ void session_send_frame(struct session *s, struct buf *frame, struct buf *deflat
 		return;
 	if (!s->polling) {
 		if (s->ws)
-			(void)websocket_send(s->ws, deflated && websocket_deflate(s->ws) ? deflated : frame,
-					     replaceable);
+			(void)(msg && websocket_deflate(s->ws)
+				       ? websocket_send_msg(s->ws, msg, replaceable)
+				       : websocket_send(s->ws, frame, replaceable));
 		return;
 	}
 	off = frame_payload_off(frame);

@@ -34,6 +34,7 @@
 #include "util.h"
 #include "ws.h"
 
+struct pmd_msg;
 struct session;
 struct engine;
 
@@ -160,11 +161,13 @@ void session_send_shared(struct session *s, const char *head, size_t head_len,
 /* Sends a binary message (a Socket.IO attachment or plain binary). */
 void session_send_binary(struct session *s, const uint8_t *data, size_t len);
 
-/* Sends a prebuilt WebSocket text frame shared by many sessions; deflated
- * (may be NULL) goes instead to a WebSocket that negotiated
- * permessage-deflate; a polling session sends the packet inside frame.
- * replaceable: a newer replaceable frame replaces it while unsent. */
-void session_send_frame(struct session *s, struct buf *frame, struct buf *deflated,
+/* Sends a prebuilt WebSocket text frame shared by many sessions; msg (may
+ * be NULL: the frame as it is) is the same payload as a shared-context
+ * message, whose frame for a WebSocket that negotiated permessage-deflate
+ * is chosen when written (websocket_send_msg); a polling session sends the
+ * packet inside frame. replaceable: a newer replaceable frame replaces it
+ * while unsent. */
+void session_send_frame(struct session *s, struct buf *frame, struct pmd_msg *msg,
 			bool replaceable);
 
 /* On a WebSocket, holds what is sent next back for secs (conn_pace). */

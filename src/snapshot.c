@@ -191,7 +191,16 @@ int snapshot_deflate(struct snapshot *s, int level)
 	} else {
 		buf_unref(z);
 	}
+	if (!s->msg && !(s->msg = pmd_msg_new(s->frame, s->frame_z, level)))
+		return -1;
 	return 0;
+}
+
+void snapshot_follow(struct snapshot *s, const struct snapshot *prev)
+{
+	if (!prev || !s->msg)
+		return;
+	pmd_msg_keep(s->msg, prev->patch_msg ? prev->patch_msg : prev->msg);
 }
 
 bool snapshot_same_document(const struct snapshot *a, const struct snapshot *b)
@@ -262,8 +271,13 @@ int snapshot_attach_patch(struct snapshot *s, const struct snapshot *prev, const
 	if (!frame)
 		return -1;
 	s->patch_frame = frame;
-	if (s->zlevel >= 0)
+	if (s->zlevel >= 0) {
 		s->patch_frame_z = deflate_frame(frame, s->zlevel);
+		/* Out of memory: members get the plain patch. */
+		s->patch_msg = pmd_msg_new(frame, s->patch_frame_z, s->zlevel);
+		if (s->patch_msg && s->msg)
+			pmd_msg_keep(s->patch_msg, s->msg);
+	}
 	return 0;
 }
 
@@ -271,6 +285,8 @@ void snapshot_unref(struct snapshot *s)
 {
 	if (!s || --s->refs > 0)
 		return;
+	pmd_msg_unref(s->patch_msg);
+	pmd_msg_unref(s->msg);
 	buf_unref(s->patch_frame_z);
 	buf_unref(s->patch_frame);
 	buf_unref(s->frame_z);

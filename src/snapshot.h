@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "pmdshare.h"
 
 struct snapshot {
 	int refs;
@@ -26,6 +27,10 @@ struct snapshot {
 			     * version, generatedAt, reason): unchanged
 			     * documents compare from here */
 	int zlevel;         /* snapshot_deflate's level; -1: not compressed */
+	/* The update frame as a shared-context message (snapshot_deflate):
+	 * each client's frame is chosen from it when written (pmd_msg_bind).
+	 * NULL without compression. */
+	struct pmd_msg *msg;
 
 	/* The delta from the feed's previous document (hub_feed_publish,
 	 * snapshot_attach_patch): 42["dashboardDataPatch",{from,to,patch}],
@@ -35,6 +40,7 @@ struct snapshot {
 	int64_t patch_from;
 	struct buf *patch_frame;
 	struct buf *patch_frame_z;
+	struct pmd_msg *patch_msg; /* patch_frame's, when compressed */
 	size_t patch_len;   /* the patch array's bytes; 0 without one */
 	size_t patch_ops;
 	bool patch_full;
@@ -64,6 +70,11 @@ int snapshot_new_nsp(const char *json, size_t len, int64_t version, int64_t gene
  * the plain frame. Returns 0, or -1 when out of memory (frame_z stays NULL
  * and clients get the plain frame). */
 int snapshot_deflate(struct snapshot *s, int level);
+
+/* Chains s's messages behind prev's (pmd_msg_keep), so that the payloads
+ * of the feed's last few versions stay available as dictionaries after
+ * prev is gone. prev NULL: nothing. */
+void snapshot_follow(struct snapshot *s, const struct snapshot *prev);
 
 /* Whether a and b carry the same DBA document (byte for byte after the
  * whitespace between tokens went), whatever their version, generatedAt

@@ -4,6 +4,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pmd.h"
+#include "pmdshare.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -146,8 +147,10 @@ static void stream_end(struct conn *c)
 
 static void conn_free(struct conn *c)
 {
-	for (unsigned i = 0; i < c->outq_len; i++)
+	for (unsigned i = 0; i < c->outq_len; i++) {
 		buf_unref(c->outq[(c->outq_head + i) % c->outq_cap].b);
+		pmd_msg_unref(c->outq[(c->outq_head + i) % c->outq_cap].m);
+	}
 	free(c->outq);
 	if (c->proto && c->proto->free)
 		c->proto->free(c);
@@ -379,6 +382,7 @@ static void outq_remove(struct conn *c, unsigned i)
 	c->out_bytes -= e->end - e->off;
 	c->ctx->out_total -= e->end - e->off;
 	buf_unref(e->b);
+	pmd_msg_unref(e->m);
 	for (; i + 1 < c->outq_len; i++)
 		*outq_at(c, i) = *outq_at(c, i + 1);
 	c->outq_len--;
@@ -438,6 +442,7 @@ static int push(struct conn *c, struct buf *b, size_t off, size_t len, bool repl
 	}
 	e = outq_at(c, c->outq_len++);
 	e->b = buf_ref(b);
+	e->m = NULL;
 	e->off = (uint32_t)off;
 	e->end = (uint32_t)(off + len);
 	e->replaceable = replaceable;
@@ -451,6 +456,37 @@ static int push(struct conn *c, struct buf *b, size_t off, size_t len, bool repl
 int conn_push(struct conn *c, struct buf *b, bool replaceable)
 {
 	return push(c, b, 0, b->len, replaceable);
+}
+
+int conn_push_msg(struct conn *c, struct pmd_msg *m, bool replaceable)
+{
+	struct buf *b = pmd_msg_frame(m);
+
+	if (push(c, b, 0, b->len, replaceable) < 0)
+		return -1;
+	outq_at(c, c->outq_len - 1)->m = pmd_msg_ref(m);
+	return 0;
+}
+
+/* Chooses the frame of a shared-context entry now that it goes to the
+ * socket, at the head of the queue: from here on it is part of the output
+ * for good (no latest-wins replacement), so the window record may count
+ * it. The entries before it were bound before it, in queue order. */
+static void bind_msg(struct conn *c, struct conn_out *e)
+{
+	bool compressed;
+	struct buf *b = pmd_msg_bind(e->m, &c->ws.win, &compressed);
+	size_t old = e->end - e->off;
+
+	pmd_msg_unref(e->m);
+	e->m = NULL;
+	e->replaceable = false;
+	buf_unref(e->b);
+	e->b = b;
+	e->off = 0;
+	e->end = (uint32_t)b->len;
+	c->out_bytes = c->out_bytes - old + b->len;
+	c->ctx->out_total = c->ctx->out_total - old + b->len;
 }
 
 int conn_push_range(struct conn *c, struct buf *b, size_t off, size_t len)
@@ -530,13 +566,19 @@ void conn_flush(struct conn *c)
 			return;
 		if (!c->outq_len)
 			break;
-		n = c->outq_len < CONN_IOV_MAX ? c->outq_len : CONN_IOV_MAX;
+		/* A shared-context entry is bound only at the head, once every
+		 * byte ahead of it went to the kernel: the batch stops before
+		 * any other. While the client is slow to read it stays unbound,
+		 * so latest-wins can still replace it. */
+		for (n = 0; n < c->outq_len && n < CONN_IOV_MAX; n++) {
+			struct conn_out *e = outq_at(c, n);
 
-		for (unsigned i = 0; i < n; i++) {
-			struct conn_out *e = outq_at(c, i);
-
-			iov[i].iov_base = e->b->data + e->off;
-			iov[i].iov_len = e->end - e->off;
+			if (e->m && n > 0)
+				break;
+			if (e->m)
+				bind_msg(c, e);
+			iov[n].iov_base = e->b->data + e->off;
+			iov[n].iov_len = e->end - e->off;
 		}
 		w = c->io->writev(c, iov, (int)n);
 		if (w < 0) {
@@ -562,6 +604,7 @@ void conn_flush(struct conn *c)
 			}
 			w -= (ssize_t)left;
 			buf_unref(e->b);
+			pmd_msg_unref(e->m); /* NULL: it was bound */
 			c->outq_head = (c->outq_head + 1) % c->outq_cap;
 			c->outq_len--;
 		}

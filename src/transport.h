@@ -29,9 +29,11 @@
 #include "config.h"
 #include "http.h"
 #include "list.h"
+#include "pmd.h"
 
 struct conn;
 struct pmd_inflater;
+struct pmd_msg;
 struct wslay_event_context;
 
 enum conn_state {
@@ -123,9 +125,14 @@ struct conn_ctx {
 #define CONN_OUTQ_INITIAL 4  /* entries allocated at first */
 #define CONN_LINGER_SECS 1.0 /* wait for the peer after closing */
 
-/* 24 bytes: a client's queue is CONN_OUTQ_INITIAL of them at rest. */
+/* 32 bytes: a client's queue is CONN_OUTQ_INITIAL of them at rest. */
 struct conn_out {
 	struct buf *b;
+	/* Not NULL: a shared-context message not bound yet (conn_push_msg). b is
+	 * then its plain frame; the frame to write is chosen when the entry goes
+	 * into writev (pmd_msg_bind), and from then on the entry is no longer
+	 * replaceable: the client's window record already counts it. */
+	struct pmd_msg *m;
 	uint32_t off;       /* how far b is sent; a replaceable entry starts at 0 */
 	uint32_t end;       /* where the bytes to send end */
 	bool replaceable;   /* a newer replaceable entry replaces it while unsent */
@@ -139,6 +146,10 @@ struct conn_websocket {
 	bool recv_failed;         /* the last wslay_event_recv ended on EOF/error */
 	bool closing;             /* close sent (or being sent); waiting for the peer */
 	bool deflate;             /* permessage-deflate negotiated */
+	/* What the client's inflate window ends with, as of the last frame
+	 * committed to the output (docs/design.md, "Shared-context
+	 * compression"). Only pmd_msg_bind changes it, from conn_flush. */
+	struct pmd_window win;
 };
 
 struct conn {
@@ -216,6 +227,13 @@ void conn_set_handlers(struct conn *c, const struct conn_handlers *h, void *owne
  * with the largest backlog first until they are under it again. A shared
  * buffer counts once per conn that holds it, as out_bytes does. */
 int conn_push(struct conn *c, struct buf *b, bool replaceable);
+
+/* conn_push of a shared-context message (a WebSocket that negotiated
+ * permessage-deflate): which frame goes out (plain, self-contained or a
+ * group frame) is decided when it is written, in queue order, so that the
+ * window record follows exactly what the client inflates. A bound entry is
+ * no longer replaceable. Returns like conn_push. */
+int conn_push_msg(struct conn *c, struct pmd_msg *m, bool replaceable);
 
 /* conn_push of the bytes [off, off + len) of b only (a document inside a
  * shared frame); never replaceable. */

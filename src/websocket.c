@@ -6,6 +6,7 @@
 #include "metrics.h"
 #include "pmd.h"
 #include "pmdneg.h"
+#include "pmdshare.h"
 #include "util.h"
 #include "ws.h"
 
@@ -297,6 +298,23 @@ int websocket_send(struct conn *c, struct buf *frame, bool replaceable)
 	return conn_send(c, frame, replaceable);
 }
 
+_Static_assert((int)CONFIG_PMD_OFF == (int)PMDNEG_MODE_OFF &&
+	       (int)CONFIG_PMD_STANDALONE == (int)PMDNEG_MODE_STANDALONE &&
+	       (int)CONFIG_PMD_SHARED == (int)PMDNEG_MODE_SHARED &&
+	       (int)CONFIG_PMD_DEFAULT == (int)PMDNEG_MODE_DEFAULT,
+	       "config's --permessage-deflate values are pmdneg's modes");
+
+int websocket_send_msg(struct conn *c, struct pmd_msg *m, bool replaceable)
+{
+	if (!websocket_open(c))
+		return -1;
+	if (conn_push_msg(c, m, replaceable) < 0)
+		return -1;
+	if (!(c->io->evented && ev_is_active(&c->wio)))
+		conn_flush(c);
+	return 0;
+}
+
 int websocket_send_text(struct conn *c, const struct ws_part *parts, size_t nparts)
 {
 	size_t len = 0;
@@ -307,10 +325,15 @@ int websocket_send_text(struct conn *c, const struct ws_part *parts, size_t npar
 		return -1;
 	for (size_t i = 0; i < nparts; i++)
 		len += parts[i].len;
-	/* Large per-client messages (an ack carrying the document) are worth
-	 * compressing when the client negotiated it. */
-	b = c->ws.deflate && len >= WEBSOCKET_DEFLATE_MIN
-		    ? pmd_frame(WS_OP_TEXT, parts, nparts, WEBSOCKET_DEFLATE_LEVEL)
+	/* Large per-client messages are worth compressing when the client
+	 * negotiated it: self-contained, at the client's window size. Not to a
+	 * client with context takeover: there it would become the end of the
+	 * client's window in place of the last snapshot, a payload nobody else
+	 * holds, and its next broadcast would need a frame of its own. Plain
+	 * (RSV1 clear), it never enters the window. */
+	b = c->ws.deflate && !c->ws.win.shared && len >= WEBSOCKET_DEFLATE_MIN
+		    ? pmd_frame_with_dict(WS_OP_TEXT, parts, nparts, NULL, 0,
+					  c->ws.win.window_bits, WEBSOCKET_DEFLATE_LEVEL)
 		    : ws_frame_build(WS_OP_TEXT, parts, nparts);
 	if (!b) {
 		conn_close(c, "out of memory");
@@ -318,6 +341,48 @@ int websocket_send_text(struct conn *c, const struct ws_part *parts, size_t npar
 	}
 	rc = conn_send(c, b, false);
 	buf_unref(b);
+	return rc;
+}
+
+/*
+ * An ack 43<n>[<doc>] to a client with context takeover, where shared is a
+ * snapshot's update frame 42["dashboardDataUpdate",<doc>] and the ack ends
+ * with the frame's last bytes (<doc>]). Sent as a shared-context message:
+ * compressed against what the client's window ends with (tiny when that is
+ * the same snapshot), and afterwards the window ends with those last bytes
+ * of the snapshot's payload, a dictionary the server still knows
+ * (pmd_window_sent_suffix). Otherwise plain, so the window stays as it was.
+ */
+static int send_tail(struct conn *c, const char *head, size_t head_len, struct buf *shared,
+		     size_t off, size_t len, const char *tail, size_t tail_len)
+{
+	struct ws_part parts[] = {
+		{ head, head_len }, { shared->data + off, len }, { tail, tail_len },
+	};
+	struct pmd_msg *snap = pmd_msg_find_frame(shared);
+	bool ends_alike = off + len + tail_len == shared->len &&
+			  (tail_len == 0 || memcmp(shared->data + off + len, tail, tail_len) == 0);
+	struct buf *b = ws_frame_build(WS_OP_TEXT, parts, 3);
+	struct pmd_msg *m;
+	int rc;
+
+	if (!b) {
+		conn_close(c, "out of memory");
+		return -1;
+	}
+	if (!snap || !ends_alike) {
+		rc = conn_send(c, b, false);
+		buf_unref(b);
+		return rc;
+	}
+	m = pmd_msg_new_tail(b, pmd_msg_id(snap), len + tail_len, WEBSOCKET_DEFLATE_LEVEL);
+	buf_unref(b);
+	if (!m) {
+		conn_close(c, "out of memory");
+		return -1;
+	}
+	rc = websocket_send_msg(c, m, false);
+	pmd_msg_unref(m);
 	return rc;
 }
 
@@ -331,6 +396,8 @@ int websocket_send_shared(struct conn *c, const char *head, size_t head_len, str
 
 	if (!websocket_open(c))
 		return -1;
+	if (c->ws.deflate && c->ws.win.shared && total >= WEBSOCKET_DEFLATE_MIN)
+		return send_tail(c, head, head_len, shared, off, len, tail, tail_len);
 	if (c->ws.deflate && total >= WEBSOCKET_DEFLATE_MIN) {
 		struct ws_part parts[] = {
 			{ head, head_len }, { shared->data + off, len }, { tail, tail_len },
@@ -427,19 +494,26 @@ int websocket_accept(struct conn *c, const struct http_request *req, size_t head
 	c->proto = &websocket_proto; /* from now on, freeing the conn frees ctx */
 	c->is_websocket = true;
 	wslay_event_config_set_max_recv_msg_length(c->ws.ctx, cfg->max_payload);
-	/* permessage-deflate (RFC 7692): accepted only as pmdneg_negotiate words
-	 * it, without context takeover either way, so that the same compressed
-	 * frame serves every client and no client costs a compressor. An offer
-	 * we do not take is declined by not answering it. */
+	/* permessage-deflate (RFC 7692): accepted as pmdneg_negotiate_mode words
+	 * it for --permessage-deflate. Standalone: no context takeover, the same
+	 * compressed frame for every client. Shared: the server keeps its
+	 * context, and the conn's window record says what the client's window
+	 * ends with. Either way no client costs a compressor. An offer we do
+	 * not take is declined by not answering it. */
 	ext[0] = '\0';
-	if (cfg->permessage_deflate) {
+	pmd_window_init(&c->ws.win, NULL);
+	if (cfg->permessage_deflate != CONFIG_PMD_OFF) {
 		const struct http_header *h = http_find_header(req, "Sec-WebSocket-Extensions");
 		struct pmdneg_params params;
 		char response[PMDNEG_RESPONSE_MAX];
 
-		if (h && pmdneg_negotiate(h->value, h->value_len, &params, response,
-					  sizeof(response)) == PMDNEG_ACCEPTED) {
+		if (h && pmdneg_negotiate_mode((enum pmdneg_mode)cfg->permessage_deflate, h->value,
+					       h->value_len, &params, response,
+					       sizeof(response)) == PMDNEG_ACCEPTED) {
 			c->ws.deflate = true;
+			/* A new WebSocket has a new inflater: its window holds
+			 * nothing we could name. */
+			pmd_window_init(&c->ws.win, &params);
 			wslay_event_config_set_allowed_rsv_bits(c->ws.ctx, WSLAY_RSV1_BIT);
 			snprintf(ext, sizeof(ext), "Sec-WebSocket-Extensions: %s\r\n", response);
 		}

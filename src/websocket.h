@@ -38,6 +38,11 @@ int websocket_accept(struct conn *c, const struct http_request *req, size_t head
  * when the conn was dropped (over its caps) or is closing. */
 int websocket_send(struct conn *c, struct buf *frame, bool replaceable);
 
+/* Queues a shared-context message (a conn that negotiated
+ * permessage-deflate): its frame is chosen when written (conn_push_msg).
+ * Returns as websocket_send. */
+int websocket_send_msg(struct conn *c, struct pmd_msg *m, bool replaceable);
+
 /* Builds a text frame from parts (compressed when negotiated and large
  * enough) and sends it. Returns as websocket_send (-1 also when out of
  * memory, after closing). */

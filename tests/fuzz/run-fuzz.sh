@@ -6,7 +6,7 @@
 #   tests/fuzz/run-fuzz.sh --build [TARGET...]       only build
 #
 # SECONDS defaults to 600; TARGET to all of: http eio sio ws_handshake
-# files_path jwt pgoutput jsonpatch cidr. Targets run one after the other; to use two
+# files_path jwt pgoutput jsonpatch jsonpatch_apply cidr. Targets run one after the other; to use two
 # cores, start two
 # runs with different targets (they share the build directory, so build
 # first with --build). Run it under nice on a shared machine:
@@ -40,7 +40,7 @@ set -eu
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 fuzzsrc=$top/tests/fuzz
-all_targets="http eio sio ws_handshake files_path jwt pgoutput jsonpatch cidr"
+all_targets="http eio sio ws_handshake files_path jwt pgoutput jsonpatch jsonpatch_apply cidr"
 modules="authority buf cidr claims conffile config eio files http jose jsonpatch jsontext jsonvalue jwt log pgoutput sio util ws"
 
 mode=run

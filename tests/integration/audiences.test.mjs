@@ -104,6 +104,9 @@ async function daemon(args = [], { keyFile = hsFile } = {}) {
     args: ['--refresh-interval', '300', '--jwt-secret-file', keyFile, '--audience-grace', '500', ...args],
   });
   daemons.push(d);
+  // Namespaces exist once the registry is read (demo-roles.sql registers
+  // one): a client sooner would get "Invalid namespace".
+  for (let i = 0; i < 100 && !((await health(d)).dashboards >= 1); i++) await sleep(50);
   return d;
 }
 

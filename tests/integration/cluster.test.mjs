@@ -230,6 +230,31 @@ test('an audience nobody has any more is computed afresh, never served from an o
   assert.equal(first.data.sales, n, 'the first document is current, not the one stored before the sale');
 });
 
+test('the leader\'s database session terminated: it steps down, one leader again, every client gets the next sale', async () => {
+  const lead = await leader();
+  const mark = lead.d.mark();
+  const pid = (await pg.psql("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 1885828213 " +
+    'AND objsubid = 2 AND granted')).trim();
+  assert.match(pid, /^\d+$/, 'one backend holds the lock');
+  await pg.psql(`SELECT pg_terminate_backend(${pid})`);
+  await lead.d.waitForLog(/cluster role=follower/, 5000, { since: mark });
+  await sleep(300);
+  const next = await leader();
+  const live = sockets.filter((s) => s.connected && !s.patches);
+  const marks = live.map((s) => s.rec.updates.length);
+  await insertSale(db, products[1].id);
+  const n = await salesCount();
+  await Promise.all(live.map((s, i) => waitForUpdate(s, (d) => d.sales === n, 10000, { since: marks[i] })));
+  console.log(`# leader ${lead.name} lost its session; leader now ${next.name}`);
+  for (const s of live) assertMonotonic(s);
+  // Its clients saw db_unavailable; the next document takes them out of it.
+  for (const s of lead.clients.filter((c) => c.connected && !c.patches)) {
+    const lastErr = s.rec.errors.at(-1);
+    const lastUpd = s.rec.updates.at(-1);
+    if (lastErr) assert.ok(lastUpd.t > lastErr.t, `${s.instance}: an update after the error`);
+  }
+});
+
 test('kill -9 of the leader: the next sale reaches every surviving client within 2 s', async () => {
   const a = await leader();
   const survivors = sockets.filter((s) => s.instance !== a.name && s.connected && !s.patches);

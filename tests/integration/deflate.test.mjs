@@ -1,5 +1,7 @@
-// permessage-deflate (RFC 7692): negotiated with the offers real clients send,
-// one compressed frame per snapshot shared by every client that negotiated it,
+// permessage-deflate (RFC 7692), --permessage-deflate standalone (shared mode,
+// the default, is tests/integration/pmd-daemon.test.mjs's): negotiated with
+// the offers real clients send, one compressed frame per snapshot shared by
+// every client that negotiated it,
 // compressed client messages inflated with a cap, and the option to turn it
 // off. A raw TCP client reads the frames as they are on the wire.
 import { test, before, after } from 'node:test';
@@ -19,7 +21,7 @@ before(async () => {
   products = await seedShop(db, { products: 20 });
   // Enough sales for a document of several KB, so compression matters.
   for (let i = 0; i < 12; i++) await insertSale(db, products[i % products.length].id);
-  daemon = await startDaemon({ db: pg.conninfo, args: ['--refresh-interval', '300', '--max-payload', '100000'] });
+  daemon = await startDaemon({ db: pg.conninfo, args: ['--refresh-interval', '300', '--max-payload', '100000', '--permessage-deflate', 'standalone'] });
   plainDaemon = await startDaemon({ db: pg.conninfo, args: ['--refresh-interval', '300', '--permessage-deflate', 'off'] });
 });
 

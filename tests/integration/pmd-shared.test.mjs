@@ -1,5 +1,6 @@
-// Shared-context permessage-deflate (issue 14) against real clients, before
-// the daemon's broadcast path is wired: tests/pmd-stream (tests/tools/
+// Shared-context permessage-deflate (issue 14) against real clients, without
+// the daemon (written before its broadcast path was wired; pmd-daemon.test.mjs
+// tests the daemon): tests/pmd-stream (tests/tools/
 // pmd-stream.c) negotiates the client's offer with pmdneg_negotiate_mode(shared)
 // and writes the frames one client would get: one-sale dashboards (29 KB)
 // deflated with the previous one as the dictionary (pmd_frame_with_dict),

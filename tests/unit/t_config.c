@@ -256,7 +256,23 @@ int main(void)
 	is_int(run(&cfg, NULL, err, NULL, NULL, NULL), CONFIG_OK, "defaults again");
 	ok(cfg.permessage_deflate, "compression on by default");
 	config_free(&cfg);
-	is_int(run(&cfg, NULL, err, "--permessage-deflate", "maybe", NULL), CONFIG_ERROR, "bad boolean");
+	is_int(run(&cfg, NULL, err, "--permessage-deflate", "maybe", NULL), CONFIG_ERROR, "bad mode");
+	ok(strstr(err, "expected off, standalone, shared or on") != NULL, "the error names the modes");
+	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, "--permessage-deflate", "standalone", NULL), CONFIG_OK, "standalone");
+	is_int(cfg.permessage_deflate, CONFIG_PMD_STANDALONE, "standalone mode");
+	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, "--permessage-deflate", "shared", NULL), CONFIG_OK, "shared");
+	is_int(cfg.permessage_deflate, CONFIG_PMD_SHARED, "shared mode");
+	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, "--permessage-deflate", "on", NULL), CONFIG_OK, "on");
+	is_int(cfg.permessage_deflate, CONFIG_PMD_DEFAULT, "on is the default mode");
+	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, "--permessage-deflate", "yes", NULL), CONFIG_OK, "yes (the old boolean)");
+	is_int(cfg.permessage_deflate, CONFIG_PMD_DEFAULT, "yes is the default mode");
+	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, NULL, NULL, NULL), CONFIG_OK, "defaults");
+	is_int(cfg.permessage_deflate, CONFIG_PMD_DEFAULT, "unset is the default mode");
 	config_free(&cfg);
 
 	is_int(run(&cfg, NULL, err, "--bogus", NULL, NULL), CONFIG_ERROR, "unknown option");

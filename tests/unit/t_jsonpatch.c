@@ -1,9 +1,11 @@
 /*
- * t_jsonpatch: the RFC 6902 diff (jsonpatch_diff), the applier and the
- * canonical comparison that check it.
+ * t_jsonpatch: the RFC 6902 diff (jsonpatch_diff), the applier
+ * (jsonpatch_apply, with its caps) and the canonical comparison that check
+ * them.
  *  - hand-written cases, with the exact patch expected;
  *  - the applier against RFC 6902's own examples (appendix A), strictness
- *    and atomicity;
+ *    and atomicity, and its caps (a copy bomb, a wide object, a result
+ *    past 64 MiB, an input past it);
  *  - properties: for random JSON trees and their random mutations, for a
  *    dashboard model after sales and restocks, and for real dashboards
  *    recorded from the demo database (tests/unit/data), applying
@@ -43,7 +45,7 @@ static size_t check(const char *a, const char *b, const char *want, const char *
 	if (want)
 		is_str(p.text, want, "%s: patch", name);
 	ok(p.len == strlen(p.text), "%s: length", name);
-	rc = jsonvalue_apply(a, strlen(a), p.text, p.len, &out, &out_len);
+	rc = jsonpatch_apply(a, strlen(a), p.text, p.len, &out, &out_len);
 	if (!ok(rc == 0 && jsonvalue_equal(out, out_len, b, strlen(b)), "%s: applies", name))
 		printf("#   rc %d (%s)\n#   patch %s\n#   got   %s\n#   want  %s\n", rc,
 		       jsonpatch_error_message(rc), p.text, rc == 0 ? out : "-", b);
@@ -236,7 +238,7 @@ static void apply_is(const char *doc, const char *patch, const char *want, int w
 {
 	char *out = NULL;
 	size_t len = 0;
-	int rc = jsonvalue_apply(doc, strlen(doc), patch, strlen(patch), &out, &len);
+	int rc = jsonpatch_apply(doc, strlen(doc), patch, strlen(patch), &out, &len);
 
 	if (want_rc) {
 		is_int(rc, want_rc, "apply %s: fails", name);
@@ -330,6 +332,158 @@ static void test_apply(void)
 			free(out);
 		}
 	}
+}
+
+/* ---- the applier's caps ------------------------------------------------------ */
+
+static char *xmalloc(size_t n)
+{
+	char *p = malloc(n);
+
+	if (!p)
+		exit(1);
+	return p;
+}
+
+/* n operations, each the text op, as a patch */
+static char *repeat_ops(const char *op, size_t n)
+{
+	size_t l = strlen(op);
+	char *p = xmalloc(n * (l + 1) + 3), *w = p;
+
+	*w++ = '[';
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			*w++ = ',';
+		memcpy(w, op, l);
+		w += l;
+	}
+	*w++ = ']';
+	*w = '\0';
+	return p;
+}
+
+static void test_apply_caps(void)
+{
+	char *out = NULL, *doc, *patch;
+	const char *p2;
+	size_t len = 0, n;
+	int rc;
+
+	ok(strcmp(jsonpatch_error_message(JSONPATCH_ERR_SIZE), "unknown error") != 0,
+	   "JSONPATCH_ERR_SIZE has a message: %s", jsonpatch_error_message(JSONPATCH_ERR_SIZE));
+
+	/* Each copy of the root to its own end doubles the document: 100 of
+	 * them would make 2^100 values (and stay within the depth cap until
+	 * the 127th). */
+	patch = repeat_ops("{\"op\":\"copy\",\"from\":\"\",\"path\":\"/-\"}", 100);
+	rc = jsonpatch_apply("[1,2,3]", 7, patch, strlen(patch), &out, &len);
+	is_int(rc, JSONPATCH_ERR_SIZE, "a copy bomb is refused (%s)", jsonpatch_error_message(rc));
+	ok(out == NULL, "and nothing is returned");
+	free(patch);
+	/* A few copies are fine. */
+	patch = repeat_ops("{\"op\":\"copy\",\"from\":\"\",\"path\":\"/a\"}", 3);
+	rc = jsonpatch_apply("{\"a\":1}", 7, patch, strlen(patch), &out, &len);
+	if (ok(rc == 0, "three copies of the root apply"))
+		is_str(out, "{\"a\":{\"a\":{\"a\":{\"a\":1}}}}", "nested thrice");
+	free(out);
+	out = NULL;
+	free(patch);
+
+	/* A wide object: 200,000 members, built in one pass (repeated names
+	 * resolved by a hash, not member by member). */
+	n = 200000;
+	doc = xmalloc(n * 16 + 64);
+	len = 0;
+	doc[len++] = '{';
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)sprintf(doc + len, "%s\"k%zu\":%zu", i ? "," : "", i, i);
+	len += (size_t)sprintf(doc + len, ",\"k7\":\"last\"}");
+	{
+		const char *p1 = "[{\"op\":\"test\",\"path\":\"/k7\",\"value\":\"last\"},"
+				 "{\"op\":\"replace\",\"path\":\"/k199999\",\"value\":0}]";
+		size_t dlen = len;
+
+		rc = jsonpatch_apply(doc, dlen, p1, strlen(p1), &out, &len);
+		ok(rc == 0, "a 200,000-member object takes a patch (%s)", jsonpatch_error_message(rc));
+		ok(rc == 0 && strstr(out, "\"k7\":\"last\",\"k8\":8") && strstr(out, "\"k199999\":0}"),
+		   "a repeated name keeps the last value at the first place");
+		free(out);
+		out = NULL;
+		/* Thousands of operations that each scan it: past the work cap. */
+		patch = repeat_ops("{\"op\":\"add\",\"path\":\"/new\",\"value\":1}", 20000);
+		rc = jsonpatch_apply(doc, dlen, patch, strlen(patch), &out, &len);
+		is_int(rc, JSONPATCH_ERR_SIZE, "20,000 lookups in a 200,000-member object are refused (%s)",
+		       jsonpatch_error_message(rc));
+		free(patch);
+	}
+	free(doc);
+
+	/* A result past 64 MiB (four 20 MiB strings, three of them copies). */
+	n = 20u << 20;
+	doc = xmalloc(n + 16);
+	memcpy(doc, "{\"s\":\"", 6);
+	memset(doc + 6, 'x', n);
+	memcpy(doc + 6 + n, "\"}", 3);
+	p2 = "[{\"op\":\"copy\",\"from\":\"/s\",\"path\":\"/t\"},"
+	     "{\"op\":\"copy\",\"from\":\"/s\",\"path\":\"/u\"}]";
+	rc = jsonpatch_apply(doc, n + 8, p2, strlen(p2), &out, &len);
+	ok(rc == 0 && len == 3 * n + 22, "two copies of a 20 MiB string: %zu bytes", len);
+	free(out);
+	out = NULL;
+	p2 = "[{\"op\":\"copy\",\"from\":\"/s\",\"path\":\"/t\"},"
+	     "{\"op\":\"copy\",\"from\":\"/s\",\"path\":\"/u\"},"
+	     "{\"op\":\"copy\",\"from\":\"/s\",\"path\":\"/v\"}]";
+	rc = jsonpatch_apply(doc, n + 8, p2, strlen(p2), &out, &len);
+	is_int(rc, JSONPATCH_ERR_SIZE, "three make a result past 64 MiB: refused (%s)", jsonpatch_error_message(rc));
+	free(doc);
+
+	/* Nesting: the result stays readable (at most JSONPATCH_MAX_DEPTH
+	 * containers), whether by add, replace or copy. */
+	doc = xmalloc(2 * JSONPATCH_MAX_DEPTH + 1);
+	memset(doc, '[', JSONPATCH_MAX_DEPTH);
+	memset(doc + JSONPATCH_MAX_DEPTH, ']', JSONPATCH_MAX_DEPTH);
+	doc[2 * JSONPATCH_MAX_DEPTH] = '\0';
+	{
+		char deep[2 * JSONPATCH_MAX_DEPTH + 1], buf[2 * JSONPATCH_MAX_DEPTH + 128];
+		size_t dl = 0;
+
+		/* the innermost array */
+		for (int i = 0; i < JSONPATCH_MAX_DEPTH - 1; i++)
+			dl += (size_t)sprintf(deep + dl, "/0");
+		sprintf(buf, "[{\"op\":\"add\",\"path\":\"%s/-\",\"value\":1}]", deep);
+		rc = jsonpatch_apply(doc, strlen(doc), buf, strlen(buf), &out, &len);
+		ok(rc == 0, "a scalar into the deepest array: %s", jsonpatch_error_message(rc));
+		free(out);
+		out = NULL;
+		sprintf(buf, "[{\"op\":\"add\",\"path\":\"%s/-\",\"value\":[]}]", deep);
+		rc = jsonpatch_apply(doc, strlen(doc), buf, strlen(buf), &out, &len);
+		is_int(rc, JSONPATCH_ERR_DEPTH, "an array into it: one level too deep");
+		sprintf(buf, "[{\"op\":\"replace\",\"path\":\"%s\",\"value\":[[]]}]", deep);
+		rc = jsonpatch_apply(doc, strlen(doc), buf, strlen(buf), &out, &len);
+		is_int(rc, JSONPATCH_ERR_DEPTH, "replacing it by [[]]: too deep");
+		sprintf(buf, "[{\"op\":\"replace\",\"path\":\"%s\",\"value\":[1]}]", deep);
+		rc = jsonpatch_apply(doc, strlen(doc), buf, strlen(buf), &out, &len);
+		ok(rc == 0, "replacing it by [1]: fine");
+		free(out);
+		out = NULL;
+		p2 = "[{\"op\":\"copy\",\"from\":\"\",\"path\":\"/0\"}]";
+		rc = jsonpatch_apply(doc, strlen(doc), p2, strlen(p2), &out, &len);
+		is_int(rc, JSONPATCH_ERR_DEPTH, "a copy of the root into it: too deep");
+	}
+	free(doc);
+
+	/* An input past 64 MiB is refused before it is read. */
+	n = JSONPATCH_MAX_DOC + 1;
+	doc = xmalloc(n);
+	memset(doc, ' ', n);
+	doc[0] = '1';
+	rc = jsonpatch_apply(doc, n, "[]", 2, &out, &len);
+	is_int(rc, JSONPATCH_ERR_SIZE, "a document past 64 MiB is refused");
+	rc = jsonpatch_apply("1", 1, doc, n, &out, &len);
+	is_int(rc, JSONPATCH_ERR_SIZE, "a patch past 64 MiB is refused");
+	free(doc);
+	ok(out == NULL, "no output from a refused patch");
 }
 
 /* ---- random JSON trees ------------------------------------------------------- */
@@ -564,7 +718,7 @@ static bool roundtrip(const char *a, size_t alen, const char *b, size_t blen, si
 		printf("#   diff failed:\n#   a %s\n#   b %s\n", a, b);
 		return false;
 	}
-	good = jsonvalue_apply(a, alen, p.text, p.len, &out, &out_len) == 0;
+	good = jsonpatch_apply(a, alen, p.text, p.len, &out, &out_len) == 0;
 	if (good) {
 		good = jsonvalue_equal(out, out_len, b, blen);
 		free(out);
@@ -737,6 +891,7 @@ int main(void)
 	test_keyed_arrays();
 	test_full();
 	test_apply();
+	test_apply_caps();
 	test_random_trees();
 	test_dashboard_model();
 	test_recorded();
