@@ -52,6 +52,7 @@ struct qconn {
 	 * next poll delay (s); on_primary: this session is not in recovery. */
 	char lsn[32];
 	double wait_start, backoff;
+	double waited;          /* s from the recompute's start to the replica caught up */
 	ev_timer poll;
 	bool on_primary;
 };
@@ -160,6 +161,8 @@ extern const char replica_poll_sql[];
 void replica_on_draw(struct dashboard *d, struct hub_feed *f, const PGresult *res);
 int replica_on_poll(struct qconn *q, const PGresult *res);
 void replica_init(struct qconn *q);
+bool replica_wait_target(const char *insert_lsn, const char *block_size, const char *segment_size,
+			 char *out, size_t outlen);
 
 /* registry.c: the registry's query, and applying its result (NULL: the
  * listener was lost). */

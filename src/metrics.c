@@ -93,7 +93,7 @@ static const struct metrics_def table[METRIC_COUNT] = {
 		"connection", db_connections, NULL, 0, false },
 	[METRIC_REPLICA_WAIT] = {
 		"pgpush_replica_wait_seconds", METRICS_HISTOGRAM,
-		"With --query-db: time a recompute waited for the replica to replay the primary's WAL position.",
+		"With --query-db: time from a recompute's start (its version draw) to the replica having replayed the primary's WAL position.",
 		NULL, NULL, query_buckets, NB(query_buckets), false },
 	[METRIC_REPLICA_LAG_TIMEOUTS] = {
 		"pgpush_replica_lag_timeouts_total", METRICS_COUNTER,

@@ -164,7 +164,7 @@ static void on_query_result(struct qconn *q, const PGresult *res)
 		return;
 	}
 	if (q->step == STEP_PLAIN || q->step == STEP_QUERY) {
-		metrics_observe(&pgpush_metrics, METRIC_QUERY_DURATION, 0, ev_time() - f->started);
+		metrics_observe(&pgpush_metrics, METRIC_QUERY_DURATION, 0, ev_time() - f->started - q->waited);
 		if (PQntuples(res) != 1 || PQnfields(res) != 1 || PQgetisnull(res, 0, 0)) {
 			q->err = ERR_BAD_RESULT;
 			snprintf(q->msg, sizeof(q->msg),

@@ -13,7 +13,9 @@
 #include "metrics.h"
 #include "pgconn.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define POLL_FIRST 0.002        /* s: the first delay between two polls */
@@ -25,6 +27,44 @@ const char replica_poll_sql[] =
 	"SELECT pg_catalog.pg_is_in_recovery(),"
 	" pg_catalog.pg_last_wal_replay_lsn() >= $1::pg_catalog.pg_lsn,"
 	" pg_catalog.pg_last_wal_replay_lsn()";
+
+/* PostgreSQL's WAL page headers: SizeOfXLogShortPHD and, on the first
+ * page of a segment, SizeOfXLogLongPHD. */
+#define PAGE_HEADER 24
+#define SEGMENT_HEADER 40
+
+/* The position to wait for: the end of the last record inserted. At a
+ * page boundary pg_current_wal_insert_lsn() points past the header of the
+ * next page, where the next record will start, while the replica's replay
+ * position stops at the boundary (the end of the last record it replayed)
+ * and would pass that only with the next record: a second later (the
+ * readiness probe's NOTIFY), or never on an idle server. No record ends
+ * inside a header, so stepping back over it waits for nothing less.
+ * Writes "X/X" to out; false when insert_lsn is not an LSN. */
+bool replica_wait_target(const char *insert_lsn, const char *block_size, const char *segment_size,
+			 char *out, size_t outlen)
+{
+	unsigned long long block = block_size ? strtoull(block_size, NULL, 10) : 0;
+	unsigned long long segment = segment_size ? strtoull(segment_size, NULL, 10) : 0;
+	unsigned int hi, lo;
+	uint64_t lsn;
+	int n = -1;
+
+	if (!insert_lsn || sscanf(insert_lsn, "%X/%X%n", &hi, &lo, &n) != 2 || n < 0 ||
+	    insert_lsn[n] != '\0')
+		return false;
+	if (!block || (block & (block - 1)))
+		block = 8192;      /* XLOG_BLCKSZ's default */
+	if (!segment || (segment & (segment - 1)) || segment < block)
+		segment = 16u << 20;
+	lsn = (uint64_t)hi << 32 | lo;
+	if (lsn % segment == SEGMENT_HEADER)
+		lsn -= SEGMENT_HEADER;
+	else if (lsn % block == PAGE_HEADER)
+		lsn -= PAGE_HEADER;
+	snprintf(out, outlen, "%X/%X", (unsigned int)(lsn >> 32), (unsigned int)lsn);
+	return true;
+}
 
 static struct qconn *waiting_qconn(struct dashboard *d, const struct hub_feed *f)
 {
@@ -44,14 +84,14 @@ void replica_on_draw(struct dashboard *d, struct hub_feed *f, const PGresult *re
 
 	if (!q)
 		return;
-	if (!res || !f->have_version || PQnfields(res) < 3 || PQgetisnull(res, 0, 2) ||
-	    PQgetlength(res, 0, 2) >= (int)sizeof(q->lsn)) {
+	if (!res || !f->have_version || PQnfields(res) < 5 || PQgetisnull(res, 0, 2) ||
+	    !replica_wait_target(PQgetvalue(res, 0, 2), PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3),
+				 PQgetisnull(res, 0, 4) ? NULL : PQgetvalue(res, 0, 4), q->lsn, sizeof(q->lsn))) {
 		q->feed = NULL;
 		q->step = STEP_IDLE;
 		f->query_wait = false;
 		return;
 	}
-	snprintf(q->lsn, sizeof(q->lsn), "%s", PQgetvalue(res, 0, 2));
 	q->wait_start = ev_now(d->loop);
 	q->backoff = POLL_FIRST;
 	qconn_send(q);
@@ -76,6 +116,7 @@ int replica_on_poll(struct qconn *q, const PGresult *res)
 	bool ok = PQntuples(res) == 1 && PQnfields(res) == 3 && !PQgetisnull(res, 0, 0);
 
 	if (ok && strcmp(PQgetvalue(res, 0, 0), "f") == 0) {
+		q->waited = ev_time() - q->feed->started;
 		q->on_primary = true;
 		if (!d->primary_logged)
 			log_info("--query-db is not in recovery (a primary): dashboard queries run "
@@ -84,7 +125,9 @@ int replica_on_poll(struct qconn *q, const PGresult *res)
 		return 1;
 	}
 	if (ok && !PQgetisnull(res, 0, 1) && strcmp(PQgetvalue(res, 0, 1), "t") == 0) {
-		metrics_observe(&pgpush_metrics, METRIC_REPLICA_WAIT, 0, waited);
+		/* From the recompute's start: the draw it waited for counts. */
+		q->waited = ev_time() - q->feed->started;
+		metrics_observe(&pgpush_metrics, METRIC_REPLICA_WAIT, 0, q->waited);
 		log_debug("replica replayed %s after %.1fms conn=%s", q->lsn, waited * 1000.0,
 			  pgconn_name(q->pc));
 		return 1;
