@@ -18,11 +18,15 @@
 --     exist (public.products, public.stock, public.sales). With a dashboard
 --     of your own, grant SELECT on what it reads instead.
 --   EXECUTE on pgpush.change_source() (pgpushd checks it matches --change-source).
+--   The cluster's (docs/design.md, "Cluster"): EXECUTE on pgpush.feed_store(),
+--     feed_fetch(), feed_demand_set() and feed_demand_read(), and SELECT,
+--     INSERT, UPDATE, DELETE on the tables they write, pgpush.feed_doc and
+--     pgpush.feed_demand (pgpushd's own bookkeeping, nothing of yours).
 -- With --change-source logical the role also needs the REPLICATION attribute,
 -- which only a superuser grants and this file does not:
 --   ALTER ROLE pgpushd REPLICATION;
--- LISTEN needs no privilege. Nothing here allows a write: the dashboard
--- query also runs in a read-only session.
+-- LISTEN needs no privilege. Nothing here allows a write to your data: the
+-- dashboard query also runs in a read-only session.
 \if :{?role}
 \else
 \set role pgpushd
@@ -35,6 +39,10 @@ GRANT USAGE ON SCHEMA pgpush TO :"role";
 GRANT EXECUTE ON FUNCTION pgpush.dashboard(), pgpush.attached(), pgpush.change_source() TO :"role";
 GRANT USAGE ON SEQUENCE pgpush.version_seq TO :"role";
 GRANT EXECUTE ON FUNCTION pgpush.registry() TO :"role";
+GRANT EXECUTE ON FUNCTION pgpush.feed_store(text, text, text, bigint, bigint, text, text, text),
+    pgpush.feed_fetch(text, text, text, bigint), pgpush.feed_demand_set(json, text),
+    pgpush.feed_demand_read() TO :"role";
+GRANT SELECT, INSERT, UPDATE, DELETE ON pgpush.feed_doc, pgpush.feed_demand TO :"role";
 SELECT pg_catalog.format('GRANT SELECT ON %s TO %I', c.oid::pg_catalog.regclass, :'role')
 FROM pg_catalog.pg_class c
 WHERE c.oid IN (pg_catalog.to_regclass('public.products'), pg_catalog.to_regclass('public.stock'),

@@ -765,6 +765,173 @@ REVOKE ALL ON FUNCTION pgpush.register_dashboard(text, regprocedure, regclass[],
 REVOKE ALL ON FUNCTION pgpush.unregister_dashboard(text) FROM PUBLIC;
 -- ============================================================ end registry --
 
+-- ================================================================ cluster --
+
+-- The pgpushd instances on one database with the same --channel and
+-- --query form one cluster: the one that holds the advisory lock
+-- (1885828213, <32 bits of a hash of both>) on its listener connection is
+-- the leader. The default dashboard is named ':<the hash in hex>' here. Only the leader runs dashboard queries;
+-- it stores each new document here and notifies '<channel>' with
+-- ':doc,<id>,<version>'; the followers fetch the row by id and send it to
+-- their own clients under the leader's version. docs/design.md ("Cluster").
+--
+-- UNLOGGED: every row is recomputable (the leader recomputes everything
+-- when it takes over), a change writes no WAL, and replicas need none of it
+-- (followers read from the primary, on their listener connection). After a
+-- crash the table is empty, and the restarted leader recomputes it.
+CREATE UNLOGGED TABLE IF NOT EXISTS pgpush.feed_doc (
+    id            bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+    dashboard     text NOT NULL,            -- ':<scope>' for the default one
+    role          text NOT NULL,            -- '' for pgpushd's own role
+    key           text NOT NULL,            -- the audience's claims; '' without tokens
+    version       bigint NOT NULL,          -- 0: a follower asked, nothing stored yet
+    generated_ms  bigint NOT NULL DEFAULT 0,
+    reason        text NOT NULL DEFAULT '',
+    doc           text,                     -- the dashboard's JSON object; NULL with version 0
+    stored_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (dashboard, role, key)
+);
+COMMENT ON TABLE pgpush.feed_doc IS
+    'pgpushd cluster: the current document of each audience, stored by the leader, fetched by followers';
+
+-- The audiences each instance has clients for, under the pid of its
+-- listener's backend: rows of a backend that is gone are pruned by the
+-- leader (pgpush.feed_demand_read). UNLOGGED for the same reasons: every
+-- instance registers again after its listener reconnects.
+CREATE UNLOGGED TABLE IF NOT EXISTS pgpush.feed_demand (
+    pid        integer NOT NULL DEFAULT pg_catalog.pg_backend_pid(),
+    dashboard  text NOT NULL,
+    role       text NOT NULL,
+    key        text NOT NULL,
+    PRIMARY KEY (pid, dashboard, role, key)
+);
+COMMENT ON TABLE pgpush.feed_demand IS
+    'pgpushd cluster: the audiences each instance serves, by the pid of its listener backend';
+
+REVOKE ALL ON pgpush.feed_doc, pgpush.feed_demand FROM PUBLIC;
+
+-- The leader: stores a new document, versions only growing, and notifies
+-- ':doc,<id>,<version>' in the same transaction (the statement's). A
+-- document older than the stored one stores and notifies nothing; the same
+-- version is announced again (the leader does that when another instance
+-- starts asking for an audience it already computes). Returns the row's
+-- id, or NULL when nothing was stored.
+CREATE OR REPLACE FUNCTION pgpush.feed_store(
+    p_dashboard text, p_role text, p_key text, p_version bigint, p_generated_ms bigint,
+    p_reason text, p_doc text, p_channel text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+BEGIN
+    INSERT INTO pgpush.feed_doc AS f (dashboard, role, key, version, generated_ms, reason, doc)
+    VALUES (p_dashboard, p_role, p_key, p_version, p_generated_ms, p_reason, p_doc)
+    ON CONFLICT (dashboard, role, key) DO UPDATE
+        SET version = EXCLUDED.version, generated_ms = EXCLUDED.generated_ms,
+            reason = EXCLUDED.reason, doc = EXCLUDED.doc, stored_at = pg_catalog.now()
+        WHERE f.version <= EXCLUDED.version
+    RETURNING f.id, f.version INTO r;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    PERFORM pg_catalog.pg_notify(p_channel, ':doc,' || r.id || ',' || r.version);
+    RETURN r.id;
+END
+$$;
+
+-- A follower's first fetch of an audience: makes sure its row exists (so
+-- its id is known before the leader stores anything: the notification names
+-- the id only) and returns it, with the document when newer than p_since
+-- and current: some other live instance has the audience (its clients or
+-- its grace period), so a leader computes it. A document nobody has had
+-- since (the leader dropped the audience, or died) may be old: the caller
+-- gets none, registers the audience, and the leader computes it afresh.
+CREATE OR REPLACE FUNCTION pgpush.feed_fetch(
+    p_dashboard text, p_role text, p_key text, p_since bigint)
+RETURNS TABLE (id bigint, version bigint, generated_ms bigint, reason text, doc text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO pgpush.feed_doc AS f (dashboard, role, key, version)
+    VALUES (p_dashboard, p_role, p_key, 0)
+    ON CONFLICT (dashboard, role, key) DO NOTHING;
+    RETURN QUERY
+        SELECT f.id, f.version, f.generated_ms, f.reason,
+               CASE WHEN f.version > p_since AND EXISTS (
+                   SELECT 1 FROM pgpush.feed_demand d
+                   JOIN pg_catalog.pg_stat_activity a ON a.pid = d.pid
+                   WHERE d.pid <> pg_catalog.pg_backend_pid()
+                     AND (d.dashboard, d.role, d.key) = (f.dashboard, f.role, f.key))
+               THEN f.doc END
+        FROM pgpush.feed_doc f
+        WHERE f.dashboard = p_dashboard AND f.role = p_role AND f.key = p_key;
+END
+$$;
+
+-- Every instance: replaces the audiences registered under its listener's
+-- backend with p_feeds, a JSON array of [dashboard, role, key], and
+-- notifies ':demand' when that changed something.
+CREATE OR REPLACE FUNCTION pgpush.feed_demand_set(p_feeds json, p_channel text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    changed bigint;
+BEGIN
+    WITH want AS (
+        SELECT DISTINCT e->>0 AS dashboard, e->>1 AS role, e->>2 AS key
+        FROM pg_catalog.json_array_elements(p_feeds) e
+    ), gone AS (
+        DELETE FROM pgpush.feed_demand d
+        WHERE d.pid = pg_catalog.pg_backend_pid()
+          AND NOT EXISTS (SELECT 1 FROM want w
+                          WHERE (w.dashboard, w.role, w.key) = (d.dashboard, d.role, d.key))
+        RETURNING 1
+    ), added AS (
+        INSERT INTO pgpush.feed_demand (dashboard, role, key)
+        SELECT w.dashboard, w.role, w.key FROM want w
+        WHERE w.dashboard IS NOT NULL AND w.role IS NOT NULL AND w.key IS NOT NULL
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+    )
+    SELECT (SELECT pg_catalog.count(*) FROM gone) + (SELECT pg_catalog.count(*) FROM added)
+    INTO changed;
+    IF changed > 0 THEN
+        PERFORM pg_catalog.pg_notify(p_channel, ':demand');
+    END IF;
+END
+$$;
+
+-- The leader: the audiences other instances serve. Rows of backends that
+-- are gone (an instance killed, its connection lost) are deleted first, and
+-- so are the documents nobody has wanted for an hour.
+CREATE OR REPLACE FUNCTION pgpush.feed_demand_read()
+RETURNS TABLE (dashboard text, role text, key text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM pgpush.feed_demand d
+    WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid = d.pid);
+    DELETE FROM pgpush.feed_doc f
+    WHERE f.stored_at < pg_catalog.now() - interval '1 hour'
+      AND NOT EXISTS (SELECT 1 FROM pgpush.feed_demand d
+                      WHERE (d.dashboard, d.role, d.key) = (f.dashboard, f.role, f.key));
+    RETURN QUERY
+        SELECT DISTINCT d.dashboard, d.role, d.key FROM pgpush.feed_demand d
+        WHERE d.pid <> pg_catalog.pg_backend_pid();
+END
+$$;
+
+REVOKE ALL ON FUNCTION pgpush.feed_store(text, text, text, bigint, bigint, text, text, text),
+    pgpush.feed_fetch(text, text, text, bigint), pgpush.feed_demand_set(json, text),
+    pgpush.feed_demand_read() FROM PUBLIC;
+-- ============================================================= end cluster --
+
 -- ------------------------------------------------------ first-install only --
 
 -- The settings row doubles as the "already installed" mark: only the run

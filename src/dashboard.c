@@ -40,6 +40,8 @@ void dashboard_format_reason(unsigned bits, const char *tables, char *out, size_
 		snprintf(out, outlen, "startup");
 	else if (bits & DASHBOARD_REASON_RECONNECT)
 		snprintf(out, outlen, "reconnect");
+	else if (bits & DASHBOARD_REASON_LEADER)
+		snprintf(out, outlen, "leader");
 	else if (bits & DASHBOARD_REASON_REGISTRY)
 		snprintf(out, outlen, "registry");
 	else if ((bits & DASHBOARD_REASON_NOTIFY) && *tables)
@@ -204,6 +206,7 @@ static void publish(struct dashboard *d, struct hub_feed *f, const char *json, s
 			{ DASHBOARD_REASON_RECONNECT, METRICS_RECOMPUTE_RECONNECT },
 			{ DASHBOARD_REASON_STARTUP, METRICS_RECOMPUTE_STARTUP },
 			{ DASHBOARD_REASON_TIMER, METRICS_RECOMPUTE_TIMER },
+			{ DASHBOARD_REASON_LEADER, METRICS_RECOMPUTE_LEADER },
 		};
 		size_t r = METRICS_RECOMPUTE_TIMER;
 
@@ -230,6 +233,7 @@ static void publish(struct dashboard *d, struct hub_feed *f, const char *json, s
 			 "query_ms=%.1f", f->dash->name, f->role ? f->role : "(own)", f->running_reason,
 			 (long long)f->version, (ev_time() - f->started) * 1000.0);
 		snapshot_unref(s);
+		cluster_unchanged(d, f);
 		return;
 	}
 	f->version = version;
@@ -241,6 +245,7 @@ static void publish(struct dashboard *d, struct hub_feed *f, const char *json, s
 	f->not_before = 0;
 	clear_error(d, f);
 	hub_feed_publish(d->hub, f, s);
+	cluster_published(d, f);
 	if (f->running_change_us) {
 		metrics_observe(&pgpush_metrics, METRIC_COMMIT_SEND_DELAY, 0,
 				(double)(util_now_us() - f->running_change_us) / 1e6);
@@ -251,6 +256,33 @@ static void publish(struct dashboard *d, struct hub_feed *f, const char *json, s
 		 s->doc_len, s->frame_z ? s->frame_z->len : 0, (ev_time() - f->started) * 1000.0,
 		 f->count, s->patch_frame ? s->patch_frame->len : 0,
 		 s->patch_frame_z ? s->patch_frame_z->len : 0, s->diff_us);
+	snapshot_unref(s);
+}
+
+void dashboard_publish_stored(struct dashboard *d, struct hub_feed *f, const char *json, size_t len,
+			      int64_t version, int64_t generated_ms, const char *reason)
+{
+	struct snapshot *s;
+
+	/* Stale (a fetch overtaken by a newer one), or already held; but out
+	 * of an error (the listener was lost) the members must leave it: the
+	 * same document again, under the same version. */
+	if (version < f->version || (version == f->version && !f->in_error))
+		return;
+	if (snapshot_new_nsp(json, len, version, generated_ms, reason, f->dash->nsp, &s) < 0) {
+		log_error("a stored document could not be used dashboard=%s version=%lld",
+			  f->dash->name, (long long)version);
+		return;
+	}
+	f->version = version;
+	snprintf(f->stored_reason, sizeof(f->stored_reason), "%s", reason);
+	if (d->cfg->permessage_deflate && snapshot_deflate(s, 1) < 0)
+		log_warn("out of memory compressing a snapshot; sending it plain");
+	clear_error(d, f);
+	hub_feed_publish(d->hub, f, s);
+	log_info("document fetched dashboard=%s role=%s reason=%s version=%lld bytes=%zu clients=%zu",
+		 f->dash->name, f->role ? f->role : "(own)", reason, (long long)version, s->doc_len,
+		 f->count);
 	snapshot_unref(s);
 }
 
@@ -370,7 +402,9 @@ struct dashboard *dashboard_new(struct ev_loop *loop, const struct config *cfg, 
 	d->hub = hub;
 	list_init(&d->vqueue);
 	d->replica = cfg->query_db && *cfg->query_db;
-	hub->hooks.feed_new = schedule_feed_wake;
+	cluster_init(d);
+	hub->hooks.feed_new = cluster_feed_new;
+	hub->hooks.feed_gone = cluster_feed_gone;
 	hub->hooks_ud = d;
 	if (hub_dashboard_set(hub->def, cfg->query, NULL, 0, NULL, 0) < 0) {
 		free(d);
@@ -424,11 +458,10 @@ struct dashboard *dashboard_new(struct ev_loop *loop, const struct config *cfg, 
 	ev_timer_start(loop, &d->sweep);
 	for (size_t i = 0; i < d->nq; i++)
 		pgconn_start(d->q[i].pc);
+	/* --change-source logical: the stream starts when this instance
+	 * becomes the cluster's leader (cluster.c), the only one that
+	 * recomputes. */
 	pgconn_start(d->listener);
-	if (cfg->logical && !(d->changes = changes_new(loop, cfg, &listener_changes_callbacks, d))) {
-		dashboard_free(d);
-		return NULL;
-	}
 	return d;
 }
 
@@ -441,6 +474,7 @@ void dashboard_free(struct dashboard *d)
 	ev_timer_stop(d->loop, &d->sweep);
 	ev_timer_stop(d->loop, &d->probe);
 	ev_prepare_stop(d->loop, &d->kick);
+	cluster_stop(d);
 	changes_free(d->changes);
 	pgconn_free(d->listener);
 	for (size_t i = 0; i < d->nq; i++) {
@@ -449,6 +483,7 @@ void dashboard_free(struct dashboard *d)
 	}
 	if (d->hub->hooks_ud == d) {
 		d->hub->hooks.feed_new = NULL;
+		d->hub->hooks.feed_gone = NULL;
 		d->hub->hooks_ud = NULL;
 	}
 	/* Feeds outlive the dashboard (the hub frees them): none may stay

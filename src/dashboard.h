@@ -54,6 +54,7 @@ void dashboard_metrics(void *d);
 #define DASHBOARD_REASON_TIMER 4u
 #define DASHBOARD_REASON_NOTIFY 8u
 #define DASHBOARD_REASON_REGISTRY 16u
+#define DASHBOARD_REASON_LEADER 32u  /* this instance became the cluster's leader */
 
 /* Tables changed (names as pgpush's doorbell sends them: relname): every
  * dashboard registered on one of them (the default one: on any) is
@@ -61,7 +62,7 @@ void dashboard_metrics(void *d);
  * another change source may too. */
 void dashboard_tables_changed(struct dashboard *d, const char *const *tables, size_t n);
 
-/* Formats a reason ("startup", "reconnect", "timer", "notify:a,b", or
+/* Formats a reason ("startup", "reconnect", "leader", "timer", "notify:a,b", or
  * "notify" when no attached table was named) from the bits and the
  * comma-separated table list. Exposed for tests. */
 void dashboard_format_reason(unsigned bits, const char *tables, char *out, size_t outlen);

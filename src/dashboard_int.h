@@ -80,6 +80,22 @@ struct dashboard {
 	struct list_node vqueue;/* feeds waiting for a version draw */
 	struct hub_feed *vfeed; /* the feed whose draw runs */
 
+	/* The cluster (cluster.c): leadership, the documents stored or
+	 * fetched, the audiences registered. */
+	bool leader;            /* holds the advisory lock on the listener */
+	bool lock_tried;        /* a lock attempt answered on this connection */
+	enum { CLUSTER_IDLE, CLUSTER_LOCK, CLUSTER_STORE, CLUSTER_FETCH, CLUSTER_DEMAND_SET,
+	       CLUSTER_DEMAND_READ } cluster_wait; /* the listener's statement */
+	bool lock_wanted, demand_dirty, demand_read_wanted;
+	bool refetch;           /* a notification may be for cfeed: fetch it again */
+	struct list_node cqueue;/* feeds waiting for a store (leader) or a fetch */
+	struct hub_feed *cfeed; /* the feed whose store or fetch runs */
+	ev_timer cluster_tick;  /* followers: try the lock; the leader: read demand */
+	uint64_t cluster_scope; /* FNV-1a of --channel and --query */
+	char cluster_def[20];   /* the default dashboard's name in the tables */
+	char lock_sql[96];
+	double demand_read_at;  /* monotonic s of the last demand read */
+
 	char attached[ATTACHED_MAX][NAME_MAX_BYTES + 1];
 	size_t n_attached;
 	bool listener_was_ready;/* a later LISTEN is a reconnect */
@@ -90,6 +106,7 @@ struct dashboard {
 	 * listener, proves it alive (dashboard_ready). */
 	ev_timer probe;
 	bool probe_wait;        /* its query has not answered yet */
+	bool probe_due;         /* the timer found the listener busy: next */
 	unsigned long probe_seq;
 	char probe_payload[64];
 	double probe_sent, probe_seen; /* s, CLOCK_MONOTONIC; 0 = never */
@@ -158,7 +175,41 @@ void listener_lost(struct dashboard *d, struct pgconn *pc, const char *error, in
 extern const struct pgconn_callbacks listener_callbacks;
 extern const struct changes_callbacks listener_changes_callbacks;
 
+/* cluster.c: leadership on the listener, the documents the leader stores
+ * and followers fetch, the audiences every instance registers.
+ * cluster_next starts the listener's next cluster statement (the lock
+ * first; the rest only when no version draw waits): true when it sent
+ * one. cluster_result takes its result (NULL: the listener was lost). */
+/* The advisory lock is (CLUSTER_LOCK_CLASS, 32 bits of the scope): 'pgpu',
+ * and a hash of --channel and --query, so that instances that would compute
+ * different default documents (or never hear each other) are not one
+ * cluster. The default dashboard's name in pgpush.feed_doc and
+ * pgpush.feed_demand is ":" and the scope's 16 hex digits. */
+#define CLUSTER_LOCK_CLASS 1885828213
+#define CLUSTER_TICK 0.5        /* s between a follower's lock attempts */
+#define CLUSTER_DEMAND_EVERY 5.0 /* s between the leader's demand reads */
+void cluster_init(struct dashboard *d);
+void cluster_stop(struct dashboard *d);
+bool cluster_next(struct dashboard *d, bool draws_waiting);
+void cluster_result(struct dashboard *d, const PGresult *res);
+void cluster_listener_ready(struct dashboard *d);
+void cluster_listener_lost(struct dashboard *d);
+/* A notification for the cluster (":doc,...", ":demand"): true when it was one. */
+bool cluster_notify(struct dashboard *d, const char *payload);
+/* The leader published f's new document: store it. */
+void cluster_published(struct dashboard *d, struct hub_feed *f);
+/* The leader recomputed f and found the same document. */
+void cluster_unchanged(struct dashboard *d, struct hub_feed *f);
+void cluster_feed_new(void *ud, struct hub_feed *f);
+void cluster_feed_gone(void *ud, struct hub_feed *f);
+
+/* dashboard.c: a follower publishes a document the leader stored, under
+ * its version (never one of its own). */
+void dashboard_publish_stored(struct dashboard *d, struct hub_feed *f, const char *json, size_t len,
+			      int64_t version, int64_t generated_ms, const char *reason);
+
 /* health.c: the /readyz probe's timer. */
 void health_on_probe(struct ev_loop *loop, ev_timer *w, int revents);
+bool health_probe_send(struct dashboard *d);
 
 #endif

@@ -17,16 +17,30 @@
 #include <json-c/json.h>
 
 /* Every DASHBOARD_PROBE_INTERVAL: NOTIFY our own channel from the listener
- * (a session hears its own notifications), when it is idle; a version
- * draw or a registry read waits at most for this one round trip. */
+ * (a session hears its own notifications). A draw or a registry read waits
+ * at most for this one round trip. A listener busy at the tick gets the
+ * probe as its next statement (listener_next): a follower's lock attempts
+ * come on a timer of their own, and one that always fires just before
+ * this one would otherwise starve the probe, and /readyz with it. */
 void health_on_probe(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct dashboard *d = w->data;
+
+	if (d->probe_wait || !pgconn_is_ready(d->listener))
+		return;
+	if (pgconn_is_busy(d->listener))
+		d->probe_due = true;
+	else
+		health_probe_send(d);
+}
+
+/* Sends the probe on the idle listener; true if it went. */
+bool health_probe_send(struct dashboard *d)
+{
 	char sql[256], chan[130];
 	size_t k = 0;
 
-	if (d->probe_wait || !pgconn_is_ready(d->listener) || pgconn_is_busy(d->listener))
-		return;
+	d->probe_due = false;
 	for (const char *p = d->cfg->channel; *p && k + 2 < sizeof(chan); p++) {
 		if (*p == '\'')
 			chan[k++] = '\'';
@@ -37,10 +51,11 @@ void health_on_probe(struct ev_loop *loop, ev_timer *w, int revents)
 		 (long)getpid(), ++d->probe_seq);
 	snprintf(sql, sizeof(sql), "SELECT pg_notify('%s', '%s'), pg_notification_queue_usage()",
 		 chan, d->probe_payload);
-	if (pgconn_query(d->listener, sql) == 0) {
-		d->probe_wait = true;
-		d->probe_sent = mono_now();
-	}
+	if (pgconn_query(d->listener, sql) != 0)
+		return false;
+	d->probe_wait = true;
+	d->probe_sent = mono_now();
+	return true;
 }
 
 /* Without tokens: the default dashboard's document exists. With them,
@@ -124,6 +139,7 @@ bool dashboard_health(void *ud, bool detailed, char *out, size_t outlen)
 	if (o) {
 		json_object_object_add(o, "status", json_object_new_string(status));
 		json_object_object_add(o, "listener", json_object_new_boolean(listening));
+		json_object_object_add(o, "cluster", json_object_new_string(d->leader ? "leader" : "follower"));
 		json_object_object_add(o, "query", json_object_new_boolean(querying));
 		json_object_object_add(o, "snapshotVersion",
 				       json_object_new_int64(mf && mf->snap ? mf->snap->version : 0));
@@ -132,7 +148,8 @@ bool dashboard_health(void *ud, bool detailed, char *out, size_t outlen)
 		json_object_object_add(o, "notifications",
 				       json_object_new_int64((int64_t)d->notifications));
 		json_object_object_add(o, "changeSource",
-				       json_object_new_string(!d->changes ? "notify"
+				       json_object_new_string(!d->changes ? d->cfg->logical ? "logical (leader only)"
+										  : "notify"
 							      : changes_fell_back(d->changes) ? "notify (fallback)"
 							      : "logical"));
 		json_object_object_add(o, "queries", json_object_new_int64((int64_t)d->queries));

@@ -116,6 +116,7 @@ static struct hub_feed *feed_new(struct hub *h, struct hub_dashboard *d, const c
 		return NULL;
 	}
 	list_init(&f->vlink);
+	list_init(&f->clink);
 	f->dash = d;
 	f->empty_since = h->now(h->now_ud);
 	list_push_back(&d->feeds, &f->link);
@@ -126,6 +127,8 @@ static struct hub_feed *feed_new(struct hub *h, struct hub_dashboard *d, const c
 
 static void feed_free(struct hub *h, struct hub_feed *f)
 {
+	if (h->hooks.feed_gone)
+		h->hooks.feed_gone(h->hooks_ud, f);
 	list_unlink(&f->link);
 	if (f->in_vqueue)
 		list_unlink(&f->vlink);
@@ -446,7 +449,7 @@ void hub_sweep(struct hub *h)
 				log_info("token expired, disconnecting sid=%s", m->sock->session->sid);
 				evict_member(m->sock, frame);
 			}
-			if (f->count || f->permanent || f->busy)
+			if (f->count || f->permanent || f->busy || (f->remote && !d->gone))
 				continue;
 			if (d->gone || now - f->empty_since >= h->grace) {
 				log_debug("audience dropped dashboard=%s key=%s", d->name, f->key);
@@ -502,6 +505,24 @@ static struct hub_feed *find_feed(struct hub_dashboard *d, const char *key)
 			return f;
 	}
 	return NULL;
+}
+
+struct hub_feed *hub_feed_remote(struct hub *h, struct hub_dashboard *d, const char *key,
+				 const char *role)
+{
+	struct hub_feed *f = d == h->def && h->main_feed && !*key ? h->main_feed : find_feed(d, key);
+
+	if (!f) {
+		if (h->nfeeds >= h->max_audiences)
+			return NULL;
+		if (!(f = feed_new(h, d, key, role)))
+			return NULL;
+		f->remote = true;
+		if (h->hooks.feed_new)
+			h->hooks.feed_new(h->hooks_ud, f);
+	}
+	f->remote = true;
+	return f;
 }
 
 /* The CONNECT auth payload as an object, or NULL. */

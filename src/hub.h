@@ -86,6 +86,8 @@ struct hub_feed {
 	struct hub_member *members; /* count of cap; the order changes on leave */
 	size_t count, cap;
 	bool permanent;           /* the default feed without tokens: never dropped */
+	bool remote;              /* the cluster's leader computes it for other
+				   * instances' clients: kept without members */
 	double empty_since;       /* monotonic s, when count fell to 0 */
 	struct snapshot *snap;    /* current, or NULL before the first */
 	size_t snap_doc_off;      /* hub_doc_offset(snap), found once */
@@ -118,12 +120,21 @@ struct hub_feed {
 	double started;
 	struct list_node vlink;   /* waiting for a version draw */
 	bool in_vqueue;
+	/* cluster.c's */
+	struct list_node clink;   /* waiting for a store or a fetch */
+	bool in_cqueue;
+	bool cluster_mark;        /* scratch for a demand read */
+	bool cluster_announce;    /* store again after the next recompute, even unchanged */
+	int64_t cluster_id;       /* its row in pgpush.feed_doc; 0: not known */
+	char stored_reason[HUB_REASON_MAX]; /* the reason of the document to store */
 };
 
 /* What the hub asks of the dashboard module. */
 struct hub_hooks {
 	/* A new feed: compute it. */
 	void (*feed_new)(void *ud, struct hub_feed *f);
+	/* f is about to be freed. */
+	void (*feed_gone)(void *ud, struct hub_feed *f);
 };
 
 struct hub {
@@ -199,6 +210,13 @@ int hub_dashboard_set(struct hub_dashboard *d, const char *sql, char **tables, s
  * opted in and whose last version is the previous one gets the patch,
  * every other one the full document. */
 void hub_feed_publish(struct hub *h, struct hub_feed *f, struct snapshot *s);
+
+/* The feed of (d, key), created when missing (role copied; NULL: the
+ * daemon's own), marked remote: the cluster's leader computes it for the
+ * clients of other instances. NULL when out of memory or over
+ * --max-audiences. hooks.feed_new runs for a new one. */
+struct hub_feed *hub_feed_remote(struct hub *h, struct hub_dashboard *d, const char *key,
+				 const char *role);
 
 /* Sets (json != NULL) or clears the error state of f; a new error is sent
  * to its members. Returns 0 or -1 when out of memory. */

@@ -37,6 +37,8 @@ void listener_next(struct dashboard *d)
 
 	if (!pgconn_is_ready(d->listener) || pgconn_is_busy(d->listener))
 		return;
+	if (d->probe_due && health_probe_send(d))
+		return;
 	if (d->registry_wanted) {
 		d->registry_wanted = false;
 		if (pgconn_query(d->listener, registry_sql) == 0)
@@ -45,6 +47,8 @@ void listener_next(struct dashboard *d)
 			d->registry_wanted = true;
 		return;
 	}
+	if (cluster_next(d, !list_empty(&d->vqueue)))
+		return;
 	if (!(n = list_pop_front(&d->vqueue)))
 		return;
 	d->vfeed = LIST_ENTRY(n, struct hub_feed, vlink);
@@ -72,7 +76,9 @@ static void on_listener_result(struct pgconn *pc, const PGresult *res, void *ud)
 		listener_next(d);
 		return;
 	}
-	if (d->registry_wait) {
+	if (d->cluster_wait) {
+		cluster_result(d, res);
+	} else if (d->registry_wait) {
 		d->registry_wait = false;
 		registry_read(d, res);
 	} else if (d->vfeed) {
@@ -97,6 +103,7 @@ static void on_listener_ready(struct pgconn *pc, void *ud)
 	 * while we were away is unknown, so read the registry again and
 	 * recompute. */
 	d->registry_wanted = true;
+	cluster_listener_ready(d);
 	schedule_request_all(d, d->listener_was_ready ? DASHBOARD_REASON_RECONNECT : DASHBOARD_REASON_STARTUP);
 	d->listener_was_ready = true;
 	listener_next(d);
@@ -121,7 +128,9 @@ static void on_listener_lost(struct pgconn *pc, const char *error, int64_t next_
 	d->registry_wait = false;
 	/* Ready again only after a round trip on the new connection. */
 	d->probe_wait = false;
+	d->probe_due = false;
 	d->probe_seen = 0;
+	cluster_listener_lost(d);
 	listener_lost(d, pc, error, next_ms);
 }
 
@@ -171,6 +180,8 @@ static void on_notify(struct pgconn *pc, const char *channel, const char *payloa
 			d->probe_seen = mono_now();
 		return;
 	}
+	if (cluster_notify(d, payload))
+		return;
 	d->notifications++;
 	metrics_inc(&pgpush_metrics, METRIC_NOTIFICATIONS, 0);
 	if (strcmp(payload, ":registry") == 0) {

@@ -15,7 +15,7 @@
 /* ------------------------------------------------------------ the table -- */
 
 static const char *const transports[] = { "websocket", "polling", NULL };
-static const char *const recompute_reasons[] = { "startup", "reconnect", "notify", "timer", NULL };
+static const char *const recompute_reasons[] = { "startup", "reconnect", "notify", "timer", "leader", NULL };
 static const char *const drop_reasons[] = {
 	"slow_client", "ping_timeout", "connect_timeout", "request_timeout",
 	"protocol_error", "too_large", "io_error", "shutdown", NULL
@@ -98,6 +98,22 @@ static const struct metrics_def table[METRIC_COUNT] = {
 	[METRIC_REPLICA_LAG_TIMEOUTS] = {
 		"pgpush_replica_lag_timeouts_total", METRICS_COUNTER,
 		"With --query-db: recomputes failed because the replica did not catch up within --replica-max-lag-wait.",
+		NULL, NULL, NULL, 0, false },
+	[METRIC_CLUSTER_LEADER] = {
+		"pgpush_cluster_leader", METRICS_GAUGE,
+		"1 while this instance is the cluster's leader (the one that recomputes), 0 otherwise.",
+		NULL, NULL, NULL, 0, false },
+	[METRIC_CLUSTER_LEADER_CHANGES] = {
+		"pgpush_cluster_leader_changes_total", METRICS_COUNTER,
+		"Times this instance became the cluster's leader or stopped being it.",
+		NULL, NULL, NULL, 0, false },
+	[METRIC_CLUSTER_STORES] = {
+		"pgpush_cluster_stores_total", METRICS_COUNTER,
+		"New documents the leader stored for the other instances (pgpush.feed_doc).",
+		NULL, NULL, NULL, 0, false },
+	[METRIC_CLUSTER_FETCHES] = {
+		"pgpush_cluster_fetches_total", METRICS_COUNTER,
+		"Stored documents a follower fetched from pgpush.feed_doc.",
 		NULL, NULL, NULL, 0, false },
 };
 

@@ -35,6 +35,10 @@ enum metric_id {
 	METRIC_DB_RECONNECTS,		/* counter, by connection */
 	METRIC_REPLICA_WAIT,		/* histogram, seconds */
 	METRIC_REPLICA_LAG_TIMEOUTS,	/* counter */
+	METRIC_CLUSTER_LEADER,		/* gauge 0/1 */
+	METRIC_CLUSTER_LEADER_CHANGES,	/* counter */
+	METRIC_CLUSTER_STORES,		/* counter */
+	METRIC_CLUSTER_FETCHES,		/* counter */
 	METRIC_COUNT
 };
 
@@ -51,6 +55,7 @@ enum metrics_recompute_reason {
 	METRICS_RECOMPUTE_RECONNECT,
 	METRICS_RECOMPUTE_NOTIFY,
 	METRICS_RECOMPUTE_TIMER,
+	METRICS_RECOMPUTE_LEADER,
 	METRICS_RECOMPUTE_COUNT
 };
 

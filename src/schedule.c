@@ -101,7 +101,7 @@ static struct hub_feed *next_feed(struct dashboard *d, double now, double gap, d
 
 			/* An audience without clients is not recomputed; its
 			 * work waits for a member to come back. */
-			if (!f->pending || f->busy || (!f->count && !f->permanent))
+			if (!f->pending || f->busy || (!f->count && !f->permanent && !f->remote))
 				continue;
 			if (!f->pending_since)
 				f->pending_since = now;
@@ -128,7 +128,9 @@ static void run_pending(struct dashboard *d)
 	struct hub_feed *f;
 	struct qconn *q;
 
-	if (!pgconn_is_ready(d->listener) || (d->changes && !changes_ok(d->changes)))
+	/* Only the cluster's leader recomputes; followers fetch what it
+	 * stores (cluster.c). */
+	if (!pgconn_is_ready(d->listener) || !d->leader || (d->changes && !changes_ok(d->changes)))
 		return;
 	now = mono_now();
 	/* --min-refresh-interval, per feed: a flood of notifications (NOTIFY

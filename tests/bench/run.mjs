@@ -10,6 +10,8 @@
 //       [--max-minutes 90] [--baseline FILE] [--aud-clients 1000]
 //       [--audiences 1,10,100] [--delta-clients 1000,10000]
 //       [--pmd-clients 1000,10000] [--pmd-mem-clients 10000] [--pmd-sales 20]
+//       [--cluster-clients 3000] [--cluster-idle-seconds 5] [--failovers 3]
+//       [--cluster-via direct,haproxy]
 //
 // Scenarios (--scenarios, comma-separated; default all, in this order):
 //   query    time of SELECT pgpush.dashboard() on the demo data (median of 20)
@@ -71,6 +73,17 @@
 //            sales) and commit -> last client (median of the per-sale
 //            maximum) at each --pmd-clients count (1,000 and 10,000), shared
 //            against standalone, --rounds rounds in alternating order
+//   cluster  (pgpushd only; not in the default list; issue 12) the same
+//            --cluster-clients (3,000) on 1 instance and on 3 (3 load
+//            generators either way, each straight to one instance's port,
+//            then all through haproxy: --cluster-via):
+//            commit -> last client of all (p50/p95/max over --samples
+//            sales), database statements per sale (pg_stat_statements,
+//            preloaded for this scenario) and idle statements per second,
+//            dashboard queries per sale (pgpush_recomputes_total), RSS per
+//            client; with leader election in the daemon, --failovers kills
+//            of the leader: kill -> the next sale at the last surviving
+//            client. Details: tests/bench/cluster.mjs
 // --quick: a 1-2 minute smoke run of every scenario (smaller counts).
 // --durable: PostgreSQL with fsync and synchronous_commit on (default: off,
 // like the integration tests).
@@ -98,6 +111,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { startCluster, freePort, repoRoot } from '../lib/pgcluster.mjs';
 import { makeCA } from '../lib/testca.mjs';
+import { scenarioCluster, clusterTable } from './cluster.mjs';
 
 // ------------------------------------------------------------- options ----
 
@@ -132,6 +146,10 @@ const opt = {
   pmdClients: [1000, 10000],
   pmdMemClients: [10000],
   pmdSales: 20,
+  clusterClients: 3000,
+  clusterIdleSeconds: 5,
+  failovers: 3,
+  clusterVia: ['direct', 'haproxy'],
 };
 const list = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
 const size = (s) => { const m = /^(\d+(?:\.\d+)?)([kK])?$/.exec(s); if (!m) throw new Error(`bad size ${s}`); return Math.round(Number(m[1]) * (m[2] ? 1000 : 1)); };
@@ -168,6 +186,10 @@ for (let i = 0; i < argv.length; i++) {
     case '--pmd-clients': opt.pmdClients = list(v()).map(size); break;
     case '--pmd-mem-clients': opt.pmdMemClients = list(v()).map(size); break;
     case '--pmd-sales': opt.pmdSales = Number(v()); break;
+    case '--cluster-clients': opt.clusterClients = size(v()); break;
+    case '--cluster-idle-seconds': opt.clusterIdleSeconds = Number(v()); break;
+    case '--failovers': opt.failovers = Number(v()); break;
+    case '--cluster-via': opt.clusterVia = list(v()); break;
     case '-h': case '--help':
       console.log(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1).filter((l, i, a) => a.slice(0, i + 1).every((x) => x.startsWith('//'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
       process.exit(0);
@@ -191,6 +213,9 @@ if (opt.quick) {
   if (!argv.includes('--pmd-clients')) opt.pmdClients = [200];
   if (!argv.includes('--pmd-mem-clients')) opt.pmdMemClients = [1000];
   if (!argv.includes('--pmd-sales')) opt.pmdSales = 5;
+  if (!argv.includes('--cluster-clients')) opt.clusterClients = 300;
+  if (!argv.includes('--cluster-idle-seconds')) opt.clusterIdleSeconds = 2;
+  if (!argv.includes('--failovers')) opt.failovers = 1;
 }
 if (opt.baseline && !argv.includes('--servers')) opt.servers = ['baseline', ...opt.servers];
 for (const s of opt.servers) if (!['pgpushd', 'node', 'baseline'].includes(s)) throw new Error(`unknown server ${s}`);
@@ -480,7 +505,7 @@ function pgbench(args, { timeoutMs } = {}) {
 
 // ------------------------------------------------------------- scenarios --
 
-const results = { machine: {}, options: opt, started: new Date().toISOString(), query: null, latency: [], memory: [], bytes: [], storm: [], insert: null, audiences: [], tls: [], deltas: null };
+const results = { machine: {}, options: opt, started: new Date().toISOString(), query: null, latency: [], memory: [], bytes: [], storm: [], insert: null, audiences: [], tls: [], deltas: null, cluster: null };
 
 function machineInfo() {
   const cpu = (() => { try { return /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))[1]; } catch { return os.cpus()[0]?.model; } })();
@@ -1479,6 +1504,7 @@ function table() {
       L.push('');
     }
   }
+  if (results.cluster) L.push(...clusterTable(results.cluster, fmt));
   return L.join('\n');
 }
 
@@ -1488,6 +1514,7 @@ async function main() {
   log(`work directory ${workDir}`);
   const settings = opt.durable ? { fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on' } : {};
   if (opt.scenarios.includes('changesrc')) Object.assign(settings, { wal_level: 'logical', max_wal_senders: 10, max_replication_slots: 10 });
+  if (opt.scenarios.includes('cluster')) settings.shared_preload_libraries = 'pg_stat_statements';
   pg = await startCluster({ sql: ['sql/schema.sql', 'sql/install.sql', 'sql/demo-data.sql'], settings: { max_connections: 100, ...settings } });
   db = await pg.client();
   productIds = (await db.query('SELECT id FROM products ORDER BY id')).rows.map((r) => r.id);
@@ -1497,8 +1524,21 @@ async function main() {
   results.pgpushd = binaryInfo(PGPUSHD);
   if (opt.baseline) results.baseline = { ...binaryInfo(opt.baseline), commit: process.env.PGPUSHD_BASELINE_COMMIT || null };
   results.machine.pgSettings = { fsync: opt.durable ? 'on' : 'off', synchronous_commit: opt.durable ? 'on' : 'off' };
-  const order = ['query', 'latency', 'memory', 'bytes', 'storm', 'insert', 'tls', 'audiences', 'changesrc', 'deltas', 'pmd'];
-  const fns = { query: scenarioQuery, latency: scenarioLatency, memory: scenarioMemory, bytes: scenarioBytes, storm: scenarioStorm, insert: scenarioInsert, tls: scenarioTls, audiences: scenarioAudiences, changesrc: scenarioChangeSource, deltas: scenarioDeltas, pmd: scenarioPmd };
+  const order = ['query', 'latency', 'memory', 'bytes', 'storm', 'insert', 'tls', 'audiences', 'changesrc', 'deltas', 'pmd', 'cluster'];
+  const fns = { query: scenarioQuery, latency: scenarioLatency, memory: scenarioMemory, bytes: scenarioBytes, storm: scenarioStorm, insert: scenarioInsert, tls: scenarioTls, audiences: scenarioAudiences, changesrc: scenarioChangeSource, deltas: scenarioDeltas, pmd: scenarioPmd,
+    cluster: async () => {
+      results.cluster = await scenarioCluster({
+        opt, db, pg, log, sleep, startServer, startLoadgen, insertSale, pctl, fmt, nowUs, cpuSeconds,
+        httpText: (port, p) => new Promise((resolve, reject) => {
+          http.get({ host: '127.0.0.1', port, path: p, timeout: 5000, agent: false }, (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (c) => { body += c; });
+            res.on('end', () => resolve(body));
+          }).on('error', reject);
+        }),
+      });
+    } };
   for (const s of order) {
     if (!opt.scenarios.includes(s)) continue;
     results.loadavg = results.loadavg || {};

@@ -95,11 +95,18 @@ const HS_SECRET_TEXT = () => HS_SECRET.toString('hex'); // what the file holds, 
 const hsTok = (claims, o) => hs(claims, HS_SECRET_TEXT(), o);
 
 async function daemon(args = [], { keyFile = hsFile } = {}) {
+  // One daemon at a time: two on one database are a cluster, where only the
+  // leader queries (tests/integration/cluster.test.mjs), and these tests
+  // count one daemon's queries.
+  for (const old of daemons.splice(0)) await old.stop('SIGTERM').catch(() => {});
   const d = await startDaemon({
     db: pg.conninfo,
     args: ['--refresh-interval', '300', '--jwt-secret-file', keyFile, '--audience-grace', '500', ...args],
   });
   daemons.push(d);
+  // Namespaces exist once the registry is read (demo-roles.sql registers
+  // one): a client sooner would get "Invalid namespace".
+  for (let i = 0; i < 100 && !((await health(d)).dashboards >= 1); i++) await sleep(50);
   return d;
 }
 

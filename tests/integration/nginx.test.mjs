@@ -2,6 +2,9 @@
 // prefix on a free port: both transports through it (long-polling, the
 // upgrade to WebSocket, WebSocket alone), live updates, and the logs show
 // the forwarded client address only when pgpushd trusts the proxy.
+// contrib/nginx/pgpushd-cluster.conf in front of 3 instances: long-polling
+// stays on its instance (the address hash), and the clients of a killed
+// instance come back through nginx on another one.
 //
 // nginx: $NGINX, else nginx on PATH or /usr/sbin/nginx, else Debian's
 // package unpacked (apt-get download + dpkg-deb -x, nothing installed) into
@@ -55,14 +58,18 @@ after(async () => {
   if (pg) await pg.stop();
 });
 
-/** nginx with the recipe in front of upstreamPort; resolves { port, logs }. */
-async function startNginx(upstreamPort) {
+/** nginx with a recipe (default pgpushd.conf) in front of the upstream
+ * port(s), in the order of the recipe's server lines; resolves { port, url }. */
+async function startNginx(upstreamPorts, file = 'pgpushd.conf') {
+  const ports = [].concat(upstreamPorts);
   const prefix = fs.mkdtempSync(path.join(os.tmpdir(), 'pgpush-nginx-'));
   const port = await freePort();
-  const recipe = fs.readFileSync(path.join(repoRoot, 'contrib', 'nginx', 'pgpushd.conf'), 'utf8')
-    .replace('server 127.0.0.1:3000;', `server 127.0.0.1:${upstreamPort};`)
+  let k = 0;
+  const recipe = fs.readFileSync(path.join(repoRoot, 'contrib', 'nginx', file), 'utf8')
+    .replace(/server 127\.0\.0\.1:30\d\d\b/g, () => `server 127.0.0.1:${ports[k++]}`)
     .replace(/listen 80;/, `listen 127.0.0.1:${port};`);
-  assert.ok(recipe.includes(`127.0.0.1:${upstreamPort}`) && recipe.includes(`listen 127.0.0.1:${port}`), 'recipe adapted');
+  assert.equal(k, ports.length, `${file} has ${ports.length} server lines`);
+  assert.ok(recipe.includes(`listen 127.0.0.1:${port}`), 'recipe adapted');
   fs.writeFileSync(path.join(prefix, 'pgpushd.conf'), recipe);
   for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) fs.mkdirSync(path.join(prefix, d));
   fs.writeFileSync(path.join(prefix, 'nginx.conf'), `
@@ -141,4 +148,49 @@ test('through nginx, not trusted: the header is ignored, the logs show nginx', {
     assert.match(l, /peer=127\.0\.0\.1:\d+/, l);
     assert.ok(!l.includes(CLIENT), l);
   }
+});
+
+test('the cluster recipe: 3 instances, polling kept on one by the address hash, a killed instance\'s clients come back', { skip: nginx.why }, async (t) => {
+  const ds = [];
+  for (let i = 0; i < 3; i++) {
+    const d = await startDaemon({ db: pg.conninfo, args: ['--refresh-interval', '300', '--trusted-proxy', '127.0.0.1/32', '--log-level', 'info'] });
+    started.push(async () => { if (!d.exited) await d.stopClean(); });
+    ds.push(d);
+  }
+  const ng = await startNginx(ds.map((d) => d.port), 'pgpushd-cluster.conf');
+  const opts = { reconnectionAttempts: 30, reconnectionDelay: 200, reconnectionDelayMax: 1000 };
+  const all = [];
+  for (let i = 0; i < 3; i++) {
+    all.push(connectClient(ng.url, { ...opts, transports: ['polling'] }));
+    all.push(connectClient(ng.url, { ...opts, transports: ['websocket'] }));
+  }
+  await Promise.all(all.map((s) => waitConnected(s, 10000)));
+  await Promise.all(all.map((s) => waitForUpdate(s, () => true, 10000)));
+  // One client address: one instance, for every poll of every session.
+  const on = (s) => ds.findIndex((d) => d.grep(new RegExp(`client connected sid=${s.io.engine.id} `)).length > 0);
+  let idx = [];
+  for (let k = 0; k < 50; k++) {
+    idx = all.map(on);
+    if (!idx.includes(-1)) break;
+    await sleep(50);
+  }
+  assert.equal(new Set(idx).size, 1, `every client on one instance: ${idx}`);
+  assert.ok(!all.some((s) => s.rec.connectErrors.length || s.rec.disconnects.length), 'no session lost between polls');
+  const since = all.map((s) => s.rec.updates.length);
+  const { id } = await insertSale(db, products[0].id);
+  const has = (d) => d.recentSales.some((x) => x.id === id);
+  await Promise.all(all.map((s, i) => waitForUpdate(s, has, 10000, { since: since[i] })));
+  // Their instance killed: nginx sends the next requests to another one.
+  ds[idx[0]].proc.kill('SIGKILL');
+  const t0 = Date.now();
+  for (let k = 0; k < 150 && all.some((s) => !(s.connected && s.rec.connects >= 2)); k++) await sleep(100);
+  assert.ok(all.every((s) => s.connected && s.rec.connects >= 2), 'every client reconnected');
+  t.diagnostic(`the clients of the killed instance reconnected through nginx within ${Date.now() - t0} ms`);
+  const since2 = all.map((s) => s.rec.updates.length);
+  const { id: id2 } = await insertSale(db, products[1].id);
+  await Promise.all(all.map((s, i) => waitForUpdate(s, (d) => d.recentSales.some((x) => x.id === id2), 10000, { since: since2[i] })));
+  const moved = all.map(on);
+  closeClients(all);
+  t.diagnostic(`instances: before ${idx[0]}, after ${[...new Set(moved)]}`);
+  assert.ok(!moved.includes(idx[0]) && !moved.includes(-1), `every client on a live instance: ${moved}`);
 });

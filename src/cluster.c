@@ -1,0 +1,540 @@
+/* The cluster: every pgpushd on one database with the same --channel and
+ * --query is an instance of it, and the one holding the advisory lock
+ * (CLUSTER_LOCK_CLASS, scope) on its listener is the leader (a lone instance leads a cluster of one). Only the leader runs
+ * dashboard queries; it stores each new document in pgpush.feed_doc, which
+ * notifies ":doc,<id>,<version>"; followers fetch that row and publish it
+ * under the leader's version. Every instance registers the audiences it has
+ * clients for in pgpush.feed_demand; the leader computes those too. All of
+ * it runs on the listener, one statement at a time, after the registry and
+ * the lock, the stores and fetches after the version draws (a draw holds a
+ * recompute back). docs/design.md, "Cluster". */
+#include "autoconfig.h"
+
+#include "dashboard.h"
+#include "dashboard_int.h"
+#include "log.h"
+#include "metrics.h"
+#include "pgconn.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+/* $7 is the document as the snapshot holds it after our own keys: its
+ * opening brace is put back here rather than copied in C. */
+static const char store_sql[] =
+	"SELECT pgpush.feed_store($1, $2, $3, $4::bigint, $5::bigint, $6, '{' || $7, $8)";
+static const char fetch_key_sql[] =
+	"SELECT id, version, generated_ms, reason, doc FROM pgpush.feed_fetch($1, $2, $3, $4::bigint)";
+/* The row even when not newer (then without its document): no row means
+ * it is gone (PostgreSQL restarted, UNLOGGED tables come back empty), and
+ * the feed is fetched again by its key. */
+static const char fetch_id_sql[] =
+	"SELECT id, version, generated_ms, reason, CASE WHEN version > $2::bigint THEN doc END"
+	" FROM pgpush.feed_doc WHERE id = $1::bigint";
+static const char demand_set_sql[] = "SELECT pgpush.feed_demand_set($1::json, $2)";
+static const char demand_read_sql[] = "SELECT dashboard, role, key FROM pgpush.feed_demand_read()";
+
+/* The dashboard's name in the cluster's tables. */
+static const char *table_name(const struct dashboard *d, const struct hub_dashboard *db)
+{
+	return db == d->hub->def ? d->cluster_def : db->name;
+}
+
+static void cqueue_clear(struct dashboard *d)
+{
+	d->refetch = false;
+	for (struct list_node *n; (n = list_pop_front(&d->cqueue));)
+		LIST_ENTRY(n, struct hub_feed, clink)->in_cqueue = false;
+	d->cfeed = NULL;
+}
+
+static void cqueue_add(struct dashboard *d, struct hub_feed *f)
+{
+	if (!f->in_cqueue) {
+		list_push_back(&d->cqueue, &f->clink);
+		f->in_cqueue = true;
+	}
+	listener_next(d);
+}
+
+static void set_leader(struct dashboard *d, bool leader)
+{
+	if (d->leader == leader)
+		return;
+	d->leader = leader;
+	metrics_set(&pgpush_metrics, METRIC_CLUSTER_LEADER, 0, leader ? 1 : 0);
+	metrics_inc(&pgpush_metrics, METRIC_CLUSTER_LEADER_CHANGES, 0);
+	log_info("cluster role=%s scope=%s", leader ? "leader" : "follower", d->cluster_def + 1);
+}
+
+/* Stepping down (the listener is lost): the audiences computed for other
+ * instances go after the grace period, unless the next leader is us. */
+static void step_down(struct dashboard *d)
+{
+	struct hub_dashboard *db;
+	struct hub_feed *f;
+
+	if (!d->leader)
+		return;
+	set_leader(d, false);
+	changes_free(d->changes);
+	d->changes = NULL;
+	HUB_FOR_EACH_DASHBOARD(d->hub, db) {
+		HUB_FOR_EACH_FEED(db, f) {
+			if (f->remote) {
+				f->remote = false;
+				f->empty_since = d->hub->now(d->hub->now_ud);
+			}
+		}
+	}
+}
+
+/* first: the lock was free at the first attempt after connecting, so the
+ * recompute that connecting asked for (startup, reconnect) stands: a lone
+ * instance behaves as it always did. Otherwise nobody led for a while, or
+ * someone else did: whatever was pending here is dropped and everything is
+ * computed afresh, as "leader". */
+static void become_leader(struct dashboard *d, bool first)
+{
+	set_leader(d, true);
+	cqueue_clear(d);
+	d->demand_read_wanted = true;
+	if (d->cfg->logical && !d->changes &&
+	    !(d->changes = changes_new(d->loop, d->cfg, &listener_changes_callbacks, d)))
+		log_error("out of memory starting the change stream");
+	if (!first) {
+		struct hub_dashboard *db;
+		struct hub_feed *f;
+
+		HUB_FOR_EACH_DASHBOARD(d->hub, db) {
+			HUB_FOR_EACH_FEED(db, f) {
+				f->pending = 0;
+				f->pending_tables[0] = '\0';
+				f->pending_change_us = 0;
+			}
+		}
+		schedule_request_all(d, DASHBOARD_REASON_LEADER);
+	}
+	ev_prepare_start(d->loop, &d->kick);
+}
+
+/* A follower on this connection: fetch every audience's current document
+ * (what changed while the listener was away is unknown). */
+static void become_follower(struct dashboard *d)
+{
+	struct hub_dashboard *db;
+	struct hub_feed *f;
+
+	log_info("cluster role=follower scope=%s", d->cluster_def + 1);
+	HUB_FOR_EACH_DASHBOARD(d->hub, db) {
+		HUB_FOR_EACH_FEED(db, f) {
+			/* By key: the row may be gone and made again. */
+			f->cluster_id = 0;
+			cqueue_add(d, f);
+		}
+	}
+}
+
+static bool send_sql(struct dashboard *d, int state, const char *sql, int n, const char *const *v)
+{
+	if ((v ? pgconn_query_params(d->listener, sql, n, v) : pgconn_query(d->listener, sql)) == 0)
+		d->cluster_wait = state;
+	else
+		d->cfeed = NULL;
+	return true;
+}
+
+static bool send_store(struct dashboard *d, struct hub_feed *f)
+{
+	const struct snapshot *s = f->snap;
+	char ver[24], gen[24];
+	const char *v[8];
+
+	snprintf(ver, sizeof(ver), "%lld", (long long)s->version);
+	snprintf(gen, sizeof(gen), "%lld", (long long)s->generated_ms);
+	v[0] = table_name(d, f->dash);
+	v[1] = f->role ? f->role : "";
+	v[2] = f->key;
+	v[3] = ver;
+	v[4] = gen;
+	v[5] = f->stored_reason;
+	v[6] = s->doc + s->body_off;
+	v[7] = d->cfg->channel;
+	metrics_inc(&pgpush_metrics, METRIC_CLUSTER_STORES, 0);
+	return send_sql(d, CLUSTER_STORE, store_sql, 8, v);
+}
+
+static bool send_fetch(struct dashboard *d, struct hub_feed *f)
+{
+	char id[24], since[24];
+	const char *v[4];
+
+	snprintf(id, sizeof(id), "%lld", (long long)f->cluster_id);
+	snprintf(since, sizeof(since), "%lld", (long long)f->version);
+	metrics_inc(&pgpush_metrics, METRIC_CLUSTER_FETCHES, 0);
+	if (f->cluster_id) {
+		v[0] = id;
+		v[1] = since;
+		return send_sql(d, CLUSTER_FETCH, fetch_id_sql, 2, v);
+	}
+	v[0] = table_name(d, f->dash);
+	v[1] = f->role ? f->role : "";
+	v[2] = f->key;
+	v[3] = since;
+	return send_sql(d, CLUSTER_FETCH, fetch_key_sql, 4, v);
+}
+
+/* Our audiences: those with clients here, or kept for the grace period;
+ * not those the leader keeps only for others. */
+static bool send_demand(struct dashboard *d)
+{
+	json_object *arr = json_object_new_array();
+	struct hub_dashboard *db;
+	struct hub_feed *f;
+	const char *v[2];
+	bool sent;
+
+	if (!arr)
+		return false;
+	HUB_FOR_EACH_DASHBOARD(d->hub, db) {
+		if (db->gone)
+			continue;
+		HUB_FOR_EACH_FEED(db, f) {
+			json_object *e;
+
+			if (f->remote && !f->count)
+				continue;
+			if (!(e = json_object_new_array()))
+				continue;
+			json_object_array_add(e, json_object_new_string(table_name(d, db)));
+			json_object_array_add(e, json_object_new_string(f->role ? f->role : ""));
+			json_object_array_add(e, json_object_new_string(f->key));
+			json_object_array_add(arr, e);
+		}
+	}
+	v[0] = json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN);
+	v[1] = d->cfg->channel;
+	sent = v[0] && send_sql(d, CLUSTER_DEMAND_SET, demand_set_sql, 2, v);
+	json_object_put(arr);
+	return sent;
+}
+
+bool cluster_next(struct dashboard *d, bool draws_waiting)
+{
+	struct list_node *n;
+
+	if (d->cluster_wait != CLUSTER_IDLE)
+		return true;
+	if (d->lock_wanted) {
+		d->lock_wanted = false;
+		if (!d->leader)
+			return send_sql(d, CLUSTER_LOCK, d->lock_sql, 0, NULL);
+	}
+	if (draws_waiting)
+		return false;
+	while ((n = list_pop_front(&d->cqueue))) {
+		struct hub_feed *f = LIST_ENTRY(n, struct hub_feed, clink);
+
+		f->in_cqueue = false;
+		d->cfeed = f;
+		if (d->leader && f->snap)
+			return send_store(d, f);
+		if (!d->leader && d->lock_tried)
+			return send_fetch(d, f);
+		d->cfeed = NULL;
+	}
+	if (d->demand_dirty) {
+		d->demand_dirty = false;
+		if (send_demand(d))
+			return true;
+	}
+	if (d->demand_read_wanted && d->leader) {
+		d->demand_read_wanted = false;
+		d->demand_read_at = mono_now();
+		return send_sql(d, CLUSTER_DEMAND_READ, demand_read_sql, 0, NULL);
+	}
+	return false;
+}
+
+static bool failed(const PGresult *res, const char *what, bool *warned)
+{
+	const char *primary;
+
+	if (!res || PQresultStatus(res) == PGRES_TUPLES_OK)
+		return !res;
+	primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	if (!*warned)
+		log_error("cluster: %s failed: %s (rerun sql/install.sql and sql/grant.sql: pgpushd's "
+			  "role needs the cluster's grants, see sql/README.md)", what,
+			  primary ? primary : "unexpected result");
+	*warned = true;
+	return true;
+}
+
+static void announce(struct dashboard *d, struct hub_feed *f)
+{
+	f->cluster_announce = false;
+	if (!f->stored_reason[0])
+		snprintf(f->stored_reason, sizeof(f->stored_reason), "%s", f->running_reason);
+	cqueue_add(d, f);
+}
+
+void cluster_unchanged(struct dashboard *d, struct hub_feed *f)
+{
+	if (d->leader && f->cluster_announce)
+		announce(d, f);
+}
+
+/* The leader: the audiences of other instances become remote feeds here;
+ * the remote feeds nobody names any more wait out the grace period. */
+static void apply_demand(struct dashboard *d, const PGresult *res)
+{
+	struct hub *h = d->hub;
+	struct hub_dashboard *db;
+	struct hub_feed *f;
+
+	HUB_FOR_EACH_DASHBOARD(h, db) {
+		HUB_FOR_EACH_FEED(db, f) {
+			f->cluster_mark = f->remote;
+			f->remote = false;
+		}
+	}
+	for (int i = 0; i < PQntuples(res) && PQnfields(res) == 3; i++) {
+		const char *name = PQgetvalue(res, i, 0), *role = PQgetvalue(res, i, 1);
+
+		/* Another scope's default dashboard is not ours to compute. */
+		if (*name == ':')
+			db = strcmp(name, d->cluster_def) == 0 ? h->def : NULL;
+		else
+			db = hub_find_dashboard(h, name, strlen(name));
+		if (!db || !db->sql)
+			continue;
+		f = hub_feed_remote(h, db, PQgetvalue(res, i, 2), *role ? role : NULL);
+		if (!f) {
+			log_warn("cluster: an audience of another instance was not computed "
+				 "dashboard=%s: --max-audiences reached or out of memory", name);
+			continue;
+		}
+		if (!f->cluster_mark && !f->count)
+			log_info("cluster: computing an audience for other instances dashboard=%s role=%s",
+				 name, *role ? role : "(own)");
+		/* Newly asked for: the asker may have found the stored document
+		 * not current (pgpush.feed_fetch). Announce it again once it is:
+		 * now, or after the recompute that is due. */
+		if (!f->cluster_mark && f->snap) {
+			if (f->pending || f->busy)
+				f->cluster_announce = true;
+			else
+				announce(d, f);
+		}
+	}
+	HUB_FOR_EACH_DASHBOARD(h, db) {
+		HUB_FOR_EACH_FEED(db, f) {
+			if (f->cluster_mark && !f->remote)
+				f->empty_since = h->now(h->now_ud);
+		}
+	}
+	ev_prepare_start(d->loop, &d->kick);
+}
+
+static void fetched(struct dashboard *d, struct hub_feed *f, const PGresult *res)
+{
+	if (!f || PQnfields(res) != 5)
+		return;
+	if (PQntuples(res) != 1) {
+		if (f->cluster_id) {
+			f->cluster_id = 0;
+			cqueue_add(d, f);
+		}
+		return;
+	}
+	f->cluster_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	if (d->leader || PQgetisnull(res, 0, 4))
+		return;
+	dashboard_publish_stored(d, f, PQgetvalue(res, 0, 4), (size_t)PQgetlength(res, 0, 4),
+				 strtoll(PQgetvalue(res, 0, 1), NULL, 10),
+				 strtoll(PQgetvalue(res, 0, 2), NULL, 10), PQgetvalue(res, 0, 3));
+}
+
+void cluster_result(struct dashboard *d, const PGresult *res)
+{
+	int state = d->cluster_wait;
+	struct hub_feed *f = d->cfeed;
+	static bool warned[6];
+
+	d->cluster_wait = CLUSTER_IDLE;
+	d->cfeed = NULL;
+	switch (state) {
+	case CLUSTER_LOCK:
+		if (failed(res, "taking the leader's lock", &warned[state]))
+			break;
+	{
+		bool first = !d->lock_tried;
+
+		d->lock_tried = true;
+		if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+			become_leader(d, first);
+		else if (first)
+			become_follower(d);
+		break;
+	}
+	case CLUSTER_STORE:
+		(void)failed(res, "storing a document", &warned[state]);
+		break;
+	case CLUSTER_FETCH:
+		if (!failed(res, "fetching a document", &warned[state]))
+			fetched(d, f, res);
+		if (d->refetch && f) {
+			d->refetch = false;
+			cqueue_add(d, f);
+		}
+		break;
+	case CLUSTER_DEMAND_SET:
+		(void)failed(res, "registering the audiences", &warned[state]);
+		break;
+	case CLUSTER_DEMAND_READ:
+		if (!failed(res, "reading the audiences of other instances", &warned[state]) && d->leader)
+			apply_demand(d, res);
+		break;
+	}
+}
+
+void cluster_listener_ready(struct dashboard *d)
+{
+	d->lock_wanted = true;
+	d->lock_tried = false;
+	d->demand_dirty = true;
+}
+
+void cluster_listener_lost(struct dashboard *d)
+{
+	d->cluster_wait = CLUSTER_IDLE;
+	d->lock_wanted = false;
+	d->lock_tried = false;
+	cqueue_clear(d);
+	step_down(d);
+}
+
+bool cluster_notify(struct dashboard *d, const char *payload)
+{
+	long long id, version;
+	struct hub_dashboard *db;
+	struct hub_feed *f;
+
+	if (strcmp(payload, ":demand") == 0) {
+		if (d->leader) {
+			d->demand_read_wanted = true;
+			listener_next(d);
+		}
+		return true;
+	}
+	if (strncmp(payload, ":doc,", 5) != 0)
+		return false;
+	/* Anyone may NOTIFY: a forged one costs one fetch that finds nothing
+	 * newer. */
+	if (d->leader || !d->lock_tried || sscanf(payload + 5, "%lld,%lld", &id, &version) != 2)
+		return true;
+	HUB_FOR_EACH_DASHBOARD(d->hub, db) {
+		HUB_FOR_EACH_FEED(db, f) {
+			if (f->cluster_id != id)
+				continue;
+			if (version > f->version)
+				cqueue_add(d, f);
+			return true;
+		}
+	}
+	/* Perhaps the id of the feed whose first fetch runs: its answer (the
+	 * placeholder, without the document) may come after this. */
+	if (d->cluster_wait == CLUSTER_FETCH && d->cfeed && !d->cfeed->cluster_id)
+		d->refetch = true;
+	return true;
+}
+
+void cluster_published(struct dashboard *d, struct hub_feed *f)
+{
+	if (!d->leader)
+		return;
+	f->cluster_announce = false;
+	snprintf(f->stored_reason, sizeof(f->stored_reason), "%s", f->running_reason);
+	cqueue_add(d, f);
+}
+
+void cluster_feed_new(void *ud, struct hub_feed *f)
+{
+	struct dashboard *d = ud;
+
+	schedule_feed_wake(d, f);
+	d->demand_dirty = true;
+	if (!d->leader && d->lock_tried && (!f->cluster_id || !f->snap))
+		cqueue_add(d, f);
+	else
+		listener_next(d);
+}
+
+void cluster_feed_gone(void *ud, struct hub_feed *f)
+{
+	struct dashboard *d = ud;
+
+	if (f->in_cqueue) {
+		list_unlink(&f->clink);
+		f->in_cqueue = false;
+	}
+	if (d->cfeed == f)
+		d->cfeed = NULL;
+	/* Sent at once, but not from here: f is still in its dashboard's
+	 * list. Soon, since a follower's first fetch trusts a document only
+	 * while some instance has its audience. */
+	d->demand_dirty = true;
+	ev_timer_stop(d->loop, &d->cluster_tick);
+	ev_timer_set(&d->cluster_tick, 0, CLUSTER_TICK);
+	ev_timer_start(d->loop, &d->cluster_tick);
+}
+
+static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct dashboard *d = w->data;
+
+	if (!pgconn_is_ready(d->listener))
+		return;
+	if (!d->leader && d->lock_tried)
+		d->lock_wanted = true;
+	else if (d->leader && mono_now() - d->demand_read_at >= CLUSTER_DEMAND_EVERY)
+		d->demand_read_wanted = true;
+	listener_next(d);
+}
+
+void cluster_init(struct dashboard *d)
+{
+	const char *parts[2] = { d->cfg->channel ? d->cfg->channel : "", d->cfg->query ? d->cfg->query : "" };
+	uint64_t h = 14695981039346656037ull;
+
+	/* FNV-1a over --channel, a NUL, --query. */
+	for (int i = 0; i < 2; i++) {
+		for (const unsigned char *p = (const unsigned char *)parts[i]; ; p++) {
+			h = (h ^ *p) * 1099511628211ull;
+			if (!*p)
+				break;
+		}
+	}
+	d->cluster_scope = h;
+	snprintf(d->cluster_def, sizeof(d->cluster_def), ":%016llx", (unsigned long long)h);
+	/* Held until the session ends: a leader that dies or loses its
+	 * connection frees it with its backend. */
+	snprintf(d->lock_sql, sizeof(d->lock_sql), "SELECT pg_catalog.pg_try_advisory_lock(%d, %d)",
+		 CLUSTER_LOCK_CLASS, (int32_t)(uint32_t)(h ^ (h >> 32)));
+	list_init(&d->cqueue);
+	metrics_set(&pgpush_metrics, METRIC_CLUSTER_LEADER, 0, 0);
+	ev_timer_init(&d->cluster_tick, on_tick, CLUSTER_TICK, CLUSTER_TICK);
+	d->cluster_tick.data = d;
+	ev_timer_start(d->loop, &d->cluster_tick);
+}
+
+void cluster_stop(struct dashboard *d)
+{
+	ev_timer_stop(d->loop, &d->cluster_tick);
+	cqueue_clear(d);
+}
