@@ -62,6 +62,8 @@ struct config {
 	char *anon_role;         /* role of tokenless clients; NULL: none */
 	uint64_t max_audiences;
 	uint64_t query_connections;
+	char *query_db;          /* conninfo of the dashboard queries; NULL = db */
+	double replica_max_lag_wait; /* seconds, with query_db */
 	uint64_t audience_grace; /* ms */
 	double query_timeout;    /* seconds, statement_timeout of the dashboard query */
 	char *config;            /* --config FILE; NULL = none */

@@ -21,7 +21,8 @@
 #define RETRY_MIN 1.0           /* s before re-running a failed query */
 
 static const char *const error_codes[] = { "db_unavailable", "query_failed", "bad_result",
-					   "change_source_mismatch", "change_stream_unavailable" };
+					   "change_source_mismatch", "change_stream_unavailable",
+					   "replica_lagging" };
 /* What clients read: never PostgreSQL's message (it names hosts, roles,
  * tables); the details go to the log and to loopback /healthz. */
 static const char *const error_messages[] = {
@@ -30,6 +31,7 @@ static const char *const error_messages[] = {
 	"the dashboard query returned an unusable result",
 	"pgpushd and the database disagree on how changes are learnt",
 	"the change stream is unavailable",
+	"the query replica lags behind the primary",
 };
 
 void dashboard_format_reason(unsigned bits, const char *tables, char *out, size_t outlen)
@@ -351,7 +353,7 @@ static void on_version(struct dashboard *d, struct hub_feed *f, const PGresult *
 		f->pending |= DASHBOARD_REASON_RECONNECT;
 		return;
 	}
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 2 ||
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) < 2 ||
 	    PQgetisnull(res, 0, 0)) {
 		const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 
@@ -399,6 +401,7 @@ struct dashboard *dashboard_new(struct ev_loop *loop, const struct config *cfg, 
 	d->cfg = cfg;
 	d->hub = hub;
 	list_init(&d->vqueue);
+	d->replica = cfg->query_db && *cfg->query_db;
 	cluster_init(d);
 	hub->hooks.feed_new = cluster_feed_new;
 	hub->hooks.feed_gone = cluster_feed_gone;
@@ -425,7 +428,9 @@ struct dashboard *dashboard_new(struct ev_loop *loop, const struct config *cfg, 
 		q->d = d;
 		q->err = -1;
 		snprintf(q->name, sizeof(q->name), i ? "pgpushd-query-%zu" : "pgpushd-query", i + 1);
-		q->pc = pgconn_new(loop, cfg->db, q->name, NULL, setup, &qconn_callbacks, q);
+		replica_init(q);
+		q->pc = pgconn_new(loop, d->replica ? cfg->query_db : cfg->db, q->name, NULL, setup,
+				   &qconn_callbacks, q);
 		if (!q->pc) {
 			dashboard_free(d);
 			return NULL;
@@ -472,8 +477,10 @@ void dashboard_free(struct dashboard *d)
 	cluster_stop(d);
 	changes_free(d->changes);
 	pgconn_free(d->listener);
-	for (size_t i = 0; i < d->nq; i++)
+	for (size_t i = 0; i < d->nq; i++) {
+		ev_timer_stop(d->loop, &d->q[i].poll);
 		pgconn_free(d->q[i].pc);
+	}
 	if (d->hub->hooks_ud == d) {
 		d->hub->hooks.feed_new = NULL;
 		d->hub->hooks.feed_gone = NULL;

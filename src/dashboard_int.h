@@ -30,8 +30,10 @@
 #define QCONN_MAX 64
 
 /* The steps of one audience's recompute on a query connection. Without a
- * role (no tokens) only STEP_PLAIN: the dashboard's query as it is. */
-enum step { STEP_IDLE, STEP_PLAIN, STEP_BEGIN, STEP_SETUP, STEP_QUERY, STEP_COMMIT, STEP_ROLLBACK };
+ * role (no tokens) only STEP_PLAIN: the dashboard's query as it is. With
+ * --query-db on a replica, STEP_REPLICA first (replica.c). */
+enum step { STEP_IDLE, STEP_PLAIN, STEP_BEGIN, STEP_SETUP, STEP_QUERY, STEP_COMMIT, STEP_ROLLBACK,
+	    STEP_REPLICA };
 
 /* The payload of a /readyz probe: "pgpushd,readyz,PID,N". */
 #define PROBE_PREFIX "pgpushd,readyz,"
@@ -45,6 +47,14 @@ struct qconn {
 	bool role_bad;          /* PostgreSQL refused the role */
 	char msg[512];
 	char name[32];
+	/* --query-db (replica.c): the primary's WAL insert position to wait
+	 * for ("" until the version draw brings it), the wait's start and
+	 * next poll delay (s); on_primary: this session is not in recovery. */
+	char lsn[32];
+	double wait_start, backoff;
+	double waited;          /* s from the recompute's start to the replica caught up */
+	ev_timer poll;
+	bool on_primary;
 };
 
 struct dashboard {
@@ -101,12 +111,15 @@ struct dashboard {
 	double probe_sent, probe_seen; /* s, CLOCK_MONOTONIC; 0 = never */
 	double queue_usage;     /* pg_notification_queue_usage() with the last probe */
 
+	bool replica;           /* --query-db: queries wait for the replica */
+	bool primary_logged;    /* said once that --query-db is a primary */
+
 	bool in_error;
 	char detail[512];       /* the last error as logged; /healthz (detailed) only */
 };
 
 enum { ERR_DB_UNAVAILABLE, ERR_QUERY_FAILED, ERR_BAD_RESULT, ERR_CHANGE_SOURCE_MISMATCH,
-       ERR_CHANGE_STREAM };
+       ERR_CHANGE_STREAM, ERR_REPLICA_LAGGING };
 
 static inline double mono_now(void)
 {
@@ -140,6 +153,15 @@ void schedule_feed_wake(void *ud, struct hub_feed *f);
 /* qconn.c: runs the next statement of q's recompute. */
 void qconn_send(struct qconn *q);
 extern const struct pgconn_callbacks qconn_callbacks;
+
+/* replica.c: with --query-db, a recompute's query runs once the replica
+ * has replayed the WAL insert position drawn with its version. */
+extern const char replica_poll_sql[];
+void replica_on_draw(struct dashboard *d, struct hub_feed *f, const PGresult *res);
+int replica_on_poll(struct qconn *q, const PGresult *res);
+void replica_init(struct qconn *q);
+bool replica_wait_target(const char *insert_lsn, const char *block_size, const char *segment_size,
+			 char *out, size_t outlen);
 
 /* registry.c: the registry's query, and applying its result (NULL: the
  * listener was lost). */

@@ -18,10 +18,17 @@
  * query session cannot call nextval(). The attached tables come with it, so
  * the set that `reason` may name is refreshed at every recompute. Every name
  * is qualified: this runs with the role's search_path. */
-static const char version_sql[] =
-	"SELECT pg_catalog.nextval('pgpush.version_seq'),"
-	" (SELECT pg_catalog.json_agg(DISTINCT c.relname) FROM pgpush.attached() a"
-	"  JOIN pg_catalog.pg_class c ON c.oid = a.relation)";
+#define VERSION_SELECT \
+	"SELECT pg_catalog.nextval('pgpush.version_seq')," \
+	" (SELECT pg_catalog.json_agg(DISTINCT c.relname) FROM pgpush.attached() a" \
+	"  JOIN pg_catalog.pg_class c ON c.oid = a.relation)"
+static const char version_sql[] = VERSION_SELECT;
+/* With --query-db, also where the next WAL record goes: past the commit
+ * that rang, even one with synchronous_commit=off whose WAL is not yet
+ * written (pg_current_wal_lsn() could be behind it). replica.c waits. */
+static const char version_lsn_sql[] = VERSION_SELECT ", pg_catalog.pg_current_wal_insert_lsn(),"
+	" pg_catalog.current_setting('wal_block_size'),"
+	" (SELECT s.setting FROM pg_catalog.pg_settings s WHERE s.name = 'wal_segment_size')";
 
 
 void listener_next(struct dashboard *d)
@@ -44,7 +51,7 @@ void listener_next(struct dashboard *d)
 		return;
 	d->vfeed = LIST_ENTRY(n, struct hub_feed, vlink);
 	d->vfeed->in_vqueue = false;
-	if (pgconn_query(d->listener, version_sql) < 0) {
+	if (pgconn_query(d->listener, d->replica ? version_lsn_sql : version_sql) < 0) {
 		/* on_lost ran; the feed's draw is lost: its query result is
 		 * dropped and the reconnect recomputes. */
 		struct hub_feed *f = d->vfeed;
@@ -78,6 +85,8 @@ static void on_listener_result(struct pgconn *pc, const PGresult *res, void *ud)
 		d->vfeed = NULL;
 		f->version_wait = false;
 		dashboard_on_version(d, f, res);
+		if (d->replica)
+			replica_on_draw(d, f, res);
 		dashboard_feed_done(d, f);
 	}
 	listener_next(d);

@@ -91,6 +91,14 @@ static const struct metrics_def table[METRIC_COUNT] = {
 		"pgpush_database_reconnects_total", METRICS_COUNTER,
 		"Database connections lost and attempted again, by connection.",
 		"connection", db_connections, NULL, 0, false },
+	[METRIC_REPLICA_WAIT] = {
+		"pgpush_replica_wait_seconds", METRICS_HISTOGRAM,
+		"With --query-db: time from a recompute's start (its version draw) to the replica having replayed the primary's WAL position.",
+		NULL, NULL, query_buckets, NB(query_buckets), false },
+	[METRIC_REPLICA_LAG_TIMEOUTS] = {
+		"pgpush_replica_lag_timeouts_total", METRICS_COUNTER,
+		"With --query-db: recomputes failed because the replica did not catch up within --replica-max-lag-wait.",
+		NULL, NULL, NULL, 0, false },
 	[METRIC_CLUSTER_LEADER] = {
 		"pgpush_cluster_leader", METRICS_GAUGE,
 		"1 while this instance is the cluster's leader (the one that recomputes), 0 otherwise.",

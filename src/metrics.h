@@ -33,6 +33,8 @@ enum metric_id {
 	METRIC_UNSENT_BYTES,		/* gauge */
 	METRIC_CLIENTS_DROPPED,		/* counter, by reason */
 	METRIC_DB_RECONNECTS,		/* counter, by connection */
+	METRIC_REPLICA_WAIT,		/* histogram, seconds */
+	METRIC_REPLICA_LAG_TIMEOUTS,	/* counter */
 	METRIC_CLUSTER_LEADER,		/* gauge 0/1 */
 	METRIC_CLUSTER_LEADER_CHANGES,	/* counter */
 	METRIC_CLUSTER_STORES,		/* counter */

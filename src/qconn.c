@@ -46,6 +46,12 @@ void qconn_send(struct qconn *q)
 	case STEP_ROLLBACK:
 		rc = pgconn_query(q->pc, "ROLLBACK");
 		break;
+	case STEP_REPLICA:
+		if (!q->lsn[0])
+			return; /* the version draw brings it */
+		params[0] = q->lsn;
+		rc = pgconn_query_params(q->pc, replica_poll_sql, 1, params);
+		break;
 	default:
 		return;
 	}
@@ -138,7 +144,7 @@ static void on_query_result(struct qconn *q, const PGresult *res)
 	}
 	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
 		keep_pg_error(q, res);
-		if (q->step == STEP_PLAIN || q->step == STEP_COMMIT) {
+		if (q->step == STEP_PLAIN || q->step == STEP_COMMIT || q->step == STEP_REPLICA) {
 			qconn_finish(q);
 		} else {
 			q->step = STEP_ROLLBACK;
@@ -146,8 +152,19 @@ static void on_query_result(struct qconn *q, const PGresult *res)
 		}
 		return;
 	}
+	if (q->step == STEP_REPLICA) {
+		int r = replica_on_poll(q, res);
+
+		if (r < 0) {
+			qconn_finish(q);
+		} else if (r > 0) {
+			q->step = f->role ? STEP_BEGIN : STEP_PLAIN;
+			qconn_send(q);
+		}
+		return;
+	}
 	if (q->step == STEP_PLAIN || q->step == STEP_QUERY) {
-		metrics_observe(&pgpush_metrics, METRIC_QUERY_DURATION, 0, ev_time() - f->started);
+		metrics_observe(&pgpush_metrics, METRIC_QUERY_DURATION, 0, ev_time() - f->started - q->waited);
 		if (PQntuples(res) != 1 || PQnfields(res) != 1 || PQgetisnull(res, 0, 0)) {
 			q->err = ERR_BAD_RESULT;
 			snprintf(q->msg, sizeof(q->msg),
@@ -181,6 +198,7 @@ static void on_qconn_ready(struct pgconn *pc, void *ud)
 	struct qconn *q = ud;
 
 	log_info("database connected conn=%s", pgconn_name(pc));
+	q->on_primary = false; /* --query-db may lead elsewhere now */
 	ev_prepare_start(q->d->loop, &q->d->kick);
 }
 

@@ -68,6 +68,11 @@ static void start(struct dashboard *d, struct qconn *q, struct hub_feed *f, doub
 	q->role_bad = false;
 	q->msg[0] = '\0';
 	q->step = f->role ? STEP_BEGIN : STEP_PLAIN;
+	/* On a replica the query waits for the draw's WAL position. */
+	q->lsn[0] = '\0';
+	q->waited = 0;
+	if (d->replica && !q->on_primary)
+		q->step = STEP_REPLICA;
 	d->queries++;
 	/* The version is drawn while the query runs, so it costs no latency.
 	 * A feed's recomputes never overlap: its versions grow in publish

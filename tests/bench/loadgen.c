@@ -35,7 +35,8 @@
  *                      latest snapshot has this tag, or after MS ms
  *   report             one {"ev":"version"} line per version received, then
  *                      {"ev":"summary"} pooled over the versions that have a ref
- *   stats              {"ev":"stats",...} counters
+ *   stats              {"ev":"stats",...} counters (update_wire, update_payload:
+ *                      frame and inflated bytes of every update, all clients)
  *   reset              forget the versions recorded so far
  *   quit (or EOF)      close every connection and exit
  *
@@ -144,6 +145,10 @@ static size_t n_auth;
 static double connect_timeout = 15, max_seconds = 1800;
 static int next_start, inflight, joined, failed_final, closed_count;
 static uint64_t total_msgs, total_updates, total_patches, total_errors_ev, total_bytes, conn_errors;
+/* Frame bytes (headers included) and inflated bytes of every update or
+ * patch, summed over clients: bytes per client per update, whatever frame
+ * (shared, per group, self-contained) each client got. */
+static uint64_t total_update_wire, total_update_payload;
 static double t_first_start, t_last_join;
 static bool connected_reported;
 static double *hs_ms; /* handshake time per joined client */
@@ -605,6 +610,8 @@ static void on_update(struct client *c, int64_t t, bool patch)
 	v->wire_bytes = c->msg_wire;
 	v->compressed = c->msg_compressed;
 	total_updates++;
+	total_update_wire += c->msg_wire;
+	total_update_payload += c->msg_len;
 	c->updates++;
 	if (tag != c->last_tag)
 		c->tag_since = t;
@@ -1062,9 +1069,10 @@ static void cmd_stats(void)
 {
 	printf("{\"ev\":\"stats\",\"n\":%d,\"joined\":%d,\"closed\":%d,\"failed\":%d,\"conn_errors\":%" PRIu64
 	       ",\"msgs\":%" PRIu64 ",\"updates\":%" PRIu64 ",\"patches\":%" PRIu64
-	       ",\"error_events\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"versions\":%zu}\n",
+	       ",\"error_events\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"versions\":%zu"
+	       ",\"update_wire\":%" PRIu64 ",\"update_payload\":%" PRIu64 "}\n",
 	       nclients, joined, closed_count, failed_final, conn_errors, total_msgs, total_updates,
-	       total_patches, total_errors_ev, total_bytes, nvrecs);
+	       total_patches, total_errors_ev, total_bytes, nvrecs, total_update_wire, total_update_payload);
 }
 
 static void quit(void)

@@ -9,6 +9,7 @@
 //       [--insert-seconds 5] [--tls-clients 1000] [--writers 1,8,32] [--perf DIR] [--durable] [--out FILE]
 //       [--max-minutes 90] [--baseline FILE] [--aud-clients 1000]
 //       [--audiences 1,10,100] [--delta-clients 1000,10000]
+//       [--pmd-clients 1000,10000] [--pmd-mem-clients 10000] [--pmd-sales 20]
 //
 // Scenarios (--scenarios, comma-separated; default all, in this order):
 //   query    time of SELECT pgpush.dashboard() on the demo data (median of 20)
@@ -56,6 +57,20 @@
 //            (the daemon's log); commit -> last client for each
 //            --delta-clients count (1,000 and 10,000), full documents and
 //            patches in the same run (median over --samples sales)
+//   pmd      (not in the default list; issue 14) permessage-deflate with the
+//            server's context kept (--permessage-deflate shared) against
+//            standalone frames (--permessage-deflate standalone) and the Node
+//            reference with context takeover (ws, --deflate), in one run;
+//            every loadgen client offers permessage-deflate with context
+//            takeover and inflates with one zlib stream per connection. Bytes
+//            per client per demo sale (frame bytes of every update received
+//            ÷ updates received, --pmd-sales sales, 2 clients); RSS per idle
+//            client (--pmd-mem-clients, 10,000), shared against standalone
+//            (and once the Node reference, which keeps a deflate per client);
+//            server CPU per broadcast (/proc utime+stime over --samples
+//            sales) and commit -> last client (median of the per-sale
+//            maximum) at each --pmd-clients count (1,000 and 10,000), shared
+//            against standalone, --rounds rounds in alternating order
 // --quick: a 1-2 minute smoke run of every scenario (smaller counts).
 // --durable: PostgreSQL with fsync and synchronous_commit on (default: off,
 // like the integration tests).
@@ -114,6 +129,9 @@ const opt = {
   baseline: process.env.PGPUSHD_BASELINE || null,
   audClients: 1000,
   audiences: [1, 10, 100],
+  pmdClients: [1000, 10000],
+  pmdMemClients: [10000],
+  pmdSales: 20,
 };
 const list = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
 const size = (s) => { const m = /^(\d+(?:\.\d+)?)([kK])?$/.exec(s); if (!m) throw new Error(`bad size ${s}`); return Math.round(Number(m[1]) * (m[2] ? 1000 : 1)); };
@@ -147,6 +165,9 @@ for (let i = 0; i < argv.length; i++) {
     case '--aud-clients': opt.audClients = size(v()); break;
     case '--audiences': opt.audiences = list(v()).map(Number); break;
     case '--delta-clients': opt.deltaClients = list(v()).map(size); break;
+    case '--pmd-clients': opt.pmdClients = list(v()).map(size); break;
+    case '--pmd-mem-clients': opt.pmdMemClients = list(v()).map(size); break;
+    case '--pmd-sales': opt.pmdSales = Number(v()); break;
     case '-h': case '--help':
       console.log(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1).filter((l, i, a) => a.slice(0, i + 1).every((x) => x.startsWith('//'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
       process.exit(0);
@@ -167,6 +188,9 @@ if (opt.quick) {
   if (!argv.includes('--tls-clients')) opt.tlsClients = 200;
   if (!argv.includes('--aud-clients')) opt.audClients = 200;
   if (!argv.includes('--delta-clients')) opt.deltaClients = [200];
+  if (!argv.includes('--pmd-clients')) opt.pmdClients = [200];
+  if (!argv.includes('--pmd-mem-clients')) opt.pmdMemClients = [1000];
+  if (!argv.includes('--pmd-sales')) opt.pmdSales = 5;
 }
 if (opt.baseline && !argv.includes('--servers')) opt.servers = ['baseline', ...opt.servers];
 for (const s of opt.servers) if (!['pgpushd', 'node', 'baseline'].includes(s)) throw new Error(`unknown server ${s}`);
@@ -990,6 +1014,120 @@ async function scenarioDeltas() {
   }
 }
 
+// Issue 14: --permessage-deflate shared against standalone and Node's ws
+// with context takeover. The loadgen's clients all offer
+// "permessage-deflate; client_max_window_bits" and inflate with one zlib
+// stream per connection (context kept unless the server said
+// server_no_context_takeover), so a frame they could not decode fails
+// them ("failed" in stats) or leaves them without the sale's tag.
+const PMD_MODES = (() => {
+  let help = '';
+  try { help = execFileSync(PGPUSHD, ['--help'], { encoding: 'utf8' }); } catch (e) { help = String(e.stdout || ''); }
+  const shared = /shared/.test((/--permessage-deflate[\s\S]*?(?=\n  --|$)/.exec(help) || [''])[0]);
+  // Before the option took modes, "on" was the standalone mode.
+  return shared ? { shared: ['--permessage-deflate', 'shared'], standalone: ['--permessage-deflate', 'standalone'] }
+    : { standalone: ['--permessage-deflate', 'on'] };
+})();
+
+/** n clients with deflate on a fresh server; sales one at a time. */
+async function pmdFanout(kind, extra, n, sales, { rssIdle = false } = {}) {
+  const srv = await startServer(kind, { extra });
+  let lg;
+  try {
+    await sleep(1000);
+    const before = srv.rss();
+    lg = await startLoadgen(srv.port, n, { tagKey: 'id', deflate: true });
+    await sleep(n >= 5000 ? 5000 : n >= 1000 ? 3000 : 1000);
+    const idle = srv.rss();
+    const st0 = await lg.stats();
+    const cpu0 = srv.cpu();
+    let timeouts = 0;
+    const waitMs = 30000;
+    for (let k = 0; k < sales; k++) {
+      const sale = await insertSale('bench pmd');
+      lg.send(`ref ${sale.id} ${sale.t}`);
+      lg.send(`wait ${sale.id} ${waitMs}`);
+      const w = await lg.next((o) => o.ev === 'wait' && o.tag === sale.id, waitMs + 10000);
+      if (!w.ok) timeouts++;
+      await sleep(n >= 1000 ? 300 : 100);
+    }
+    const cpu1 = srv.cpu();
+    const st1 = await lg.stats();
+    const rep = await lg.report();
+    const withRef = rep.versions.filter((v) => v.ref_us);
+    const updates = st1.updates - st0.updates;
+    return {
+      server: kind, extra, clients: n, joined: lg.connected.joined, sales, timeouts,
+      failed: st1.failed, closed: st1.closed,
+      rssBeforeKb: before.rssKb, rssIdleKb: idle.rssKb,
+      bytesPerIdleClient: Math.round((idle.rssKb - before.rssKb) * 1024 / Math.max(1, lg.connected.joined)),
+      firstWire: rep.versions.length ? rep.versions[0].wire_bytes : null,
+      updates, wirePerUpdate: updates ? (st1.update_wire - st0.update_wire) / updates : null,
+      payloadPerUpdate: updates ? (st1.update_payload - st0.update_payload) / updates : null,
+      cpuMsPerSale: (cpu1 - cpu0) * 1000 / sales,
+      lastClientMedianMs: median(withRef.map((v) => v.lat_max_ms)),
+      latP50Ms: rep.summary.lat_p50_ms, latP99Ms: rep.summary.lat_p99_ms,
+      handshakeRate: lg.connected.rate,
+      loadgenRssKb: procStatus(lg.proc.pid).rssKb,
+    };
+  } finally {
+    if (lg) await lg.quit();
+    await srv.stop();
+  }
+}
+
+async function scenarioPmd() {
+  const out = { modes: PMD_MODES, bytes: [], memory: [], fanout: [] };
+  results.pmd = out;
+  const kinds = [
+    ...Object.entries(PMD_MODES).map(([mode, extra]) => ({ label: `pgpushd ${mode}`, server: 'pgpushd', mode, extra })),
+    { label: 'node (ws, context takeover)', server: 'node', mode: 'node', extra: ['--deflate'] },
+  ].filter((k) => opt.servers.includes(k.server));
+  if (!PMD_MODES.shared) log('pmd: this pgpushd has no --permessage-deflate shared; standalone ("on") only');
+  // Bytes per client per demo sale.
+  for (const k of kinds) {
+    log(`pmd: bytes, ${k.label}, 2 clients, ${opt.pmdSales} sales`);
+    const r = await pmdFanout(k.server, k.extra, 2, opt.pmdSales);
+    out.bytes.push({ label: k.label, mode: k.mode, ...r });
+    log(`  ${fmt(r.wirePerUpdate, 0)} B per client per sale (payload ${fmt(r.payloadPerUpdate, 0)} B); first message ${r.firstWire} B; ${r.failed} failed${r.timeouts ? `; ${r.timeouts} timeouts` : ''}`);
+  }
+  const pg2 = kinds.filter((k) => k.server === 'pgpushd');
+  // Memory per idle client, then CPU and latency per broadcast; modes
+  // alternate, --rounds rounds, a fresh server each time.
+  const rounds = Math.max(1, Math.min(opt.rounds, 3));
+  for (const n of opt.pmdMemClients) {
+    for (let round = 0; round < rounds; round++) {
+      for (const k of round % 2 ? [...pg2].reverse() : pg2) {
+        log(`pmd: memory, ${k.label}, ${n} idle clients (round ${round + 1})`);
+        const r = await pmdFanout(k.server, k.extra, n, 0);
+        out.memory.push({ label: k.label, mode: k.mode, round, ...r });
+        log(`  RSS ${r.rssBeforeKb} -> ${r.rssIdleKb} kB: ${r.bytesPerIdleClient} B/client (${r.joined} joined, ${r.failed} failed; ${r.handshakeRate} handshakes/s)`);
+        await sleep(1000);
+      }
+    }
+    // What context takeover costs a server with a deflate stream per
+    // client (ws): once, for scale.
+    const node = kinds.find((k) => k.server === 'node');
+    if (node) {
+      log(`pmd: memory, ${node.label}, ${n} idle clients`);
+      const r = await pmdFanout(node.server, node.extra, n, 0);
+      out.memory.push({ label: node.label, mode: node.mode, round: 0, ...r });
+      log(`  RSS ${r.rssBeforeKb} -> ${r.rssIdleKb} kB: ${r.bytesPerIdleClient} B/client (${r.joined} joined, ${r.failed} failed; ${r.handshakeRate} handshakes/s)`);
+    }
+  }
+  for (const n of opt.pmdClients) {
+    for (let round = 0; round < rounds; round++) {
+      for (const k of round % 2 ? [...pg2].reverse() : pg2) {
+        log(`pmd: fan-out, ${k.label}, ${n} clients, ${opt.samples} sales (round ${round + 1})`);
+        const r = await pmdFanout(k.server, k.extra, n, opt.samples);
+        out.fanout.push({ label: k.label, mode: k.mode, round, ...r });
+        log(`  CPU ${fmt(r.cpuMsPerSale)} ms/sale; last client ${fmt(r.lastClientMedianMs)} ms (median of ${opt.samples}); p50 ${fmt(r.latP50Ms)} ms; ${fmt(r.wirePerUpdate, 0)} B per client per sale; ${r.joined} joined, ${r.failed} failed${r.timeouts ? `; ${r.timeouts} waits timed out` : ''}`);
+        await sleep(1000);
+      }
+    }
+  }
+}
+
 async function scenarioInsert() {
   const [{ lo, hi }] = (await db.query('SELECT min(id) AS lo, max(id) AS hi FROM products')).rows;
   const script = path.join(workDir, 'insert.sql');
@@ -1260,6 +1398,42 @@ function table() {
       L.push('');
     }
   }
+  if (results.pmd) {
+    const p = results.pmd;
+    const avg = (a) => (a.length ? a.reduce((x, y) => x + y, 0) / a.length : null);
+    const rel = (a, b) => (a && b ? `${a >= b ? '+' : ''}${fmt((a / b - 1) * 100)} %` : '–');
+    L.push('9. permessage-deflate with context takeover (issue 14): bytes per client per demo sale (frames of every update received ÷ updates; header included)');
+    L.push('');
+    L.push('| server | per client per sale | first message | payload | failed |');
+    L.push('|---|---:|---:|---:|---:|');
+    for (const r of p.bytes) L.push(`| ${r.label} | ${fmt(r.wirePerUpdate, 0)} B | ${r.firstWire} B | ${fmt(r.payloadPerUpdate, 0)} B | ${r.failed} |`);
+    L.push('');
+    const modes = [...new Set([...p.memory, ...p.fanout].map((r) => r.mode))];
+    const pick = (arr, m, n) => arr.filter((r) => r.mode === m && r.clients === n);
+    if (p.memory.length) {
+      L.push('| idle clients | ' + modes.map((m) => `${m} B/client (rounds)`).join(' | ') + ' | shared vs standalone (mean) |');
+      L.push('|---:|' + modes.map(() => '---:|').join('') + '---:|');
+      for (const n of [...new Set(p.memory.map((r) => r.clients))]) {
+        const cells = modes.map((m) => pick(p.memory, m, n).map((r) => r.bytesPerIdleClient).join(', '));
+        const a = avg(pick(p.memory, 'shared', n).map((r) => r.bytesPerIdleClient));
+        const b = avg(pick(p.memory, 'standalone', n).map((r) => r.bytesPerIdleClient));
+        L.push(`| ${n} | ${cells.join(' | ')} | ${rel(a, b)} |`);
+      }
+      L.push('');
+    }
+    if (p.fanout.length) {
+      L.push('| clients | mode | round | joined | server CPU per broadcast, ms | commit → last client, ms (median) | p50 / p99, ms | B per client per sale | failed / timeouts |');
+      L.push('|---:|---|---:|---:|---:|---:|---|---:|---|');
+      for (const r of p.fanout) L.push(`| ${r.clients} | ${r.mode} | ${r.round + 1} | ${r.joined} | ${fmt(r.cpuMsPerSale)} | ${fmt(r.lastClientMedianMs)} | ${fmt(r.latP50Ms)} / ${fmt(r.latP99Ms)} | ${fmt(r.wirePerUpdate, 0)} | ${r.failed} / ${r.timeouts} |`);
+      L.push('');
+      for (const n of [...new Set(p.fanout.map((r) => r.clients))]) {
+        const c = (m) => avg(pick(p.fanout, m, n).map((r) => r.cpuMsPerSale));
+        const l = (m) => avg(pick(p.fanout, m, n).map((r) => r.lastClientMedianMs));
+        L.push(`${n} clients, mean over rounds: CPU per broadcast shared ${fmt(c('shared'))} ms vs standalone ${fmt(c('standalone'))} ms (${rel(c('shared'), c('standalone'))}); commit → last client shared ${fmt(l('shared'))} ms vs standalone ${fmt(l('standalone'))} ms`);
+      }
+      L.push('');
+    }
+  }
   if (results.insert) {
     const r = results.insert;
     L.push('6. INSERT throughput (pgbench, one row per transaction, tps)');
@@ -1323,8 +1497,8 @@ async function main() {
   results.pgpushd = binaryInfo(PGPUSHD);
   if (opt.baseline) results.baseline = { ...binaryInfo(opt.baseline), commit: process.env.PGPUSHD_BASELINE_COMMIT || null };
   results.machine.pgSettings = { fsync: opt.durable ? 'on' : 'off', synchronous_commit: opt.durable ? 'on' : 'off' };
-  const order = ['query', 'latency', 'memory', 'bytes', 'storm', 'insert', 'tls', 'audiences', 'changesrc', 'deltas'];
-  const fns = { query: scenarioQuery, latency: scenarioLatency, memory: scenarioMemory, bytes: scenarioBytes, storm: scenarioStorm, insert: scenarioInsert, tls: scenarioTls, audiences: scenarioAudiences, changesrc: scenarioChangeSource, deltas: scenarioDeltas };
+  const order = ['query', 'latency', 'memory', 'bytes', 'storm', 'insert', 'tls', 'audiences', 'changesrc', 'deltas', 'pmd'];
+  const fns = { query: scenarioQuery, latency: scenarioLatency, memory: scenarioMemory, bytes: scenarioBytes, storm: scenarioStorm, insert: scenarioInsert, tls: scenarioTls, audiences: scenarioAudiences, changesrc: scenarioChangeSource, deltas: scenarioDeltas, pmd: scenarioPmd };
   for (const s of order) {
     if (!opt.scenarios.includes(s)) continue;
     results.loadavg = results.loadavg || {};

@@ -11,6 +11,19 @@
 // exists, or by pg.grantDaemon()); pg.superConninfo, psql() and client()
 // connect as the superuser `postgres`.
 //
+// A streaming replica of a cluster (pg_basebackup -R, physical replication):
+//
+//   const rep = await pg.startReplica({ applyDelayMs: 1500 });
+//   ... daemon --db pg.conninfo --query-db rep.conninfo ...
+//   await rep.psql('SELECT pg_is_in_recovery()');   // -> "t\n" (as postgres)
+//   await rep.setApplyDelay(0);                     // recovery_min_apply_delay, live
+//   await rep.waitCaughtUp();                       // replayed the primary's insert position
+//   await rep.stop();                               // also done by pg.stop() and at exit
+//
+// rep.conninfo / tcpConninfo connect as DAEMON_ROLE (roles and grants come
+// with the base backup); rep.superConninfo as postgres. The replica has its
+// own temp directory and free port; opts.settings adds server settings.
+//
 // Every cluster lives in its own mkdtemp() directory (data directory, Unix
 // socket and server log) and listens on a free TCP port on 127.0.0.1, so test
 // files can run in parallel. When running as root the server runs as the
@@ -190,6 +203,7 @@ export async function startCluster(opts = {}) {
   };
 
   const clients = new Set();
+  const replicas = new Set();
   let stopped = false;
 
   const cluster = {
@@ -276,11 +290,19 @@ export async function startCluster(opts = {}) {
       }
     },
 
+    /** A streaming replica of this cluster (see the file header). */
+    async startReplica(ropts = {}) {
+      const r = await startReplicaOf(cluster, { ...ropts, owner, asOwner, asOwnerSync, bin, dbname, primarySettings: settings });
+      replicas.add(r);
+      return r;
+    },
+
     /** Stop the server (-m immediate) and remove the directory. Idempotent. */
     async stop() {
       if (stopped) return;
       stopped = true;
       live.delete(cluster);
+      for (const r of replicas) await r.stop().catch(() => {});
       for (const c of clients) c.end().catch(() => {});
       clients.clear();
       try {
@@ -322,6 +344,117 @@ export async function startCluster(opts = {}) {
     throw err;
   }
   return cluster;
+}
+
+// A physical streaming replica of primary: a base backup taken over the
+// primary's Unix socket as postgres (initdb's pg_hba trusts local
+// replication), started with the primary's settings on its own port. The
+// apply delay goes to postgresql.auto.conf, not the command line, so that
+// setApplyDelay (ALTER SYSTEM + reload) can change it.
+async function startReplicaOf(primary, o) {
+  const { owner, asOwner, asOwnerSync, bin, dbname } = o;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgpush-pgr-'));
+  const datadir = path.join(dir, 'data');
+  const logfile = path.join(dir, 'postgres.log');
+  const port = await freePort();
+  if (owner) fs.chownSync(dir, owner.uid, owner.gid);
+  fs.writeFileSync(logfile, '');
+  if (owner) fs.chownSync(logfile, owner.uid, owner.gid);
+  const settings = { ...o.primarySettings, ...(o.settings || {}), port };
+  const serverOpts = [`-k ${dir}`, ...Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`)].join(' ');
+  const env = { PGHOST: dir, PGPORT: String(port), PGDATABASE: dbname, PGUSER: 'postgres' };
+  const psqlEnv = { ...process.env, ...env, PGAPPNAME: 'pgpush-tests', PGCONNECT_TIMEOUT: '10' };
+  delete psqlEnv.PGPASSWORD; delete psqlEnv.PGSERVICE; delete psqlEnv.DATABASE_URL;
+  const fail = (what, err) => new Error(`pgcluster replica: ${what} failed: ${(err && (err.stderr || err.message)) || err}\n` +
+    `--- ${logfile} (tail) ---\n${tail(logfile)}`);
+  let stopped = false;
+
+  const replica = {
+    dir, datadir, logfile, port, dbname, env, primary,
+    conninfo: `host=${dir} port=${port} dbname=${dbname} user=${DAEMON_ROLE}`,
+    tcpConninfo: `host=127.0.0.1 port=${port} dbname=${dbname} user=${DAEMON_ROLE}`,
+    superConninfo: `host=${dir} port=${port} dbname=${dbname} user=postgres`,
+    daemonRole: DAEMON_ROLE,
+
+    /** Run SQL on the replica as postgres (psql -X -A -t -q). */
+    async psql(sql, { db = dbname } = {}) {
+      try {
+        const { stdout } = await run(bin('psql'), ['-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', sql],
+          { env: psqlEnv });
+        return stdout;
+      } catch (err) {
+        throw fail(`psql -c ${JSON.stringify(sql.length > 200 ? sql.slice(0, 200) + '...' : sql)}`, err);
+      }
+    },
+
+    /** recovery_min_apply_delay, in ms, applied at once (ALTER SYSTEM + reload). */
+    async setApplyDelay(ms) {
+      await replica.psql(`ALTER SYSTEM SET recovery_min_apply_delay = '${Math.max(0, ms | 0)}ms'`);
+      await replica.psql('SELECT pg_reload_conf()');
+    },
+
+    /** Resolves once the replica has replayed the primary's current insert position. */
+    async waitCaughtUp({ timeoutMs = 30000 } = {}) {
+      const lsn = (await primary.psql('SELECT pg_current_wal_insert_lsn()')).trim();
+      const until = Date.now() + timeoutMs;
+      for (;;) {
+        const ok = (await replica.psql(`SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn`)).trim();
+        if (ok === 't') return;
+        if (Date.now() > until) throw new Error(`pgcluster replica: not caught up with ${lsn} in ${timeoutMs}ms`);
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    },
+
+    async startServer() {
+      try {
+        await asOwner(bin('pg_ctl'), ['start', '-w', '-t', '60', '-D', datadir, '-l', logfile, '-o', serverOpts]);
+      } catch (err) {
+        throw fail('pg_ctl start', err);
+      }
+    },
+
+    async stopServer({ mode = 'fast' } = {}) {
+      try {
+        await asOwner(bin('pg_ctl'), ['stop', '-w', '-t', '60', '-m', mode, '-D', datadir]);
+      } catch (err) {
+        throw fail('pg_ctl stop', err);
+      }
+    },
+
+    /** Stop the replica (-m immediate) and remove its directory. Idempotent. */
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      live.delete(replica);
+      try {
+        await asOwner(bin('pg_ctl'), ['stop', '-w', '-t', '30', '-m', 'immediate', '-D', datadir]);
+      } catch { /* already stopped */ }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+
+    _stopSync() {
+      if (stopped) return;
+      stopped = true;
+      try { asOwnerSync(bin('pg_ctl'), ['stop', '-w', '-t', '30', '-m', 'immediate', '-D', datadir]); } catch { /* */ }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  live.add(replica);
+  try {
+    try {
+      await asOwner(bin('pg_basebackup'), ['-D', datadir, '-R', '-X', 'stream', '-c', 'fast', '--no-sync',
+        '-h', primary.dir, '-p', String(primary.port), '-U', 'postgres', '-d', `application_name=pgpush-replica-${port}`]);
+    } catch (err) {
+      throw fail('pg_basebackup', err);
+    }
+    const delay = o.applyDelayMs ? Math.max(0, o.applyDelayMs | 0) : 0;
+    fs.appendFileSync(path.join(datadir, 'postgresql.auto.conf'), `recovery_min_apply_delay = '${delay}ms'\n`);
+    await replica.startServer();
+  } catch (err) {
+    await replica.stop().catch(() => {});
+    throw err;
+  }
+  return replica;
 }
 
 let noInstr;

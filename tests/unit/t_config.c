@@ -234,6 +234,18 @@ int main(void)
 	is_str(cfg.db, "host=/tmp", "--name=value form");
 	config_free(&cfg);
 
+	is_int(run(&cfg, NULL, err, NULL, NULL, NULL), CONFIG_OK, "--query-db defaults");
+	ok(cfg.query_db == NULL && cfg.replica_max_lag_wait == 5.0, "queries on --db, 5 s lag wait");
+	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, "--query-db=host=replica", "--replica-max-lag-wait", "0.25"), CONFIG_OK,
+	       "--query-db and --replica-max-lag-wait");
+	is_str(cfg.query_db, "host=replica", "the query conninfo");
+	ok(cfg.replica_max_lag_wait == 0.25, "lag wait 0.25 s");
+	config_free(&cfg);
+	is_int(run(&cfg, NULL, err, "--replica-max-lag-wait", "0", NULL), CONFIG_ERROR, "a zero lag wait");
+	ok(strstr(err, "--replica-max-lag-wait") != NULL, "names the option: %s", err);
+	config_free(&cfg);
+
 	is_int(run(&cfg, NULL, err, "--refresh-interval", "0.5", NULL), CONFIG_OK, "fractional seconds");
 	ok(cfg.refresh_interval == 0.5, "refresh interval 0.5");
 	config_free(&cfg);
