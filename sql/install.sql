@@ -780,7 +780,7 @@ REVOKE ALL ON FUNCTION pgpush.unregister_dashboard(text) FROM PUBLIC;
 -- (followers read from the primary, on their listener connection). After a
 -- crash the table is empty, and the restarted leader recomputes it.
 CREATE UNLOGGED TABLE IF NOT EXISTS pgpush.feed_doc (
-    id            bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     dashboard     text NOT NULL,            -- ':<scope>' for the default one
     role          text NOT NULL,            -- '' for pgpushd's own role
     key           text NOT NULL,            -- the audience's claims; '' without tokens
@@ -788,9 +788,12 @@ CREATE UNLOGGED TABLE IF NOT EXISTS pgpush.feed_doc (
     generated_ms  bigint NOT NULL DEFAULT 0,
     reason        text NOT NULL DEFAULT '',
     doc           text,                     -- the dashboard's JSON object; NULL with version 0
-    stored_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    PRIMARY KEY (dashboard, role, key)
+    stored_at     timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
+-- One row per audience. The key (claims as JSON) may be longer than a
+-- btree entry may: the index holds its md5.
+CREATE UNIQUE INDEX IF NOT EXISTS feed_doc_audience
+    ON pgpush.feed_doc (dashboard, role, pg_catalog.md5(key));
 COMMENT ON TABLE pgpush.feed_doc IS
     'pgpushd cluster: the current document of each audience, stored by the leader, fetched by followers';
 
@@ -802,9 +805,10 @@ CREATE UNLOGGED TABLE IF NOT EXISTS pgpush.feed_demand (
     pid        integer NOT NULL DEFAULT pg_catalog.pg_backend_pid(),
     dashboard  text NOT NULL,
     role       text NOT NULL,
-    key        text NOT NULL,
-    PRIMARY KEY (pid, dashboard, role, key)
+    key        text NOT NULL
 );
+CREATE UNIQUE INDEX IF NOT EXISTS feed_demand_audience
+    ON pgpush.feed_demand (pid, dashboard, role, pg_catalog.md5(key));
 COMMENT ON TABLE pgpush.feed_demand IS
     'pgpushd cluster: the audiences each instance serves, by the pid of its listener backend';
 
@@ -828,7 +832,7 @@ DECLARE
 BEGIN
     INSERT INTO pgpush.feed_doc AS f (dashboard, role, key, version, generated_ms, reason, doc)
     VALUES (p_dashboard, p_role, p_key, p_version, p_generated_ms, p_reason, p_doc)
-    ON CONFLICT (dashboard, role, key) DO UPDATE
+    ON CONFLICT (dashboard, role, (pg_catalog.md5(key))) DO UPDATE
         SET version = EXCLUDED.version, generated_ms = EXCLUDED.generated_ms,
             reason = EXCLUDED.reason, doc = EXCLUDED.doc, stored_at = pg_catalog.now()
         WHERE f.version <= EXCLUDED.version
@@ -857,7 +861,7 @@ AS $$
 BEGIN
     INSERT INTO pgpush.feed_doc AS f (dashboard, role, key, version)
     VALUES (p_dashboard, p_role, p_key, 0)
-    ON CONFLICT (dashboard, role, key) DO NOTHING;
+    ON CONFLICT DO NOTHING;
     RETURN QUERY
         SELECT f.id, f.version, f.generated_ms, f.reason,
                CASE WHEN f.version > p_since AND EXISTS (
@@ -867,7 +871,8 @@ BEGIN
                      AND (d.dashboard, d.role, d.key) = (f.dashboard, f.role, f.key))
                THEN f.doc END
         FROM pgpush.feed_doc f
-        WHERE f.dashboard = p_dashboard AND f.role = p_role AND f.key = p_key;
+        WHERE f.dashboard = p_dashboard AND f.role = p_role
+          AND pg_catalog.md5(f.key) = pg_catalog.md5(p_key) AND f.key = p_key;
 END
 $$;
 

@@ -180,8 +180,8 @@ extern const struct changes_callbacks listener_changes_callbacks;
  * cluster_next starts the listener's next cluster statement (the lock
  * first; the rest only when no version draw waits): true when it sent
  * one. cluster_result takes its result (NULL: the listener was lost). */
-/* The advisory lock is (CLUSTER_LOCK_CLASS, 32 bits of the scope): 'pgpu',
- * and a hash of --channel and --query, so that instances that would compute
+/* The advisory lock is (CLUSTER_LOCK_CLASS, 32 bits of the scope): a fixed
+ * number, and a hash of --channel and --query, so that instances that would compute
  * different default documents (or never hear each other) are not one
  * cluster. The default dashboard's name in pgpush.feed_doc and
  * pgpush.feed_demand is ":" and the scope's 16 hex digits. */
