@@ -148,6 +148,19 @@ process.on('exit', cleanupSync);
  * opts.settings   extra server settings, e.g. { max_connections: 50 }
  * opts.hba        pg_hba.conf lines put before the default ones (e.g. a scram-sha-256 rule)
  */
+/** Stops a server (-m immediate; already stopped is fine) and removes its directory. */
+async function removeServer({ asOwner, bin }, datadir, dir) {
+  try {
+    await asOwner(bin('pg_ctl'), ['stop', '-w', '-t', '30', '-m', 'immediate', '-D', datadir]);
+  } catch { /* already stopped */ }
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+function removeServerSync({ asOwnerSync, bin }, datadir, dir) {
+  try { asOwnerSync(bin('pg_ctl'), ['stop', '-w', '-t', '30', '-m', 'immediate', '-D', datadir]); } catch { /* */ }
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
 export async function startCluster(opts = {}) {
   const bindir = findBindir();
   const dbname = opts.dbname || 'pgpush';
@@ -305,17 +318,13 @@ export async function startCluster(opts = {}) {
       for (const r of replicas) await r.stop().catch(() => {});
       for (const c of clients) c.end().catch(() => {});
       clients.clear();
-      try {
-        await asOwner(bin('pg_ctl'), ['stop', '-w', '-t', '30', '-m', 'immediate', '-D', datadir]);
-      } catch { /* already stopped */ }
-      fs.rmSync(dir, { recursive: true, force: true });
+      await removeServer({ asOwner, bin }, datadir, dir);
     },
 
     _stopSync() {
       if (stopped) return;
       stopped = true;
-      try { asOwnerSync(bin('pg_ctl'), ['stop', '-w', '-t', '30', '-m', 'immediate', '-D', datadir]); } catch { /* */ }
-      fs.rmSync(dir, { recursive: true, force: true });
+      removeServerSync({ asOwnerSync, bin }, datadir, dir);
     },
   };
   live.add(cluster);
@@ -426,17 +435,13 @@ async function startReplicaOf(primary, o) {
       if (stopped) return;
       stopped = true;
       live.delete(replica);
-      try {
-        await asOwner(bin('pg_ctl'), ['stop', '-w', '-t', '30', '-m', 'immediate', '-D', datadir]);
-      } catch { /* already stopped */ }
-      fs.rmSync(dir, { recursive: true, force: true });
+      await removeServer({ asOwner, bin }, datadir, dir);
     },
 
     _stopSync() {
       if (stopped) return;
       stopped = true;
-      try { asOwnerSync(bin('pg_ctl'), ['stop', '-w', '-t', '30', '-m', 'immediate', '-D', datadir]); } catch { /* */ }
-      fs.rmSync(dir, { recursive: true, force: true });
+      removeServerSync({ asOwnerSync, bin }, datadir, dir);
     },
   };
   live.add(replica);
