@@ -796,6 +796,10 @@ CREATE UNIQUE INDEX IF NOT EXISTS feed_doc_audience
     ON pgpush.feed_doc (dashboard, role, pg_catalog.md5(key));
 COMMENT ON TABLE pgpush.feed_doc IS
     'pgpushd cluster: the current document of each audience, stored by the leader, fetched by followers';
+-- The leader's error state for the audience (the clients' dashboardDataError
+-- payload, never PostgreSQL's text), NULL when its last recompute worked:
+-- set by pgpush.feed_error, cleared by the next pgpush.feed_store.
+ALTER TABLE pgpush.feed_doc ADD COLUMN IF NOT EXISTS error text;
 
 -- The audiences each instance has clients for, under the pid of its
 -- listener's backend: rows of a backend that is gone are pruned by the
@@ -834,7 +838,8 @@ BEGIN
     VALUES (p_dashboard, p_role, p_key, p_version, p_generated_ms, p_reason, p_doc)
     ON CONFLICT (dashboard, role, (pg_catalog.md5(key))) DO UPDATE
         SET version = EXCLUDED.version, generated_ms = EXCLUDED.generated_ms,
-            reason = EXCLUDED.reason, doc = EXCLUDED.doc, stored_at = pg_catalog.now()
+            reason = EXCLUDED.reason, doc = EXCLUDED.doc, stored_at = pg_catalog.now(),
+            error = NULL
         WHERE f.version <= EXCLUDED.version
     RETURNING f.id, f.version INTO r;
     IF NOT FOUND THEN
@@ -842,6 +847,29 @@ BEGIN
     END IF;
     PERFORM pg_catalog.pg_notify(p_channel, ':doc,' || r.id || ',' || r.version);
     RETURN r.id;
+END
+$$;
+
+-- The leader: the audience's recompute failed. Keeps the document and
+-- stores the error its clients got (p_error: dashboardDataError's JSON
+-- payload), notifying ':err,<id>': followers fetch the row and show it to
+-- their clients too. The next pgpush.feed_store clears it.
+CREATE OR REPLACE FUNCTION pgpush.feed_error(
+    p_dashboard text, p_role text, p_key text, p_error text, p_channel text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r bigint;
+BEGIN
+    INSERT INTO pgpush.feed_doc AS f (dashboard, role, key, version, error)
+    VALUES (p_dashboard, p_role, p_key, 0, p_error)
+    ON CONFLICT (dashboard, role, (pg_catalog.md5(key))) DO UPDATE
+        SET error = EXCLUDED.error, stored_at = pg_catalog.now()
+    RETURNING f.id INTO r;
+    PERFORM pg_catalog.pg_notify(p_channel, ':err,' || r);
+    RETURN r;
 END
 $$;
 
@@ -933,6 +961,7 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION pgpush.feed_store(text, text, text, bigint, bigint, text, text, text),
+    pgpush.feed_error(text, text, text, text, text),
     pgpush.feed_fetch(text, text, text, bigint), pgpush.feed_demand_set(json, text),
     pgpush.feed_demand_read() FROM PUBLIC;
 -- ============================================================= end cluster --

@@ -27,13 +27,19 @@
  * opening brace is put back here rather than copied in C. */
 static const char store_sql[] =
 	"SELECT pgpush.feed_store($1, $2, $3, $4::bigint, $5::bigint, $6, '{' || $7, $8)";
+/* The leader's error state with the document: only when that is current
+ * (returned), or the one we hold. */
 static const char fetch_key_sql[] =
-	"SELECT id, version, generated_ms, reason, doc FROM pgpush.feed_fetch($1, $2, $3, $4::bigint)";
+	"SELECT f.id, f.version, f.generated_ms, f.reason, f.doc,"
+	" CASE WHEN f.doc IS NOT NULL OR f.version <= $4::bigint THEN"
+	" (SELECT error FROM pgpush.feed_doc e WHERE e.id = f.id) END"
+	" FROM pgpush.feed_fetch($1, $2, $3, $4::bigint) f";
+static const char error_sql[] = "SELECT pgpush.feed_error($1, $2, $3, $4, $5)";
 /* The row even when not newer (then without its document): no row means
  * it is gone (PostgreSQL restarted, UNLOGGED tables come back empty), and
  * the feed is fetched again by its key. */
 static const char fetch_id_sql[] =
-	"SELECT id, version, generated_ms, reason, CASE WHEN version > $2::bigint THEN doc END"
+	"SELECT id, version, generated_ms, reason, CASE WHEN version > $2::bigint THEN doc END, error"
 	" FROM pgpush.feed_doc WHERE id = $1::bigint";
 static const char demand_set_sql[] = "SELECT pgpush.feed_demand_set($1::json, $2)";
 static const char demand_read_sql[] = "SELECT dashboard, role, key FROM pgpush.feed_demand_read()";
@@ -52,12 +58,17 @@ static void cqueue_clear(struct dashboard *d)
 	d->cfeed = NULL;
 }
 
-static void cqueue_add(struct dashboard *d, struct hub_feed *f)
+static void cqueue_push(struct dashboard *d, struct hub_feed *f)
 {
 	if (!f->in_cqueue) {
 		list_push_back(&d->cqueue, &f->clink);
 		f->in_cqueue = true;
 	}
+}
+
+static void cqueue_add(struct dashboard *d, struct hub_feed *f)
+{
+	cqueue_push(d, f);
 	listener_next(d);
 }
 
@@ -168,13 +179,29 @@ static bool send_store(struct dashboard *d, struct hub_feed *f)
 	return send_sql(d, CLUSTER_STORE, store_sql, 8, v);
 }
 
+/* The error its clients got: followers show it to theirs. */
+static bool send_error(struct dashboard *d, struct hub_feed *f)
+{
+	const char *v[5];
+
+	v[0] = table_name(d, f->dash);
+	v[1] = f->role ? f->role : "";
+	v[2] = f->key;
+	v[3] = f->error_json;
+	v[4] = d->cfg->channel;
+	return send_sql(d, CLUSTER_ERROR, error_sql, 5, v);
+}
+
 static bool send_fetch(struct dashboard *d, struct hub_feed *f)
 {
 	char id[24], since[24];
 	const char *v[4];
 
 	snprintf(id, sizeof(id), "%lld", (long long)f->cluster_id);
-	snprintf(since, sizeof(since), "%lld", (long long)f->version);
+	/* Out of our own error (the listener was lost), the document we hold
+	 * too: the members leave the error with it. */
+	snprintf(since, sizeof(since), "%lld",
+		 (long long)(f->in_error && !f->leader_error && f->version > 0 ? f->version - 1 : f->version));
 	metrics_inc(&pgpush_metrics, METRIC_CLUSTER_FETCHES, 0);
 	if (f->cluster_id) {
 		v[0] = id;
@@ -241,8 +268,22 @@ bool cluster_next(struct dashboard *d, bool draws_waiting)
 
 		f->in_cqueue = false;
 		d->cfeed = f;
-		if (d->leader && f->snap)
-			return send_store(d, f);
+		if (d->leader) {
+			/* The document first: its store clears the error. */
+			if (f->cluster_doc && f->snap) {
+				f->cluster_doc = false;
+				if (f->cluster_err)
+					cqueue_push(d, f);
+				return send_store(d, f);
+			}
+			if (f->cluster_err) {
+				f->cluster_err = false;
+				if (f->in_error && f->error_json)
+					return send_error(d, f);
+			}
+			d->cfeed = NULL;
+			continue;
+		}
 		if (!d->leader && d->lock_tried)
 			return send_fetch(d, f);
 		d->cfeed = NULL;
@@ -280,6 +321,16 @@ static void announce(struct dashboard *d, struct hub_feed *f)
 	f->cluster_announce = false;
 	if (!f->stored_reason[0])
 		snprintf(f->stored_reason, sizeof(f->stored_reason), "%s", f->running_reason);
+	f->cluster_doc = true;
+	f->cluster_err = f->in_error;
+	cqueue_add(d, f);
+}
+
+void cluster_error(struct dashboard *d, struct hub_feed *f)
+{
+	if (!d->leader || !d->lock_tried)
+		return;
+	f->cluster_err = true;
 	cqueue_add(d, f);
 }
 
@@ -341,9 +392,29 @@ static void apply_demand(struct dashboard *d, const PGresult *res)
 	ev_prepare_start(d->loop, &d->kick);
 }
 
+/* The leader's stored error state: what its clients got, a small JSON
+ * object; anything else is not passed on. */
+static bool error_ok(const char *json)
+{
+	json_object *o;
+	bool ok;
+
+	if (strlen(json) > CLUSTER_ERROR_MAX)
+		return false;
+	o = json_tokener_parse(json);
+	ok = o && json_object_is_type(o, json_type_object);
+	json_object_put(o);
+	if (!ok)
+		log_warn("cluster: a stored error state is not a JSON object; ignored");
+	return ok;
+}
+
 static void fetched(struct dashboard *d, struct hub_feed *f, const PGresult *res)
 {
-	if (!f || PQnfields(res) != 5)
+	const char *err;
+	int64_t version;
+
+	if (!f || PQnfields(res) != 6)
 		return;
 	if (PQntuples(res) != 1) {
 		if (f->cluster_id) {
@@ -353,18 +424,25 @@ static void fetched(struct dashboard *d, struct hub_feed *f, const PGresult *res
 		return;
 	}
 	f->cluster_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	if (d->leader || PQgetisnull(res, 0, 4))
+	if (d->leader)
 		return;
-	dashboard_publish_stored(d, f, PQgetvalue(res, 0, 4), (size_t)PQgetlength(res, 0, 4),
-				 strtoll(PQgetvalue(res, 0, 1), NULL, 10),
-				 strtoll(PQgetvalue(res, 0, 2), NULL, 10), PQgetvalue(res, 0, 3));
+	version = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	err = PQgetisnull(res, 0, 5) ? NULL : PQgetvalue(res, 0, 5);
+	if (err && !error_ok(err))
+		err = NULL;
+	/* Still in the leader's error: the document we hold stays, with it. */
+	if (!PQgetisnull(res, 0, 4) && !(err && version == f->version))
+		dashboard_publish_stored(d, f, PQgetvalue(res, 0, 4), (size_t)PQgetlength(res, 0, 4),
+					 version, strtoll(PQgetvalue(res, 0, 2), NULL, 10),
+					 PQgetvalue(res, 0, 3));
+	dashboard_leader_error(d, f, err);
 }
 
 void cluster_result(struct dashboard *d, const PGresult *res)
 {
 	int state = d->cluster_wait;
 	struct hub_feed *f = d->cfeed;
-	static bool warned[6];
+	static bool warned[7];
 
 	d->cluster_wait = CLUSTER_IDLE;
 	d->cfeed = NULL;
@@ -384,6 +462,9 @@ void cluster_result(struct dashboard *d, const PGresult *res)
 	}
 	case CLUSTER_STORE:
 		(void)failed(res, "storing a document", &warned[state]);
+		break;
+	case CLUSTER_ERROR:
+		(void)failed(res, "storing an error state", &warned[state]);
 		break;
 	case CLUSTER_FETCH:
 		if (!failed(res, "fetching a document", &warned[state]))
@@ -432,12 +513,19 @@ bool cluster_notify(struct dashboard *d, const char *payload)
 		}
 		return true;
 	}
-	if (strncmp(payload, ":doc,", 5) != 0)
+	/* ":err,<id>": the error state changed; fetched whatever the version. */
+	if (strncmp(payload, ":err,", 5) == 0) {
+		if (!d->leader && d->lock_tried && sscanf(payload + 5, "%lld", &id) == 1)
+			version = INT64_MAX;
+		else
+			return true;
+	} else if (strncmp(payload, ":doc,", 5) != 0) {
 		return false;
-	/* Anyone may NOTIFY: a forged one costs one fetch that finds nothing
-	 * newer. */
-	if (d->leader || !d->lock_tried || sscanf(payload + 5, "%lld,%lld", &id, &version) != 2)
+	} else if (d->leader || !d->lock_tried || sscanf(payload + 5, "%lld,%lld", &id, &version) != 2) {
+		/* Anyone may NOTIFY: a forged one costs one fetch that finds
+		 * nothing newer. */
 		return true;
+	}
 	HUB_FOR_EACH_DASHBOARD(d->hub, db) {
 		HUB_FOR_EACH_FEED(db, f) {
 			if (f->cluster_id != id)
@@ -460,6 +548,7 @@ void cluster_published(struct dashboard *d, struct hub_feed *f)
 		return;
 	f->cluster_announce = false;
 	snprintf(f->stored_reason, sizeof(f->stored_reason), "%s", f->running_reason);
+	f->cluster_doc = true;
 	cqueue_add(d, f);
 }
 

@@ -127,6 +127,9 @@ struct hub_feed {
 	bool cluster_announce;    /* store again after the next recompute, even unchanged */
 	int64_t cluster_id;       /* its row in pgpush.feed_doc; 0: not known */
 	char stored_reason[HUB_REASON_MAX]; /* the reason of the document to store */
+	bool cluster_doc;         /* leader: the document is to be stored */
+	bool cluster_err;         /* leader: the error state is to be stored */
+	bool leader_error;        /* follower: in_error is the leader's, fetched */
 };
 
 /* What the hub asks of the dashboard module. */

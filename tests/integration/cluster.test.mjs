@@ -16,7 +16,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { startCluster } from '../lib/pgcluster.mjs';
 import {
-  startDaemon, connectClient, waitForUpdate, seedShop, insertSale, closeClients, sleep, now,
+  startDaemon, connectClient, waitForUpdate, waitForError, seedShop, insertSale, closeClients,
+  sleep, now,
 } from '../lib/daemon.mjs';
 
 const SECRET = 'a-cluster-test-secret-of-well-over-thirty-two-bytes';
@@ -210,6 +211,35 @@ test('a client moving to another instance resumes by version: nothing is sent wh
   assert.ok(h.resumed >= 1, `c counted the resume: ${h.resumed}`);
 });
 
+test('the leader\'s query fails: clients on every instance get its dashboardDataError; fixed, every client gets the fresh document', async () => {
+  const live = sockets.filter((s) => s.connected && s.nsp === '/shop' && !s.patches);
+  assert.ok(new Set(live.map((s) => s.instance)).size === 3, 'clients on every instance');
+  const errMarks = live.map((s) => s.rec.errors.length);
+  await pg.psql(`CREATE OR REPLACE FUNCTION public.clu_shop() RETURNS json LANGUAGE plpgsql STABLE AS $$
+    BEGIN RAISE EXCEPTION 'clu_shop_broken'; END $$`);
+  try {
+    await insertSale(db, products[0].id);
+    const errs = await Promise.all(live.map((s, i) => waitForError(s, () => true, 10000, { since: errMarks[i] })));
+    for (const [i, { data: e }] of errs.entries()) {
+      assert.equal(e.code, 'query_failed', `${live[i].instance}: ${JSON.stringify(e)}`);
+      assert.doesNotMatch(JSON.stringify(e), /clu_shop_broken|SQLSTATE/, 'no database text reaches clients');
+    }
+    assert.equal(new Set(errs.map((e) => e.data.message)).size, 1, 'the same message everywhere');
+    for (const s of live) assert.ok(s.connected, `${s.instance}: still connected`);
+  } finally {
+    await pg.psql(`CREATE OR REPLACE FUNCTION public.clu_shop() RETURNS json LANGUAGE sql STABLE AS $$
+      SELECT json_build_object('sales', (SELECT count(*) FROM public.sales)) $$`);
+  }
+  // The leader's retry (or the next sale) computes it again.
+  const n = await salesCount();
+  const fresh = await Promise.all(live.map((s) => waitForUpdate(s, (d) => d.sales === n, 15000)));
+  for (const [i, u] of fresh.entries()) {
+    const lastErr = live[i].rec.errors.at(-1);
+    assert.ok(u.t > lastErr.t, `${live[i].instance}: the fresh document after the error`);
+  }
+  for (const s of live) assertMonotonic(s);
+});
+
 test('an audience nobody has any more is computed afresh, never served from an old store', async () => {
   const [, b, c] = daemons;
   const token = mint({ role: 'clu_viewer', tenant: 'left' });
@@ -313,6 +343,15 @@ test('SQL: stored versions only grow; a first fetch gets a document only while a
     assert.equal(await store(100, '{"a":1}'), id, 'the same version is announced again');
     assert.equal(await store(101, '{"a":2}'), id, 'the id stays');
     assert.deepEqual(await row(), { version: 101, doc: '{"a":2}' });
+    // The leader's error state: kept beside the document, cleared by the next store.
+    const errOf = async () => (await c.query("SELECT error FROM pgpush.feed_doc WHERE id = $1", [id])).rows[0].error;
+    assert.equal((await c.query("SELECT pgpush.feed_error('sqltest', '', 'k', '{\"code\":\"query_failed\"}', 'pgpush_sqltest') AS id")).rows[0].id, id);
+    assert.equal(await errOf(), '{"code":"query_failed"}');
+    assert.deepEqual(await row(), { version: 101, doc: '{"a":2}' }, 'the document stays');
+    assert.equal(await store(100, '{"a":0}'), null, 'an older version clears nothing');
+    assert.equal(await errOf(), '{"code":"query_failed"}');
+    await store(101, '{"a":2}');
+    assert.equal(await errOf(), null, 'the next store clears it');
     const fetch = async () => (await c.query(
       "SELECT id, version::int, doc FROM pgpush.feed_fetch('sqltest', '', 'k', 0)")).rows[0];
     assert.deepEqual(await fetch(), { id, version: 101, doc: null }, 'nobody else has it: no document');
@@ -341,6 +380,7 @@ test('SQL: stored versions only grow; a first fetch gets a document only while a
     }
   }
   for (const f of ['pgpush.feed_store(text,text,text,bigint,bigint,text,text,text)',
+    'pgpush.feed_error(text,text,text,text,text)',
     'pgpush.feed_fetch(text,text,text,bigint)', 'pgpush.feed_demand_set(json,text)', 'pgpush.feed_demand_read()']) {
     assert.equal((await pg.psql(`SELECT has_function_privilege('public', '${f}', 'EXECUTE')`)).trim(), 'f', `PUBLIC EXECUTE ${f}`);
   }
