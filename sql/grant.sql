@@ -40,6 +40,7 @@ GRANT EXECUTE ON FUNCTION pgpush.dashboard(), pgpush.attached(), pgpush.change_s
 GRANT USAGE ON SEQUENCE pgpush.version_seq TO :"role";
 GRANT EXECUTE ON FUNCTION pgpush.registry() TO :"role";
 GRANT EXECUTE ON FUNCTION pgpush.feed_store(text, text, text, bigint, bigint, text, text, text),
+    pgpush.feed_store(text, text, text, bigint, bigint, text, text, text, bigint, text),
     pgpush.feed_error(text, text, text, text, text), pgpush.feed_fetch(text, text, text, bigint),
     pgpush.feed_demand_set(json, text), pgpush.feed_demand_read() TO :"role";
 GRANT SELECT, INSERT, UPDATE, DELETE ON pgpush.feed_doc, pgpush.feed_demand TO :"role";

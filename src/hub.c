@@ -136,6 +136,7 @@ static void feed_free(struct hub *h, struct hub_feed *f)
 	h->nfeeds--;
 	snapshot_unref(f->snap);
 	snapshot_unref(f->prev);
+	snapshot_unref(f->cluster_stored);
 	buf_unref(f->error_frame);
 	free(f->error_json);
 	free(f->doc);

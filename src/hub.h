@@ -130,6 +130,8 @@ struct hub_feed {
 	bool cluster_doc;         /* leader: the document is to be stored */
 	bool cluster_err;         /* leader: the error state is to be stored */
 	bool leader_error;        /* follower: in_error is the leader's, fetched */
+	bool cluster_no_patch;    /* follower: a patch did not apply: fetch the document */
+	struct snapshot *cluster_stored; /* leader: the last document stored, the next patch's base */
 };
 
 /* What the hub asks of the dashboard module. */

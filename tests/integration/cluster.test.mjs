@@ -33,6 +33,8 @@ const SETUP = `
 CREATE ROLE clu_viewer NOLOGIN;
 GRANT clu_viewer TO pgpushd;
 GRANT SELECT ON products, stock, sales TO clu_viewer;
+GRANT USAGE ON SCHEMA pgpush TO clu_viewer;
+GRANT EXECUTE ON FUNCTION pgpush.dashboard() TO clu_viewer;
 CREATE FUNCTION public.clu_shop() RETURNS json LANGUAGE sql STABLE AS $$
   SELECT json_build_object('sales', (SELECT count(*) FROM public.sales)) $$;
 CREATE FUNCTION public.clu_tenant() RETURNS json LANGUAGE sql STABLE AS $$
@@ -58,6 +60,8 @@ async function metrics(d) {
     recomputes: sum('pgpush_recomputes_total'),
     stores: sum('pgpush_cluster_stores_total'),
     fetches: sum('pgpush_cluster_fetches_total'),
+    docBytes: sum('pgpush_cluster_fetch_bytes_total{kind="document"}'),
+    patchBytes: sum('pgpush_cluster_fetch_bytes_total{kind="patch"}'),
   };
 }
 
@@ -150,6 +154,48 @@ test('one leader; clients on every instance, both transports, get every sale', a
   const last = sockets.map((s) => s.rec.updates.at(-1).data.version);
   assert.equal(new Set(last).size, 1, `one version for one document: ${last}`);
   for (const s of sockets) assertMonotonic(s);
+});
+
+test('followers fetch the patch to the document they hold; every client gets the leader\'s document', async () => {
+  // The demo dashboard (pgpush.dashboard(), the default namespace): a sale
+  // changes a few of its values.
+  const mine = daemons.map((x) => client(x, '/'));
+  const [onLeader, ...onFollowers] = mine;
+  for (const s of mine) await waitForUpdate(s, () => true, 10000);
+  await sleep(300);
+  const before = await Promise.all(daemons.map((x) => metrics(x.d)));
+  const SALES = 10;
+  let docBytes = 0;
+  for (let i = 0; i < SALES; i++) {
+    const mark = onLeader.rec.updates.length;
+    await insertSale(db, products[i % 3].id);
+    const u = await waitForUpdate(onLeader, () => true, 10000, { since: mark });
+    docBytes = Math.max(docBytes, JSON.stringify(u.data).length);
+    for (const s of onFollowers) {
+      const f = await waitForUpdate(s, (d) => d.version >= u.data.version, 10000);
+      if (f.data.version === u.data.version) assert.deepEqual(f.data, u.data, `${s.instance}: the leader's document`);
+    }
+  }
+  await sleep(300);
+  const last = onLeader.rec.updates.at(-1).data;
+  for (const s of onFollowers) assert.deepEqual(s.rec.updates.at(-1).data, last, `${s.instance}: the same last document`);
+  const after = await Promise.all(daemons.map((x) => metrics(x.d)));
+  const per = after.slice(1).map((m, i) => ({
+    doc: m.docBytes - before[i + 1].docBytes, patch: m.patchBytes - before[i + 1].patchBytes,
+  }));
+  console.log(`# ${SALES} sales, demo dashboard of ~${docBytes} bytes: bytes fetched per follower ` +
+    per.map((p) => `document=${p.doc} patch=${p.patch} (${(p.patch / SALES).toFixed(0)}/sale)`).join('; '));
+  for (const p of per) {
+    assert.ok(p.patch > 0, 'followers fetched patches');
+    assert.ok(p.doc + p.patch < SALES * docBytes / 2, `patch-sized fetches: ${JSON.stringify(p)} for ${SALES} sales`);
+  }
+  for (const s of mine) {
+    assertMonotonic(s);
+    s.close();
+    // Out of the other tests' lists: they wait for every client's `sales`.
+    sockets.splice(sockets.indexOf(s), 1);
+    for (const x of daemons) if (x.clients.includes(s)) x.clients.splice(x.clients.indexOf(s), 1);
+  }
 });
 
 test('a burst of 200 sales: recomputes on the leader only, one fetch per stored document', async () => {
