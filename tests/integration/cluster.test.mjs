@@ -189,6 +189,19 @@ test('followers fetch the patch to the document they hold; every client gets the
     assert.ok(p.patch > 0, 'followers fetched patches');
     assert.ok(p.doc + p.patch < SALES * docBytes / 2, `patch-sized fetches: ${JSON.stringify(p)} for ${SALES} sales`);
   }
+  // A patch that does not apply (here forged in the row): the follower
+  // fetches the document instead, and says so.
+  const b = daemons[1];
+  const bMark = b.d.mark();
+  const row = (await db.query("SELECT id, version FROM pgpush.feed_doc WHERE dashboard LIKE ':%' AND version > 0 " +
+    'ORDER BY stored_at DESC LIMIT 1')).rows[0];
+  const v2 = Number(row.version) + 1;
+  await db.query("UPDATE pgpush.feed_doc SET version = $2, patch_from = $3, patch = '[{\"op\":\"remove\",\"path\":\"/no_such_member\"}]' " +
+    'WHERE id = $1', [row.id, v2, row.version]);
+  await db.query(`SELECT pg_notify(pgpush.channel(), ':doc,${row.id},${v2}')`);
+  await b.d.waitForLog(/a stored patch did not apply .*fetching the document/, 5000, { since: bMark });
+  const fb = await waitForUpdate(onFollowers[0], (d) => d.version === v2, 5000);
+  assert.deepEqual({ ...fb.data, version: last.version }, last, 'the document itself, under the new version');
   for (const s of mine) {
     assertMonotonic(s);
     s.close();
@@ -398,11 +411,22 @@ test('SQL: stored versions only grow; a first fetch gets a document only while a
     assert.equal(await errOf(), '{"code":"query_failed"}');
     await store(101, '{"a":2}');
     assert.equal(await errOf(), null, 'the next store clears it');
+    // A patch is kept only when the row held its base.
+    const patchOf = async () => (await c.query("SELECT patch_from::int, patch FROM pgpush.feed_doc WHERE id = $1", [id])).rows[0];
+    const store10 = async (v, doc, from, patch) => (await c.query(
+      "SELECT pgpush.feed_store('sqltest', '', 'k', $1, 0, 'r', $2, 'pgpush_sqltest', $3, $4) AS id", [v, doc, from, patch])).rows[0].id;
+    await store10(102, '{"a":3}', 101, '[{"op":"replace","path":"/a","value":3}]');
+    assert.deepEqual(await patchOf(), { patch_from: 101, patch: '[{"op":"replace","path":"/a","value":3}]' });
+    await store10(102, '{"a":3}', null, null);
+    assert.equal((await patchOf()).patch_from, 101, 'a re-announcement keeps the patch');
+    await store10(104, '{"a":4}', 103, '[]');
+    assert.deepEqual(await patchOf(), { patch_from: null, patch: null }, 'not from the row\'s version: no patch');
+    await store(105, '{"a":2}');
     const fetch = async () => (await c.query(
       "SELECT id, version::int, doc FROM pgpush.feed_fetch('sqltest', '', 'k', 0)")).rows[0];
-    assert.deepEqual(await fetch(), { id, version: 101, doc: null }, 'nobody else has it: no document');
+    assert.deepEqual(await fetch(), { id, version: 105, doc: null }, 'nobody else has it: no document');
     await c2.query(`SELECT pgpush.feed_demand_set('[["sqltest","","k"]]', 'pgpush_sqltest')`);
-    assert.deepEqual(await fetch(), { id, version: 101, doc: '{"a":2}' }, 'another live instance has it');
+    assert.deepEqual(await fetch(), { id, version: 105, doc: '{"a":2}' }, 'another live instance has it');
     // A key longer than a btree entry may be (the indexes hold its md5).
     const long = `{"claim":"${crypto.randomBytes(6000).toString('base64')}"}`;
     assert.ok((await c.query("SELECT pgpush.feed_store('sqltest', '', $1, 1, 0, 'r', '{}', 'pgpush_sqltest') AS id",
@@ -426,6 +450,7 @@ test('SQL: stored versions only grow; a first fetch gets a document only while a
     }
   }
   for (const f of ['pgpush.feed_store(text,text,text,bigint,bigint,text,text,text)',
+    'pgpush.feed_store(text,text,text,bigint,bigint,text,text,text,bigint,text)',
     'pgpush.feed_error(text,text,text,text,text)',
     'pgpush.feed_fetch(text,text,text,bigint)', 'pgpush.feed_demand_set(json,text)', 'pgpush.feed_demand_read()']) {
     assert.equal((await pg.psql(`SELECT has_function_privilege('public', '${f}', 'EXECUTE')`)).trim(), 'f', `PUBLIC EXECUTE ${f}`);
