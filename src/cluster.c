@@ -50,6 +50,14 @@ static const char fetch_id_sql[] =
 	" FROM pgpush.feed_doc WHERE id = $1::bigint";
 static const char demand_set_sql[] = "SELECT pgpush.feed_demand_set($1::json, $2)";
 static const char demand_read_sql[] = "SELECT dashboard, role, key FROM pgpush.feed_demand_read()";
+/* The audiences of other instances the leader does not compute: their
+ * instances' clients get this error (pgpush.feed_error) rather than
+ * silence; a later store clears it. */
+static const char refused_sql[] =
+	"SELECT pgpush.feed_error(e->>0, e->>1, e->>2, $2, $3)"
+	" FROM pg_catalog.json_array_elements($1::json) e";
+static const char refused_json[] =
+	"{\"message\":\"too many audiences\",\"code\":\"audience_limit\"}";
 
 /* The dashboard's name in the cluster's tables. */
 static const char *table_name(const struct dashboard *d, const struct hub_dashboard *db)
@@ -99,6 +107,10 @@ static void step_down(struct dashboard *d)
 	if (!d->leader)
 		return;
 	set_leader(d, false);
+	d->hub->remote_only = 0;
+	d->refused_hash = 0;
+	free(d->refused);
+	d->refused = NULL;
 	changes_free(d->changes);
 	d->changes = NULL;
 	HUB_FOR_EACH_DASHBOARD(d->hub, db) {
@@ -365,6 +377,14 @@ bool cluster_next(struct dashboard *d, bool draws_waiting)
 		if (send_demand(d))
 			return true;
 	}
+	if (d->refused && d->leader) {
+		const char *v[3] = { d->refused, refused_json, d->cfg->channel };
+		bool sent = send_sql(d, CLUSTER_REFUSED, refused_sql, 3, v);
+
+		free(d->refused);
+		d->refused = NULL;
+		return sent;
+	}
 	if (d->demand_read_wanted && d->leader) {
 		d->demand_read_wanted = false;
 		d->demand_read_at = mono_now();
@@ -412,6 +432,37 @@ void cluster_unchanged(struct dashboard *d, struct hub_feed *f)
 		announce(d, f);
 }
 
+/* Audiences of other instances not computed here: said once per demand
+ * read, and stored as their error (refused_sql) when the set changed, so
+ * that their instances' clients are told rather than left waiting. */
+static void refuse(struct dashboard *d, json_object *refused, size_t n)
+{
+	const char *t;
+	uint64_t hash = 14695981039346656037ull;
+
+	if (!n) {
+		d->refused_hash = 0;
+		json_object_put(refused);
+		return;
+	}
+	metrics_add(&pgpush_metrics, METRIC_CLUSTER_DEMAND_REFUSED, 0, (double)n);
+	log_warn("cluster: %zu audiences of other instances not computed: --max-audiences %zu "
+		 "audiences kept for other instances reached; their clients get audience_limit", n,
+		 d->hub->max_audiences);
+	t = refused ? json_object_to_json_string_ext(refused, JSON_C_TO_STRING_PLAIN) : NULL;
+	if (t) {
+		for (const unsigned char *p = (const unsigned char *)t; *p; p++)
+			hash = (hash ^ *p) * 1099511628211ull;
+		if (hash != d->refused_hash) {
+			d->refused_hash = hash;
+			free(d->refused);
+			d->refused = strdup(t);
+			listener_next(d);
+		}
+	}
+	json_object_put(refused);
+}
+
 /* The leader: the audiences of other instances become remote feeds here;
  * the remote feeds nobody names any more wait out the grace period. */
 static void apply_demand(struct dashboard *d, const PGresult *res)
@@ -419,6 +470,8 @@ static void apply_demand(struct dashboard *d, const PGresult *res)
 	struct hub *h = d->hub;
 	struct hub_dashboard *db;
 	struct hub_feed *f;
+	json_object *refused = NULL;
+	size_t remote_only = 0, nrefused = 0;
 
 	HUB_FOR_EACH_DASHBOARD(h, db) {
 		HUB_FOR_EACH_FEED(db, f) {
@@ -426,41 +479,71 @@ static void apply_demand(struct dashboard *d, const PGresult *res)
 			f->remote = false;
 		}
 	}
-	for (int i = 0; i < PQntuples(res) && PQnfields(res) == 3; i++) {
-		const char *name = PQgetvalue(res, i, 0), *role = PQgetvalue(res, i, 1);
+	/* Twice: the feeds we have first, then new ones while fewer than
+	 * --max-audiences are kept only for others (our own clients' cap
+	 * does not count them, hub.c). */
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < PQntuples(res) && PQnfields(res) == 3; i++) {
+			const char *name = PQgetvalue(res, i, 0), *role = PQgetvalue(res, i, 1);
+			const char *key = PQgetvalue(res, i, 2);
+			bool had;
 
-		/* Another scope's default dashboard is not ours to compute. */
-		if (*name == ':')
-			db = strcmp(name, d->cluster_def) == 0 ? h->def : NULL;
-		else
-			db = hub_find_dashboard(h, name, strlen(name));
-		if (!db || !db->sql)
-			continue;
-		f = hub_feed_remote(h, db, PQgetvalue(res, i, 2), *role ? role : NULL);
-		if (!f) {
-			log_warn("cluster: an audience of another instance was not computed "
-				 "dashboard=%s: --max-audiences reached or out of memory", name);
-			continue;
-		}
-		if (!f->cluster_mark && !f->count)
-			log_info("cluster: computing an audience for other instances dashboard=%s role=%s",
-				 name, *role ? role : "(own)");
-		/* Newly asked for: the asker may have found the stored document
-		 * not current (pgpush.feed_fetch). Announce it again once it is:
-		 * now, or after the recompute that is due. */
-		if (!f->cluster_mark && f->snap) {
-			if (f->pending || f->busy)
-				f->cluster_announce = true;
+			/* Another scope's default dashboard is not ours to compute. */
+			if (*name == ':')
+				db = strcmp(name, d->cluster_def) == 0 ? h->def : NULL;
 			else
-				announce(d, f);
+				db = hub_find_dashboard(h, name, strlen(name));
+			if (!db || !db->sql)
+				continue;
+			f = hub_feed_remote(h, db, key, *role ? role : NULL, false);
+			had = f && f->remote;
+			if (pass == 0 && !f)
+				continue;
+			if (pass == 1 && had)
+				continue;
+			if (!f && remote_only < h->max_audiences)
+				f = hub_feed_remote(h, db, key, *role ? role : NULL, true);
+			if (!f) {
+				json_object *e = json_object_new_array();
+
+				nrefused++;
+				if (!refused)
+					refused = json_object_new_array();
+				if (refused && e) {
+					json_object_array_add(e, json_object_new_string(name));
+					json_object_array_add(e, json_object_new_string(role));
+					json_object_array_add(e, json_object_new_string(key));
+					json_object_array_add(refused, e);
+				} else {
+					json_object_put(e);
+				}
+				continue;
+			}
+			f->remote = true;
+			if (!f->count)
+				remote_only++;
+			if (!f->cluster_mark && !f->count)
+				log_info("cluster: computing an audience for other instances dashboard=%s role=%s",
+					 name, *role ? role : "(own)");
+			/* Newly asked for: the asker may have found the stored document
+			 * not current (pgpush.feed_fetch). Announce it again once it is:
+			 * now, or after the recompute that is due. */
+			if (!f->cluster_mark && f->snap) {
+				if (f->pending || f->busy)
+					f->cluster_announce = true;
+				else
+					announce(d, f);
+			}
 		}
 	}
+	h->remote_only = remote_only;
 	HUB_FOR_EACH_DASHBOARD(h, db) {
 		HUB_FOR_EACH_FEED(db, f) {
 			if (f->cluster_mark && !f->remote)
 				f->empty_since = h->now(h->now_ud);
 		}
 	}
+	refuse(d, refused, nrefused);
 	ev_prepare_start(d->loop, &d->kick);
 }
 
@@ -548,7 +631,7 @@ void cluster_result(struct dashboard *d, const PGresult *res)
 {
 	int state = d->cluster_wait;
 	struct hub_feed *f = d->cfeed;
-	static bool warned[7];
+	static bool warned[8];
 
 	d->cluster_wait = CLUSTER_IDLE;
 	d->cfeed = NULL;
@@ -571,6 +654,9 @@ void cluster_result(struct dashboard *d, const PGresult *res)
 		break;
 	case CLUSTER_ERROR:
 		(void)failed(res, "storing an error state", &warned[state]);
+		break;
+	case CLUSTER_REFUSED:
+		(void)failed(res, "storing the refused audiences' error", &warned[state]);
 		break;
 	case CLUSTER_FETCH:
 		if (!failed(res, "fetching a document", &warned[state]))
@@ -733,5 +819,7 @@ void cluster_init(struct dashboard *d)
 void cluster_stop(struct dashboard *d)
 {
 	ev_timer_stop(d->loop, &d->cluster_tick);
+	free(d->refused);
+	d->refused = NULL;
 	cqueue_clear(d);
 }

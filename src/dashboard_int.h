@@ -85,7 +85,7 @@ struct dashboard {
 	bool leader;            /* holds the advisory lock on the listener */
 	bool lock_tried;        /* a lock attempt answered on this connection */
 	enum { CLUSTER_IDLE, CLUSTER_LOCK, CLUSTER_STORE, CLUSTER_FETCH, CLUSTER_DEMAND_SET,
-	       CLUSTER_DEMAND_READ, CLUSTER_ERROR } cluster_wait; /* the listener's statement */
+	       CLUSTER_DEMAND_READ, CLUSTER_ERROR, CLUSTER_REFUSED } cluster_wait; /* the listener's statement */
 	bool lock_wanted, demand_dirty, demand_read_wanted;
 	bool refetch;           /* a notification may be for cfeed: fetch it again */
 	struct list_node cqueue;/* feeds waiting for a store (leader) or a fetch */
@@ -95,6 +95,8 @@ struct dashboard {
 	char cluster_def[20];   /* the default dashboard's name in the tables */
 	char lock_sql[96];
 	double demand_read_at;  /* monotonic s of the last demand read */
+	char *refused;          /* JSON [[dashboard, role, key], ...] the leader refused, to store */
+	uint64_t refused_hash;  /* of the last refused set stored */
 
 	char attached[ATTACHED_MAX][NAME_MAX_BYTES + 1];
 	size_t n_attached;

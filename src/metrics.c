@@ -120,6 +120,10 @@ static const struct metrics_def table[METRIC_COUNT] = {
 		"pgpush_cluster_fetch_bytes_total", METRICS_COUNTER,
 		"Bytes a follower fetched from pgpush.feed_doc: whole documents, or patches to the one it held.",
 		"kind", fetch_kinds, NULL, 0, false },
+	[METRIC_CLUSTER_DEMAND_REFUSED] = {
+		"pgpush_cluster_demand_refused_total", METRICS_COUNTER,
+		"Audiences of other instances the leader did not compute at a demand read: --max-audiences of them already computed.",
+		NULL, NULL, NULL, 0, false },
 };
 
 _Static_assert(NB(drop_reasons) - 1 == METRICS_DROP_COUNT, "drop reasons");

@@ -40,6 +40,7 @@ enum metric_id {
 	METRIC_CLUSTER_STORES,		/* counter */
 	METRIC_CLUSTER_FETCHES,		/* counter */
 	METRIC_CLUSTER_FETCH_BYTES,	/* counter, by kind */
+	METRIC_CLUSTER_DEMAND_REFUSED,	/* counter */
 	METRIC_COUNT
 };
 

@@ -7,7 +7,11 @@
 // document; an audience only a follower has is computed by the leader;
 // `kill -9` of the leader: the next sale reaches every surviving client
 // within 2 s (printed); versions never go backwards; the audiences of a
-// killed instance are pruned from pgpush.feed_demand.
+// killed instance are pruned from pgpush.feed_demand; followers fetch the
+// patch to the document they hold (a patch that does not apply: the
+// document) and every client gets the leader's document; the leader's
+// query errors reach every instance's clients, and the fresh document
+// clears them.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
