@@ -208,6 +208,21 @@ void cluster_published(struct dashboard *d, struct hub_feed *f);
 void cluster_unchanged(struct dashboard *d, struct hub_feed *f);
 void cluster_feed_new(void *ud, struct hub_feed *f);
 void cluster_feed_gone(void *ud, struct hub_feed *f);
+/* cluster.c for clusterdoc.c: the dashboard's name in the cluster's
+ * tables; sending one of its statements on the listener (state: what
+ * cluster_result will get); queueing f for a store or fetch (without
+ * starting it). */
+const char *cluster_table_name(const struct dashboard *d, const struct hub_dashboard *db);
+bool cluster_send(struct dashboard *d, int state, const char *sql, int n, const char *const *v);
+void cluster_queue(struct dashboard *d, struct hub_feed *f);
+
+/* clusterdoc.c: the leader's store of f's document (with the patch from
+ * the one stored before) and of its error state; a follower's fetch of
+ * f's row, and its result. */
+bool clusterdoc_store(struct dashboard *d, struct hub_feed *f);
+bool clusterdoc_error(struct dashboard *d, struct hub_feed *f);
+bool clusterdoc_fetch(struct dashboard *d, struct hub_feed *f);
+void clusterdoc_fetched(struct dashboard *d, struct hub_feed *f, const PGresult *res);
 
 /* dashboard.c: a follower publishes a document the leader stored, under
  * its version (never one of its own). */
