@@ -19,8 +19,8 @@
 --     of your own, grant SELECT on what it reads instead.
 --   EXECUTE on pgpush.change_source() (pgpushd checks it matches --change-source).
 --   The cluster's (docs/design.md, "Cluster"): EXECUTE on pgpush.feed_store(),
---     feed_fetch(), feed_demand_set() and feed_demand_read(), and SELECT,
---     INSERT, UPDATE, DELETE on the tables they write, pgpush.feed_doc and
+--     feed_error(), feed_fetch(), feed_demand_set() and feed_demand_read(),
+--     and SELECT, INSERT, UPDATE, DELETE on the tables they write, pgpush.feed_doc and
 --     pgpush.feed_demand (pgpushd's own bookkeeping, nothing of yours).
 -- With --change-source logical the role also needs the REPLICATION attribute,
 -- which only a superuser grants and this file does not:
@@ -40,8 +40,9 @@ GRANT EXECUTE ON FUNCTION pgpush.dashboard(), pgpush.attached(), pgpush.change_s
 GRANT USAGE ON SEQUENCE pgpush.version_seq TO :"role";
 GRANT EXECUTE ON FUNCTION pgpush.registry() TO :"role";
 GRANT EXECUTE ON FUNCTION pgpush.feed_store(text, text, text, bigint, bigint, text, text, text),
-    pgpush.feed_fetch(text, text, text, bigint), pgpush.feed_demand_set(json, text),
-    pgpush.feed_demand_read() TO :"role";
+    pgpush.feed_store(text, text, text, bigint, bigint, text, text, text, bigint, text),
+    pgpush.feed_error(text, text, text, text, text), pgpush.feed_fetch(text, text, text, bigint),
+    pgpush.feed_demand_set(json, text), pgpush.feed_demand_read() TO :"role";
 GRANT SELECT, INSERT, UPDATE, DELETE ON pgpush.feed_doc, pgpush.feed_demand TO :"role";
 SELECT pg_catalog.format('GRANT SELECT ON %s TO %I', c.oid::pg_catalog.regclass, :'role')
 FROM pg_catalog.pg_class c

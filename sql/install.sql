@@ -796,6 +796,16 @@ CREATE UNIQUE INDEX IF NOT EXISTS feed_doc_audience
     ON pgpush.feed_doc (dashboard, role, pg_catalog.md5(key));
 COMMENT ON TABLE pgpush.feed_doc IS
     'pgpushd cluster: the current document of each audience, stored by the leader, fetched by followers';
+-- The leader's error state for the audience (the clients' dashboardDataError
+-- payload, never PostgreSQL's text), NULL when its last recompute worked:
+-- set by pgpush.feed_error, cleared by the next pgpush.feed_store.
+ALTER TABLE pgpush.feed_doc ADD COLUMN IF NOT EXISTS error text;
+-- The RFC 6902 patch from version patch_from (the row's previous version)
+-- to this one, of the DBA's document: a follower holding patch_from fetches
+-- it instead of the document. NULL: none (the first store, a patch not
+-- smaller than the document, or a store that did not follow patch_from).
+ALTER TABLE pgpush.feed_doc ADD COLUMN IF NOT EXISTS patch_from bigint;
+ALTER TABLE pgpush.feed_doc ADD COLUMN IF NOT EXISTS patch text;
 
 -- The audiences each instance has clients for, under the pid of its
 -- listener's backend: rows of a backend that is gone are pruned by the
@@ -819,10 +829,12 @@ REVOKE ALL ON pgpush.feed_doc, pgpush.feed_demand FROM PUBLIC;
 -- document older than the stored one stores and notifies nothing; the same
 -- version is announced again (the leader does that when another instance
 -- starts asking for an audience it already computes). Returns the row's
--- id, or NULL when nothing was stored.
+-- id, or NULL when nothing was stored. p_patch turns the document of
+-- version p_patch_from into p_doc; it is kept only when the row held
+-- exactly p_patch_from (a re-announcement keeps the row's patch).
 CREATE OR REPLACE FUNCTION pgpush.feed_store(
     p_dashboard text, p_role text, p_key text, p_version bigint, p_generated_ms bigint,
-    p_reason text, p_doc text, p_channel text)
+    p_reason text, p_doc text, p_channel text, p_patch_from bigint, p_patch text)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -834,7 +846,12 @@ BEGIN
     VALUES (p_dashboard, p_role, p_key, p_version, p_generated_ms, p_reason, p_doc)
     ON CONFLICT (dashboard, role, (pg_catalog.md5(key))) DO UPDATE
         SET version = EXCLUDED.version, generated_ms = EXCLUDED.generated_ms,
-            reason = EXCLUDED.reason, doc = EXCLUDED.doc, stored_at = pg_catalog.now()
+            reason = EXCLUDED.reason, doc = EXCLUDED.doc, stored_at = pg_catalog.now(),
+            error = NULL,
+            patch_from = CASE WHEN f.version = EXCLUDED.version THEN f.patch_from
+                              WHEN f.version = p_patch_from AND p_patch IS NOT NULL THEN p_patch_from END,
+            patch = CASE WHEN f.version = EXCLUDED.version THEN f.patch
+                         WHEN f.version = p_patch_from THEN p_patch END
         WHERE f.version <= EXCLUDED.version
     RETURNING f.id, f.version INTO r;
     IF NOT FOUND THEN
@@ -842,6 +859,41 @@ BEGIN
     END IF;
     PERFORM pg_catalog.pg_notify(p_channel, ':doc,' || r.id || ',' || r.version);
     RETURN r.id;
+END
+$$;
+
+-- The same without a patch (pgpushd before patches were stored).
+CREATE OR REPLACE FUNCTION pgpush.feed_store(
+    p_dashboard text, p_role text, p_key text, p_version bigint, p_generated_ms bigint,
+    p_reason text, p_doc text, p_channel text)
+RETURNS bigint
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pgpush.feed_store(p_dashboard, p_role, p_key, p_version, p_generated_ms, p_reason,
+                             p_doc, p_channel, NULL, NULL)
+$$;
+
+-- The leader: the audience's recompute failed. Keeps the document and
+-- stores the error its clients got (p_error: dashboardDataError's JSON
+-- payload), notifying ':err,<id>': followers fetch the row and show it to
+-- their clients too. The next pgpush.feed_store clears it.
+CREATE OR REPLACE FUNCTION pgpush.feed_error(
+    p_dashboard text, p_role text, p_key text, p_error text, p_channel text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r bigint;
+BEGIN
+    INSERT INTO pgpush.feed_doc AS f (dashboard, role, key, version, error)
+    VALUES (p_dashboard, p_role, p_key, 0, p_error)
+    ON CONFLICT (dashboard, role, (pg_catalog.md5(key))) DO UPDATE
+        SET error = EXCLUDED.error, stored_at = pg_catalog.now()
+    RETURNING f.id INTO r;
+    PERFORM pg_catalog.pg_notify(p_channel, ':err,' || r);
+    RETURN r;
 END
 $$;
 
@@ -933,6 +985,8 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION pgpush.feed_store(text, text, text, bigint, bigint, text, text, text),
+    pgpush.feed_store(text, text, text, bigint, bigint, text, text, text, bigint, text),
+    pgpush.feed_error(text, text, text, text, text),
     pgpush.feed_fetch(text, text, text, bigint), pgpush.feed_demand_set(json, text),
     pgpush.feed_demand_read() FROM PUBLIC;
 -- ============================================================= end cluster --

@@ -7,7 +7,8 @@
  * clients for in pgpush.feed_demand; the leader computes those too. All of
  * it runs on the listener, one statement at a time, after the registry and
  * the lock, the stores and fetches after the version draws (a draw holds a
- * recompute back). docs/design.md, "Cluster". */
+ * recompute back). The stores and fetches themselves (patches, error
+ * states) are clusterdoc.c's. docs/design.md, "Cluster". */
 #include "autoconfig.h"
 
 #include "dashboard.h"
@@ -23,23 +24,19 @@
 
 #include <json-c/json.h>
 
-/* $7 is the document as the snapshot holds it after our own keys: its
- * opening brace is put back here rather than copied in C. */
-static const char store_sql[] =
-	"SELECT pgpush.feed_store($1, $2, $3, $4::bigint, $5::bigint, $6, '{' || $7, $8)";
-static const char fetch_key_sql[] =
-	"SELECT id, version, generated_ms, reason, doc FROM pgpush.feed_fetch($1, $2, $3, $4::bigint)";
-/* The row even when not newer (then without its document): no row means
- * it is gone (PostgreSQL restarted, UNLOGGED tables come back empty), and
- * the feed is fetched again by its key. */
-static const char fetch_id_sql[] =
-	"SELECT id, version, generated_ms, reason, CASE WHEN version > $2::bigint THEN doc END"
-	" FROM pgpush.feed_doc WHERE id = $1::bigint";
 static const char demand_set_sql[] = "SELECT pgpush.feed_demand_set($1::json, $2)";
 static const char demand_read_sql[] = "SELECT dashboard, role, key FROM pgpush.feed_demand_read()";
+/* The audiences of other instances the leader does not compute: their
+ * instances' clients get this error (pgpush.feed_error) rather than
+ * silence; a later store clears it. */
+static const char refused_sql[] =
+	"SELECT pgpush.feed_error(e->>0, e->>1, e->>2, $2, $3)"
+	" FROM pg_catalog.json_array_elements($1::json) e";
+static const char refused_json[] =
+	"{\"message\":\"too many audiences\",\"code\":\"audience_limit\"}";
 
 /* The dashboard's name in the cluster's tables. */
-static const char *table_name(const struct dashboard *d, const struct hub_dashboard *db)
+const char *cluster_table_name(const struct dashboard *d, const struct hub_dashboard *db)
 {
 	return db == d->hub->def ? d->cluster_def : db->name;
 }
@@ -52,12 +49,17 @@ static void cqueue_clear(struct dashboard *d)
 	d->cfeed = NULL;
 }
 
-static void cqueue_add(struct dashboard *d, struct hub_feed *f)
+void cluster_queue(struct dashboard *d, struct hub_feed *f)
 {
 	if (!f->in_cqueue) {
 		list_push_back(&d->cqueue, &f->clink);
 		f->in_cqueue = true;
 	}
+}
+
+static void cqueue_add(struct dashboard *d, struct hub_feed *f)
+{
+	cluster_queue(d, f);
 	listener_next(d);
 }
 
@@ -81,6 +83,10 @@ static void step_down(struct dashboard *d)
 	if (!d->leader)
 		return;
 	set_leader(d, false);
+	d->hub->remote_only = 0;
+	d->refused_hash = 0;
+	free(d->refused);
+	d->refused = NULL;
 	changes_free(d->changes);
 	d->changes = NULL;
 	HUB_FOR_EACH_DASHBOARD(d->hub, db) {
@@ -139,53 +145,13 @@ static void become_follower(struct dashboard *d)
 	}
 }
 
-static bool send_sql(struct dashboard *d, int state, const char *sql, int n, const char *const *v)
+bool cluster_send(struct dashboard *d, int state, const char *sql, int n, const char *const *v)
 {
 	if ((v ? pgconn_query_params(d->listener, sql, n, v) : pgconn_query(d->listener, sql)) == 0)
 		d->cluster_wait = state;
 	else
 		d->cfeed = NULL;
 	return true;
-}
-
-static bool send_store(struct dashboard *d, struct hub_feed *f)
-{
-	const struct snapshot *s = f->snap;
-	char ver[24], gen[24];
-	const char *v[8];
-
-	snprintf(ver, sizeof(ver), "%lld", (long long)s->version);
-	snprintf(gen, sizeof(gen), "%lld", (long long)s->generated_ms);
-	v[0] = table_name(d, f->dash);
-	v[1] = f->role ? f->role : "";
-	v[2] = f->key;
-	v[3] = ver;
-	v[4] = gen;
-	v[5] = f->stored_reason;
-	v[6] = s->doc + s->body_off;
-	v[7] = d->cfg->channel;
-	metrics_inc(&pgpush_metrics, METRIC_CLUSTER_STORES, 0);
-	return send_sql(d, CLUSTER_STORE, store_sql, 8, v);
-}
-
-static bool send_fetch(struct dashboard *d, struct hub_feed *f)
-{
-	char id[24], since[24];
-	const char *v[4];
-
-	snprintf(id, sizeof(id), "%lld", (long long)f->cluster_id);
-	snprintf(since, sizeof(since), "%lld", (long long)f->version);
-	metrics_inc(&pgpush_metrics, METRIC_CLUSTER_FETCHES, 0);
-	if (f->cluster_id) {
-		v[0] = id;
-		v[1] = since;
-		return send_sql(d, CLUSTER_FETCH, fetch_id_sql, 2, v);
-	}
-	v[0] = table_name(d, f->dash);
-	v[1] = f->role ? f->role : "";
-	v[2] = f->key;
-	v[3] = since;
-	return send_sql(d, CLUSTER_FETCH, fetch_key_sql, 4, v);
 }
 
 /* Our audiences: those with clients here, or kept for the grace period;
@@ -210,7 +176,7 @@ static bool send_demand(struct dashboard *d)
 				continue;
 			if (!(e = json_object_new_array()))
 				continue;
-			json_object_array_add(e, json_object_new_string(table_name(d, db)));
+			json_object_array_add(e, json_object_new_string(cluster_table_name(d, db)));
 			json_object_array_add(e, json_object_new_string(f->role ? f->role : ""));
 			json_object_array_add(e, json_object_new_string(f->key));
 			json_object_array_add(arr, e);
@@ -218,7 +184,7 @@ static bool send_demand(struct dashboard *d)
 	}
 	v[0] = json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN);
 	v[1] = d->cfg->channel;
-	sent = v[0] && send_sql(d, CLUSTER_DEMAND_SET, demand_set_sql, 2, v);
+	sent = v[0] && cluster_send(d, CLUSTER_DEMAND_SET, demand_set_sql, 2, v);
 	json_object_put(arr);
 	return sent;
 }
@@ -232,7 +198,7 @@ bool cluster_next(struct dashboard *d, bool draws_waiting)
 	if (d->lock_wanted) {
 		d->lock_wanted = false;
 		if (!d->leader)
-			return send_sql(d, CLUSTER_LOCK, d->lock_sql, 0, NULL);
+			return cluster_send(d, CLUSTER_LOCK, d->lock_sql, 0, NULL);
 	}
 	if (draws_waiting)
 		return false;
@@ -241,10 +207,24 @@ bool cluster_next(struct dashboard *d, bool draws_waiting)
 
 		f->in_cqueue = false;
 		d->cfeed = f;
-		if (d->leader && f->snap)
-			return send_store(d, f);
+		if (d->leader) {
+			/* The document first: its store clears the error. */
+			if (f->cluster_doc && f->snap) {
+				f->cluster_doc = false;
+				if (f->cluster_err)
+					cluster_queue(d, f);
+				return clusterdoc_store(d, f);
+			}
+			if (f->cluster_err) {
+				f->cluster_err = false;
+				if (f->in_error && f->error_json)
+					return clusterdoc_error(d, f);
+			}
+			d->cfeed = NULL;
+			continue;
+		}
 		if (!d->leader && d->lock_tried)
-			return send_fetch(d, f);
+			return clusterdoc_fetch(d, f);
 		d->cfeed = NULL;
 	}
 	if (d->demand_dirty) {
@@ -252,10 +232,18 @@ bool cluster_next(struct dashboard *d, bool draws_waiting)
 		if (send_demand(d))
 			return true;
 	}
+	if (d->refused && d->leader) {
+		const char *v[3] = { d->refused, refused_json, d->cfg->channel };
+		bool sent = cluster_send(d, CLUSTER_REFUSED, refused_sql, 3, v);
+
+		free(d->refused);
+		d->refused = NULL;
+		return sent;
+	}
 	if (d->demand_read_wanted && d->leader) {
 		d->demand_read_wanted = false;
 		d->demand_read_at = mono_now();
-		return send_sql(d, CLUSTER_DEMAND_READ, demand_read_sql, 0, NULL);
+		return cluster_send(d, CLUSTER_DEMAND_READ, demand_read_sql, 0, NULL);
 	}
 	return false;
 }
@@ -280,6 +268,16 @@ static void announce(struct dashboard *d, struct hub_feed *f)
 	f->cluster_announce = false;
 	if (!f->stored_reason[0])
 		snprintf(f->stored_reason, sizeof(f->stored_reason), "%s", f->running_reason);
+	f->cluster_doc = true;
+	f->cluster_err = f->in_error;
+	cqueue_add(d, f);
+}
+
+void cluster_error(struct dashboard *d, struct hub_feed *f)
+{
+	if (!d->leader || !d->lock_tried)
+		return;
+	f->cluster_err = true;
 	cqueue_add(d, f);
 }
 
@@ -289,6 +287,37 @@ void cluster_unchanged(struct dashboard *d, struct hub_feed *f)
 		announce(d, f);
 }
 
+/* Audiences of other instances not computed here: said once per demand
+ * read, and stored as their error (refused_sql) when the set changed, so
+ * that their instances' clients are told rather than left waiting. */
+static void refuse(struct dashboard *d, json_object *refused, size_t n)
+{
+	const char *t;
+	uint64_t hash = 14695981039346656037ull;
+
+	if (!n) {
+		d->refused_hash = 0;
+		json_object_put(refused);
+		return;
+	}
+	metrics_add(&pgpush_metrics, METRIC_CLUSTER_DEMAND_REFUSED, 0, (double)n);
+	log_warn("cluster: %zu audiences of other instances not computed: --max-audiences %zu "
+		 "audiences kept for other instances reached; their clients get audience_limit", n,
+		 d->hub->max_audiences);
+	t = refused ? json_object_to_json_string_ext(refused, JSON_C_TO_STRING_PLAIN) : NULL;
+	if (t) {
+		for (const unsigned char *p = (const unsigned char *)t; *p; p++)
+			hash = (hash ^ *p) * 1099511628211ull;
+		if (hash != d->refused_hash) {
+			d->refused_hash = hash;
+			free(d->refused);
+			d->refused = strdup(t);
+			listener_next(d);
+		}
+	}
+	json_object_put(refused);
+}
+
 /* The leader: the audiences of other instances become remote feeds here;
  * the remote feeds nobody names any more wait out the grace period. */
 static void apply_demand(struct dashboard *d, const PGresult *res)
@@ -296,6 +325,8 @@ static void apply_demand(struct dashboard *d, const PGresult *res)
 	struct hub *h = d->hub;
 	struct hub_dashboard *db;
 	struct hub_feed *f;
+	json_object *refused = NULL;
+	size_t remote_only = 0, nrefused = 0;
 
 	HUB_FOR_EACH_DASHBOARD(h, db) {
 		HUB_FOR_EACH_FEED(db, f) {
@@ -303,68 +334,79 @@ static void apply_demand(struct dashboard *d, const PGresult *res)
 			f->remote = false;
 		}
 	}
-	for (int i = 0; i < PQntuples(res) && PQnfields(res) == 3; i++) {
-		const char *name = PQgetvalue(res, i, 0), *role = PQgetvalue(res, i, 1);
+	/* Twice: the feeds we have first, then new ones while fewer than
+	 * --max-audiences are kept only for others (our own clients' cap
+	 * does not count them, hub.c). */
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < PQntuples(res) && PQnfields(res) == 3; i++) {
+			const char *name = PQgetvalue(res, i, 0), *role = PQgetvalue(res, i, 1);
+			const char *key = PQgetvalue(res, i, 2);
+			bool had;
 
-		/* Another scope's default dashboard is not ours to compute. */
-		if (*name == ':')
-			db = strcmp(name, d->cluster_def) == 0 ? h->def : NULL;
-		else
-			db = hub_find_dashboard(h, name, strlen(name));
-		if (!db || !db->sql)
-			continue;
-		f = hub_feed_remote(h, db, PQgetvalue(res, i, 2), *role ? role : NULL);
-		if (!f) {
-			log_warn("cluster: an audience of another instance was not computed "
-				 "dashboard=%s: --max-audiences reached or out of memory", name);
-			continue;
-		}
-		if (!f->cluster_mark && !f->count)
-			log_info("cluster: computing an audience for other instances dashboard=%s role=%s",
-				 name, *role ? role : "(own)");
-		/* Newly asked for: the asker may have found the stored document
-		 * not current (pgpush.feed_fetch). Announce it again once it is:
-		 * now, or after the recompute that is due. */
-		if (!f->cluster_mark && f->snap) {
-			if (f->pending || f->busy)
-				f->cluster_announce = true;
+			/* Another scope's default dashboard is not ours to compute. */
+			if (*name == ':')
+				db = strcmp(name, d->cluster_def) == 0 ? h->def : NULL;
 			else
-				announce(d, f);
+				db = hub_find_dashboard(h, name, strlen(name));
+			if (!db || !db->sql)
+				continue;
+			f = hub_feed_remote(h, db, key, *role ? role : NULL, false);
+			had = f && f->remote;
+			if (pass == 0 && !f)
+				continue;
+			if (pass == 1 && had)
+				continue;
+			if (!f && remote_only < h->max_audiences)
+				f = hub_feed_remote(h, db, key, *role ? role : NULL, true);
+			if (!f) {
+				json_object *e = json_object_new_array();
+
+				nrefused++;
+				if (!refused)
+					refused = json_object_new_array();
+				if (refused && e) {
+					json_object_array_add(e, json_object_new_string(name));
+					json_object_array_add(e, json_object_new_string(role));
+					json_object_array_add(e, json_object_new_string(key));
+					json_object_array_add(refused, e);
+				} else {
+					json_object_put(e);
+				}
+				continue;
+			}
+			f->remote = true;
+			if (!f->count)
+				remote_only++;
+			if (!f->cluster_mark && !f->count)
+				log_info("cluster: computing an audience for other instances dashboard=%s role=%s",
+					 name, *role ? role : "(own)");
+			/* Newly asked for: the asker may have found the stored document
+			 * not current (pgpush.feed_fetch). Announce it again once it is:
+			 * now, or after the recompute that is due. */
+			if (!f->cluster_mark && f->snap) {
+				if (f->pending || f->busy)
+					f->cluster_announce = true;
+				else
+					announce(d, f);
+			}
 		}
 	}
+	h->remote_only = remote_only;
 	HUB_FOR_EACH_DASHBOARD(h, db) {
 		HUB_FOR_EACH_FEED(db, f) {
 			if (f->cluster_mark && !f->remote)
 				f->empty_since = h->now(h->now_ud);
 		}
 	}
+	refuse(d, refused, nrefused);
 	ev_prepare_start(d->loop, &d->kick);
-}
-
-static void fetched(struct dashboard *d, struct hub_feed *f, const PGresult *res)
-{
-	if (!f || PQnfields(res) != 5)
-		return;
-	if (PQntuples(res) != 1) {
-		if (f->cluster_id) {
-			f->cluster_id = 0;
-			cqueue_add(d, f);
-		}
-		return;
-	}
-	f->cluster_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	if (d->leader || PQgetisnull(res, 0, 4))
-		return;
-	dashboard_publish_stored(d, f, PQgetvalue(res, 0, 4), (size_t)PQgetlength(res, 0, 4),
-				 strtoll(PQgetvalue(res, 0, 1), NULL, 10),
-				 strtoll(PQgetvalue(res, 0, 2), NULL, 10), PQgetvalue(res, 0, 3));
 }
 
 void cluster_result(struct dashboard *d, const PGresult *res)
 {
 	int state = d->cluster_wait;
 	struct hub_feed *f = d->cfeed;
-	static bool warned[6];
+	static bool warned[8];
 
 	d->cluster_wait = CLUSTER_IDLE;
 	d->cfeed = NULL;
@@ -385,9 +427,15 @@ void cluster_result(struct dashboard *d, const PGresult *res)
 	case CLUSTER_STORE:
 		(void)failed(res, "storing a document", &warned[state]);
 		break;
+	case CLUSTER_ERROR:
+		(void)failed(res, "storing an error state", &warned[state]);
+		break;
+	case CLUSTER_REFUSED:
+		(void)failed(res, "storing the refused audiences' error", &warned[state]);
+		break;
 	case CLUSTER_FETCH:
 		if (!failed(res, "fetching a document", &warned[state]))
-			fetched(d, f, res);
+			clusterdoc_fetched(d, f, res);
 		if (d->refetch && f) {
 			d->refetch = false;
 			cqueue_add(d, f);
@@ -432,12 +480,19 @@ bool cluster_notify(struct dashboard *d, const char *payload)
 		}
 		return true;
 	}
-	if (strncmp(payload, ":doc,", 5) != 0)
+	/* ":err,<id>": the error state changed; fetched whatever the version. */
+	if (strncmp(payload, ":err,", 5) == 0) {
+		if (!d->leader && d->lock_tried && sscanf(payload + 5, "%lld", &id) == 1)
+			version = INT64_MAX;
+		else
+			return true;
+	} else if (strncmp(payload, ":doc,", 5) != 0) {
 		return false;
-	/* Anyone may NOTIFY: a forged one costs one fetch that finds nothing
-	 * newer. */
-	if (d->leader || !d->lock_tried || sscanf(payload + 5, "%lld,%lld", &id, &version) != 2)
+	} else if (d->leader || !d->lock_tried || sscanf(payload + 5, "%lld,%lld", &id, &version) != 2) {
+		/* Anyone may NOTIFY: a forged one costs one fetch that finds
+		 * nothing newer. */
 		return true;
+	}
 	HUB_FOR_EACH_DASHBOARD(d->hub, db) {
 		HUB_FOR_EACH_FEED(db, f) {
 			if (f->cluster_id != id)
@@ -460,6 +515,7 @@ void cluster_published(struct dashboard *d, struct hub_feed *f)
 		return;
 	f->cluster_announce = false;
 	snprintf(f->stored_reason, sizeof(f->stored_reason), "%s", f->running_reason);
+	f->cluster_doc = true;
 	cqueue_add(d, f);
 }
 
@@ -485,6 +541,8 @@ void cluster_feed_gone(void *ud, struct hub_feed *f)
 	}
 	if (d->cfeed == f)
 		d->cfeed = NULL;
+	snapshot_unref(f->cluster_stored);
+	f->cluster_stored = NULL;
 	/* Sent at once, but not from here: f is still in its dashboard's
 	 * list. Soon, since a follower's first fetch trusts a document only
 	 * while some instance has its audience. */
@@ -536,5 +594,7 @@ void cluster_init(struct dashboard *d)
 void cluster_stop(struct dashboard *d)
 {
 	ev_timer_stop(d->loop, &d->cluster_tick);
+	free(d->refused);
+	d->refused = NULL;
 	cqueue_clear(d);
 }

@@ -113,6 +113,8 @@ static void set_error(struct dashboard *d, struct hub_feed *f, int code, const c
 								       JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
 		log_error("out of memory setting the error state");
 	json_object_put(o);
+	f->leader_error = false;
+	cluster_error(d, f);
 }
 
 static void set_error_all(struct dashboard *d, int code, const char *detail, int64_t next_ms)
@@ -135,6 +137,7 @@ static void clear_error(struct dashboard *d, struct hub_feed *f)
 	if (!f->in_error)
 		return;
 	f->in_error = false;
+	f->leader_error = false;
 	(void)hub_feed_set_error(d->hub, f, NULL);
 	log_info("dashboard recovered after %.1fs dashboard=%s", (util_now_ms() - f->error_since) / 1000.0,
 		 f->dash->name);
@@ -284,6 +287,27 @@ void dashboard_publish_stored(struct dashboard *d, struct hub_feed *f, const cha
 		 f->dash->name, f->role ? f->role : "(own)", reason, (long long)version, s->doc_len,
 		 f->count);
 	snapshot_unref(s);
+}
+
+void dashboard_leader_error(struct dashboard *d, struct hub_feed *f, const char *json)
+{
+	if (!json) {
+		if (f->leader_error)
+			clear_error(d, f);
+		return;
+	}
+	if (f->in_error && f->error_json && strcmp(f->error_json, json) == 0)
+		return;
+	if (!f->in_error)
+		f->error_since = util_now_ms();
+	f->in_error = true;
+	f->leader_error = true;
+	d->in_error = true;
+	keep_detail(d, "the leader's recompute failed (its log has the details)");
+	if (hub_feed_set_error(d->hub, f, json) < 0)
+		log_error("out of memory setting the error state");
+	log_info("the leader reports an error dashboard=%s role=%s: %s", f->dash->name,
+		 f->role ? f->role : "(own)", json);
 }
 
 static void drop_doc(struct hub_feed *f)

@@ -85,7 +85,7 @@ struct dashboard {
 	bool leader;            /* holds the advisory lock on the listener */
 	bool lock_tried;        /* a lock attempt answered on this connection */
 	enum { CLUSTER_IDLE, CLUSTER_LOCK, CLUSTER_STORE, CLUSTER_FETCH, CLUSTER_DEMAND_SET,
-	       CLUSTER_DEMAND_READ } cluster_wait; /* the listener's statement */
+	       CLUSTER_DEMAND_READ, CLUSTER_ERROR, CLUSTER_REFUSED } cluster_wait; /* the listener's statement */
 	bool lock_wanted, demand_dirty, demand_read_wanted;
 	bool refetch;           /* a notification may be for cfeed: fetch it again */
 	struct list_node cqueue;/* feeds waiting for a store (leader) or a fetch */
@@ -95,6 +95,8 @@ struct dashboard {
 	char cluster_def[20];   /* the default dashboard's name in the tables */
 	char lock_sql[96];
 	double demand_read_at;  /* monotonic s of the last demand read */
+	char *refused;          /* JSON [[dashboard, role, key], ...] the leader refused, to store */
+	uint64_t refused_hash;  /* of the last refused set stored */
 
 	char attached[ATTACHED_MAX][NAME_MAX_BYTES + 1];
 	size_t n_attached;
@@ -188,6 +190,7 @@ extern const struct changes_callbacks listener_changes_callbacks;
 #define CLUSTER_LOCK_CLASS 1885828213
 #define CLUSTER_TICK 0.5        /* s between a follower's lock attempts */
 #define CLUSTER_DEMAND_EVERY 5.0 /* s between the leader's demand reads */
+#define CLUSTER_ERROR_MAX 4096  /* bytes of a stored error state passed on */
 void cluster_init(struct dashboard *d);
 void cluster_stop(struct dashboard *d);
 bool cluster_next(struct dashboard *d, bool draws_waiting);
@@ -196,17 +199,39 @@ void cluster_listener_ready(struct dashboard *d);
 void cluster_listener_lost(struct dashboard *d);
 /* A notification for the cluster (":doc,...", ":demand"): true when it was one. */
 bool cluster_notify(struct dashboard *d, const char *payload);
+/* f's error state was set (the leader stores it; its next document
+ * clears it). */
+void cluster_error(struct dashboard *d, struct hub_feed *f);
 /* The leader published f's new document: store it. */
 void cluster_published(struct dashboard *d, struct hub_feed *f);
 /* The leader recomputed f and found the same document. */
 void cluster_unchanged(struct dashboard *d, struct hub_feed *f);
 void cluster_feed_new(void *ud, struct hub_feed *f);
 void cluster_feed_gone(void *ud, struct hub_feed *f);
+/* cluster.c for clusterdoc.c: the dashboard's name in the cluster's
+ * tables; sending one of its statements on the listener (state: what
+ * cluster_result will get); queueing f for a store or fetch (without
+ * starting it). */
+const char *cluster_table_name(const struct dashboard *d, const struct hub_dashboard *db);
+bool cluster_send(struct dashboard *d, int state, const char *sql, int n, const char *const *v);
+void cluster_queue(struct dashboard *d, struct hub_feed *f);
+
+/* clusterdoc.c: the leader's store of f's document (with the patch from
+ * the one stored before) and of its error state; a follower's fetch of
+ * f's row, and its result. */
+bool clusterdoc_store(struct dashboard *d, struct hub_feed *f);
+bool clusterdoc_error(struct dashboard *d, struct hub_feed *f);
+bool clusterdoc_fetch(struct dashboard *d, struct hub_feed *f);
+void clusterdoc_fetched(struct dashboard *d, struct hub_feed *f, const PGresult *res);
 
 /* dashboard.c: a follower publishes a document the leader stored, under
  * its version (never one of its own). */
 void dashboard_publish_stored(struct dashboard *d, struct hub_feed *f, const char *json, size_t len,
 			      int64_t version, int64_t generated_ms, const char *reason);
+
+/* dashboard.c: a follower takes the error state the leader stored for f
+ * (json: the clients' dashboardDataError payload), or leaves it (NULL). */
+void dashboard_leader_error(struct dashboard *d, struct hub_feed *f, const char *json);
 
 /* health.c: the /readyz probe's timer. */
 void health_on_probe(struct ev_loop *loop, ev_timer *w, int revents);

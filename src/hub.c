@@ -136,6 +136,7 @@ static void feed_free(struct hub *h, struct hub_feed *f)
 	h->nfeeds--;
 	snapshot_unref(f->snap);
 	snapshot_unref(f->prev);
+	snapshot_unref(f->cluster_stored);
 	buf_unref(f->error_frame);
 	free(f->error_json);
 	free(f->doc);
@@ -508,12 +509,12 @@ static struct hub_feed *find_feed(struct hub_dashboard *d, const char *key)
 }
 
 struct hub_feed *hub_feed_remote(struct hub *h, struct hub_dashboard *d, const char *key,
-				 const char *role)
+				 const char *role, bool create)
 {
 	struct hub_feed *f = d == h->def && h->main_feed && !*key ? h->main_feed : find_feed(d, key);
 
 	if (!f) {
-		if (h->nfeeds >= h->max_audiences)
+		if (!create)
 			return NULL;
 		if (!(f = feed_new(h, d, key, role)))
 			return NULL;
@@ -679,7 +680,8 @@ static const char *app_authorize(void *ud, struct socketio_socket *sock, const c
 	}
 	f = find_feed(d, key);
 	if (!f) {
-		if (h->nfeeds >= h->max_audiences) {
+		if (h->nfeeds - (h->remote_only < h->nfeeds ? h->remote_only : h->nfeeds) >=
+		    h->max_audiences) {
 			free(key);
 			jwt_claims_clear(&c);
 			*message = "too many audiences";

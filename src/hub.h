@@ -127,6 +127,11 @@ struct hub_feed {
 	bool cluster_announce;    /* store again after the next recompute, even unchanged */
 	int64_t cluster_id;       /* its row in pgpush.feed_doc; 0: not known */
 	char stored_reason[HUB_REASON_MAX]; /* the reason of the document to store */
+	bool cluster_doc;         /* leader: the document is to be stored */
+	bool cluster_err;         /* leader: the error state is to be stored */
+	bool leader_error;        /* follower: in_error is the leader's, fetched */
+	bool cluster_no_patch;    /* follower: a patch did not apply: fetch the document */
+	struct snapshot *cluster_stored; /* leader: the last document stored, the next patch's base */
 };
 
 /* What the hub asks of the dashboard module. */
@@ -159,6 +164,10 @@ struct hub {
 	struct jwt_policy policy;
 	const char *anon_role;
 	size_t max_audiences;
+	/* Feeds the cluster's leader keeps only for other instances, as of
+	 * its last demand read: not counted against max_audiences for our own
+	 * clients (they have a bound of their own, cluster.c). */
+	size_t remote_only;
 	double grace;             /* s an empty feed is kept */
 	int64_t (*unix_now)(void);/* seconds; time(NULL) by default */
 
@@ -211,12 +220,12 @@ int hub_dashboard_set(struct hub_dashboard *d, const char *sql, char **tables, s
  * every other one the full document. */
 void hub_feed_publish(struct hub *h, struct hub_feed *f, struct snapshot *s);
 
-/* The feed of (d, key), created when missing (role copied; NULL: the
- * daemon's own), marked remote: the cluster's leader computes it for the
- * clients of other instances. NULL when out of memory or over
- * --max-audiences. hooks.feed_new runs for a new one. */
+/* The feed of (d, key), created when missing and create is true (role
+ * copied; NULL: the daemon's own), marked remote: the cluster's leader
+ * computes it for the clients of other instances. NULL when missing and
+ * not created, or out of memory. hooks.feed_new runs for a new one. */
 struct hub_feed *hub_feed_remote(struct hub *h, struct hub_dashboard *d, const char *key,
-				 const char *role);
+				 const char *role, bool create);
 
 /* Sets (json != NULL) or clears the error state of f; a new error is sent
  * to its members. Returns 0 or -1 when out of memory. */

@@ -21,6 +21,7 @@ static const char *const drop_reasons[] = {
 	"protocol_error", "too_large", "io_error", "shutdown", NULL
 };
 static const char *const db_connections[] = { "listener", "query", NULL };
+static const char *const fetch_kinds[] = { "document", "patch", NULL };
 
 /* Seconds, from a millisecond query to the 10 s of --query-timeout. */
 static const double query_buckets[] = {
@@ -115,12 +116,21 @@ static const struct metrics_def table[METRIC_COUNT] = {
 		"pgpush_cluster_fetches_total", METRICS_COUNTER,
 		"Stored documents a follower fetched from pgpush.feed_doc.",
 		NULL, NULL, NULL, 0, false },
+	[METRIC_CLUSTER_FETCH_BYTES] = {
+		"pgpush_cluster_fetch_bytes_total", METRICS_COUNTER,
+		"Bytes a follower fetched from pgpush.feed_doc: whole documents, or patches to the one it held.",
+		"kind", fetch_kinds, NULL, 0, false },
+	[METRIC_CLUSTER_DEMAND_REFUSED] = {
+		"pgpush_cluster_demand_refused_total", METRICS_COUNTER,
+		"Audiences of other instances the leader did not compute at a demand read: --max-audiences of them already computed.",
+		NULL, NULL, NULL, 0, false },
 };
 
 _Static_assert(NB(drop_reasons) - 1 == METRICS_DROP_COUNT, "drop reasons");
 _Static_assert(NB(recompute_reasons) - 1 == METRICS_RECOMPUTE_COUNT, "recompute reasons");
 _Static_assert(NB(transports) - 1 == METRICS_TRANSPORT_COUNT, "transports");
 _Static_assert(NB(db_connections) - 1 == METRICS_DB_COUNT, "db connections");
+_Static_assert(NB(fetch_kinds) - 1 == METRICS_FETCH_COUNT, "fetch kinds");
 _Static_assert(NB(delay_buckets) <= METRICS_MAX_BUCKETS, "buckets");
 _Static_assert(NB(drop_reasons) - 1 <= METRICS_MAX_SERIES, "series");
 

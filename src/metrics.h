@@ -39,6 +39,8 @@ enum metric_id {
 	METRIC_CLUSTER_LEADER_CHANGES,	/* counter */
 	METRIC_CLUSTER_STORES,		/* counter */
 	METRIC_CLUSTER_FETCHES,		/* counter */
+	METRIC_CLUSTER_FETCH_BYTES,	/* counter, by kind */
+	METRIC_CLUSTER_DEMAND_REFUSED,	/* counter */
 	METRIC_COUNT
 };
 
@@ -48,6 +50,13 @@ enum metrics_transport {
 	METRICS_TRANSPORT_WEBSOCKET,
 	METRICS_TRANSPORT_POLLING,
 	METRICS_TRANSPORT_COUNT
+};
+
+/* What a cluster follower fetched: the document, or the patch to it. */
+enum metrics_fetch_kind {
+	METRICS_FETCH_DOCUMENT,
+	METRICS_FETCH_PATCH,
+	METRICS_FETCH_COUNT
 };
 
 enum metrics_recompute_reason {

@@ -7,7 +7,11 @@
 // document; an audience only a follower has is computed by the leader;
 // `kill -9` of the leader: the next sale reaches every surviving client
 // within 2 s (printed); versions never go backwards; the audiences of a
-// killed instance are pruned from pgpush.feed_demand.
+// killed instance are pruned from pgpush.feed_demand; followers fetch the
+// patch to the document they hold (a patch that does not apply: the
+// document) and every client gets the leader's document; the leader's
+// query errors reach every instance's clients, and the fresh document
+// clears them.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -16,7 +20,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { startCluster } from '../lib/pgcluster.mjs';
 import {
-  startDaemon, connectClient, waitForUpdate, seedShop, insertSale, closeClients, sleep, now,
+  startDaemon, connectClient, waitForUpdate, waitForError, seedShop, insertSale, closeClients,
+  sleep, now,
 } from '../lib/daemon.mjs';
 
 const SECRET = 'a-cluster-test-secret-of-well-over-thirty-two-bytes';
@@ -32,6 +37,8 @@ const SETUP = `
 CREATE ROLE clu_viewer NOLOGIN;
 GRANT clu_viewer TO pgpushd;
 GRANT SELECT ON products, stock, sales TO clu_viewer;
+GRANT USAGE ON SCHEMA pgpush TO clu_viewer;
+GRANT EXECUTE ON FUNCTION pgpush.dashboard() TO clu_viewer;
 CREATE FUNCTION public.clu_shop() RETURNS json LANGUAGE sql STABLE AS $$
   SELECT json_build_object('sales', (SELECT count(*) FROM public.sales)) $$;
 CREATE FUNCTION public.clu_tenant() RETURNS json LANGUAGE sql STABLE AS $$
@@ -57,6 +64,8 @@ async function metrics(d) {
     recomputes: sum('pgpush_recomputes_total'),
     stores: sum('pgpush_cluster_stores_total'),
     fetches: sum('pgpush_cluster_fetches_total'),
+    docBytes: sum('pgpush_cluster_fetch_bytes_total{kind="document"}'),
+    patchBytes: sum('pgpush_cluster_fetch_bytes_total{kind="patch"}'),
   };
 }
 
@@ -151,6 +160,61 @@ test('one leader; clients on every instance, both transports, get every sale', a
   for (const s of sockets) assertMonotonic(s);
 });
 
+test('followers fetch the patch to the document they hold; every client gets the leader\'s document', async () => {
+  // The demo dashboard (pgpush.dashboard(), the default namespace): a sale
+  // changes a few of its values.
+  const mine = daemons.map((x) => client(x, '/'));
+  const [onLeader, ...onFollowers] = mine;
+  for (const s of mine) await waitForUpdate(s, () => true, 10000);
+  await sleep(300);
+  const before = await Promise.all(daemons.map((x) => metrics(x.d)));
+  const SALES = 10;
+  let docBytes = 0;
+  for (let i = 0; i < SALES; i++) {
+    const mark = onLeader.rec.updates.length;
+    await insertSale(db, products[i % 3].id);
+    const u = await waitForUpdate(onLeader, () => true, 10000, { since: mark });
+    docBytes = Math.max(docBytes, JSON.stringify(u.data).length);
+    for (const s of onFollowers) {
+      const f = await waitForUpdate(s, (d) => d.version >= u.data.version, 10000);
+      if (f.data.version === u.data.version) assert.deepEqual(f.data, u.data, `${s.instance}: the leader's document`);
+    }
+  }
+  await sleep(300);
+  const last = onLeader.rec.updates.at(-1).data;
+  for (const s of onFollowers) assert.deepEqual(s.rec.updates.at(-1).data, last, `${s.instance}: the same last document`);
+  const after = await Promise.all(daemons.map((x) => metrics(x.d)));
+  const per = after.slice(1).map((m, i) => ({
+    doc: m.docBytes - before[i + 1].docBytes, patch: m.patchBytes - before[i + 1].patchBytes,
+  }));
+  console.log(`# ${SALES} sales, demo dashboard of ~${docBytes} bytes: bytes fetched per follower ` +
+    per.map((p) => `document=${p.doc} patch=${p.patch} (${(p.patch / SALES).toFixed(0)}/sale)`).join('; '));
+  for (const p of per) {
+    assert.ok(p.patch > 0, 'followers fetched patches');
+    assert.ok(p.doc + p.patch < SALES * docBytes / 2, `patch-sized fetches: ${JSON.stringify(p)} for ${SALES} sales`);
+  }
+  // A patch that does not apply (here forged in the row): the follower
+  // fetches the document instead, and says so.
+  const b = daemons[1];
+  const bMark = b.d.mark();
+  const row = (await db.query("SELECT id, version FROM pgpush.feed_doc WHERE dashboard LIKE ':%' AND version > 0 " +
+    'ORDER BY stored_at DESC LIMIT 1')).rows[0];
+  const v2 = Number(row.version) + 1;
+  await db.query("UPDATE pgpush.feed_doc SET version = $2, patch_from = $3, patch = '[{\"op\":\"remove\",\"path\":\"/no_such_member\"}]' " +
+    'WHERE id = $1', [row.id, v2, row.version]);
+  await db.query(`SELECT pg_notify(pgpush.channel(), ':doc,${row.id},${v2}')`);
+  await b.d.waitForLog(/a stored patch did not apply .*fetching the document/, 5000, { since: bMark });
+  const fb = await waitForUpdate(onFollowers[0], (d) => d.version === v2, 5000);
+  assert.deepEqual({ ...fb.data, version: last.version }, last, 'the document itself, under the new version');
+  for (const s of mine) {
+    assertMonotonic(s);
+    s.close();
+    // Out of the other tests' lists: they wait for every client's `sales`.
+    sockets.splice(sockets.indexOf(s), 1);
+    for (const x of daemons) if (x.clients.includes(s)) x.clients.splice(x.clients.indexOf(s), 1);
+  }
+});
+
 test('a burst of 200 sales: recomputes on the leader only, one fetch per stored document', async () => {
   const before = await Promise.all(daemons.map((x) => metrics(x.d)));
   const t0 = now();
@@ -208,6 +272,35 @@ test('a client moving to another instance resumes by version: nothing is sent wh
   assert.equal(s.rec.updates.length, 0, 'the same version on c: no document sent');
   const h = await (await fetch(`${c.d.url}/healthz`, { headers: { connection: 'close' } })).json();
   assert.ok(h.resumed >= 1, `c counted the resume: ${h.resumed}`);
+});
+
+test('the leader\'s query fails: clients on every instance get its dashboardDataError; fixed, every client gets the fresh document', async () => {
+  const live = sockets.filter((s) => s.connected && s.nsp === '/shop' && !s.patches);
+  assert.ok(new Set(live.map((s) => s.instance)).size === 3, 'clients on every instance');
+  const errMarks = live.map((s) => s.rec.errors.length);
+  await pg.psql(`CREATE OR REPLACE FUNCTION public.clu_shop() RETURNS json LANGUAGE plpgsql STABLE AS $$
+    BEGIN RAISE EXCEPTION 'clu_shop_broken'; END $$`);
+  try {
+    await insertSale(db, products[0].id);
+    const errs = await Promise.all(live.map((s, i) => waitForError(s, () => true, 10000, { since: errMarks[i] })));
+    for (const [i, { data: e }] of errs.entries()) {
+      assert.equal(e.code, 'query_failed', `${live[i].instance}: ${JSON.stringify(e)}`);
+      assert.doesNotMatch(JSON.stringify(e), /clu_shop_broken|SQLSTATE/, 'no database text reaches clients');
+    }
+    assert.equal(new Set(errs.map((e) => e.data.message)).size, 1, 'the same message everywhere');
+    for (const s of live) assert.ok(s.connected, `${s.instance}: still connected`);
+  } finally {
+    await pg.psql(`CREATE OR REPLACE FUNCTION public.clu_shop() RETURNS json LANGUAGE sql STABLE AS $$
+      SELECT json_build_object('sales', (SELECT count(*) FROM public.sales)) $$`);
+  }
+  // The leader's retry (or the next sale) computes it again.
+  const n = await salesCount();
+  const fresh = await Promise.all(live.map((s) => waitForUpdate(s, (d) => d.sales === n, 15000)));
+  for (const [i, u] of fresh.entries()) {
+    const lastErr = live[i].rec.errors.at(-1);
+    assert.ok(u.t > lastErr.t, `${live[i].instance}: the fresh document after the error`);
+  }
+  for (const s of live) assertMonotonic(s);
 });
 
 test('an audience nobody has any more is computed afresh, never served from an old store', async () => {
@@ -313,11 +406,31 @@ test('SQL: stored versions only grow; a first fetch gets a document only while a
     assert.equal(await store(100, '{"a":1}'), id, 'the same version is announced again');
     assert.equal(await store(101, '{"a":2}'), id, 'the id stays');
     assert.deepEqual(await row(), { version: 101, doc: '{"a":2}' });
+    // The leader's error state: kept beside the document, cleared by the next store.
+    const errOf = async () => (await c.query("SELECT error FROM pgpush.feed_doc WHERE id = $1", [id])).rows[0].error;
+    assert.equal((await c.query("SELECT pgpush.feed_error('sqltest', '', 'k', '{\"code\":\"query_failed\"}', 'pgpush_sqltest') AS id")).rows[0].id, id);
+    assert.equal(await errOf(), '{"code":"query_failed"}');
+    assert.deepEqual(await row(), { version: 101, doc: '{"a":2}' }, 'the document stays');
+    assert.equal(await store(100, '{"a":0}'), null, 'an older version clears nothing');
+    assert.equal(await errOf(), '{"code":"query_failed"}');
+    await store(101, '{"a":2}');
+    assert.equal(await errOf(), null, 'the next store clears it');
+    // A patch is kept only when the row held its base.
+    const patchOf = async () => (await c.query("SELECT patch_from::int, patch FROM pgpush.feed_doc WHERE id = $1", [id])).rows[0];
+    const store10 = async (v, doc, from, patch) => (await c.query(
+      "SELECT pgpush.feed_store('sqltest', '', 'k', $1, 0, 'r', $2, 'pgpush_sqltest', $3, $4) AS id", [v, doc, from, patch])).rows[0].id;
+    await store10(102, '{"a":3}', 101, '[{"op":"replace","path":"/a","value":3}]');
+    assert.deepEqual(await patchOf(), { patch_from: 101, patch: '[{"op":"replace","path":"/a","value":3}]' });
+    await store10(102, '{"a":3}', null, null);
+    assert.equal((await patchOf()).patch_from, 101, 'a re-announcement keeps the patch');
+    await store10(104, '{"a":4}', 103, '[]');
+    assert.deepEqual(await patchOf(), { patch_from: null, patch: null }, 'not from the row\'s version: no patch');
+    await store(105, '{"a":2}');
     const fetch = async () => (await c.query(
       "SELECT id, version::int, doc FROM pgpush.feed_fetch('sqltest', '', 'k', 0)")).rows[0];
-    assert.deepEqual(await fetch(), { id, version: 101, doc: null }, 'nobody else has it: no document');
+    assert.deepEqual(await fetch(), { id, version: 105, doc: null }, 'nobody else has it: no document');
     await c2.query(`SELECT pgpush.feed_demand_set('[["sqltest","","k"]]', 'pgpush_sqltest')`);
-    assert.deepEqual(await fetch(), { id, version: 101, doc: '{"a":2}' }, 'another live instance has it');
+    assert.deepEqual(await fetch(), { id, version: 105, doc: '{"a":2}' }, 'another live instance has it');
     // A key longer than a btree entry may be (the indexes hold its md5).
     const long = `{"claim":"${crypto.randomBytes(6000).toString('base64')}"}`;
     assert.ok((await c.query("SELECT pgpush.feed_store('sqltest', '', $1, 1, 0, 'r', '{}', 'pgpush_sqltest') AS id",
@@ -341,6 +454,8 @@ test('SQL: stored versions only grow; a first fetch gets a document only while a
     }
   }
   for (const f of ['pgpush.feed_store(text,text,text,bigint,bigint,text,text,text)',
+    'pgpush.feed_store(text,text,text,bigint,bigint,text,text,text,bigint,text)',
+    'pgpush.feed_error(text,text,text,text,text)',
     'pgpush.feed_fetch(text,text,text,bigint)', 'pgpush.feed_demand_set(json,text)', 'pgpush.feed_demand_read()']) {
     assert.equal((await pg.psql(`SELECT has_function_privilege('public', '${f}', 'EXECUTE')`)).trim(), 'f', `PUBLIC EXECUTE ${f}`);
   }
